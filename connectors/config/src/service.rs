@@ -1,0 +1,445 @@
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Secret;
+
+/// The key under which the operator stores the file in the service's Secret,
+/// and the file name the connector reads from the mounted directory.
+pub const CONFIG_FILE_NAME: &str = "service.json";
+
+/// The version of the file format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Name of the Kubernetes Secret that holds a service's configuration.
+pub fn config_secret_name(service: &str) -> String {
+    format!("um-{service}-config")
+}
+
+/// A Tenant's key in URLs, Redis keys and bus routing: `<namespace>.<name>`.
+/// Namespaces are DNS labels (no dots), so the first dot splits it back.
+pub fn tenant_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}.{name}")
+}
+
+/// The path a platform calls for one tenant, relative to the public base URL.
+pub fn webhook_path(platform: Platform, tenant_key: &str) -> String {
+    format!("/{}/{}", platform.as_str(), tenant_key)
+}
+
+/// Path Genesys Cloud calls with agent messages for one tenant.
+pub fn openmessaging_webhook_path(tenant_key: &str) -> String {
+    format!("/openmessaging/{tenant_key}")
+}
+
+/// Every messaging platform of the reference system. The serde name is the
+/// service name, the URL path segment and the `spec.messaging` variant key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Platform {
+    Telegram,
+    Line,
+    Slack,
+    Teams,
+    Viber,
+    Wechat,
+    Zalo,
+    AppleBusinessChat,
+    GoogleChat,
+    GoogleBusinessMessages,
+    KakaoBizm,
+    KakaoInfobank,
+    Disqus,
+    Media4u,
+    PlusMessage,
+    Bedore,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 16] = [
+        Platform::Telegram,
+        Platform::Line,
+        Platform::Slack,
+        Platform::Teams,
+        Platform::Viber,
+        Platform::Wechat,
+        Platform::Zalo,
+        Platform::AppleBusinessChat,
+        Platform::GoogleChat,
+        Platform::GoogleBusinessMessages,
+        Platform::KakaoBizm,
+        Platform::KakaoInfobank,
+        Platform::Disqus,
+        Platform::Media4u,
+        Platform::PlusMessage,
+        Platform::Bedore,
+    ];
+
+    /// Service name, URL segment and variant key (camelCase).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Telegram => "telegram",
+            Platform::Line => "line",
+            Platform::Slack => "slack",
+            Platform::Teams => "teams",
+            Platform::Viber => "viber",
+            Platform::Wechat => "wechat",
+            Platform::Zalo => "zalo",
+            Platform::AppleBusinessChat => "appleBusinessChat",
+            Platform::GoogleChat => "googleChat",
+            Platform::GoogleBusinessMessages => "googleBusinessMessages",
+            Platform::KakaoBizm => "kakaoBizm",
+            Platform::KakaoInfobank => "kakaoInfobank",
+            Platform::Disqus => "disqus",
+            Platform::Media4u => "media4u",
+            Platform::PlusMessage => "plusMessage",
+            Platform::Bedore => "bedore",
+        }
+    }
+
+    /// Kubernetes object names must be lowercase DNS labels.
+    pub fn object_name(self) -> String {
+        format!("um-{}", self.as_str().to_ascii_lowercase())
+    }
+
+    /// The name agents see in Genesys (custom attribute `media`).
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Platform::Telegram => "Telegram",
+            Platform::Line => "LINE",
+            Platform::Slack => "Slack",
+            Platform::Teams => "Microsoft Teams",
+            Platform::Viber => "Viber",
+            Platform::Wechat => "WeChat",
+            Platform::Zalo => "Zalo",
+            Platform::AppleBusinessChat => "Apple Messages for Business",
+            Platform::GoogleChat => "Google Chat",
+            Platform::GoogleBusinessMessages => "Google Business Messages",
+            Platform::KakaoBizm => "KakaoTalk (BizM)",
+            Platform::KakaoInfobank => "KakaoTalk (Infobank)",
+            Platform::Disqus => "Disqus",
+            Platform::Media4u => "MediaSMS",
+            Platform::PlusMessage => "+Message",
+            Platform::Bedore => "Bedore",
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Platform {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Platform::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| ConfigError::UnknownPlatform(s.to_owned()))
+    }
+}
+
+/// One service's configuration: every tenant that service serves, with the
+/// credentials that service needs and no others (a platform connector gets
+/// the platform credentials, the gcloudcx connector the Genesys ones).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceConfig {
+    pub version: u32,
+    /// `gcloudcx`, `api`, or a [`Platform`] name.
+    pub service: String,
+    #[serde(default)]
+    pub tenants: BTreeMap<String, TenantConfig>,
+    #[serde(default)]
+    pub storages: Vec<StorageConfig>,
+    #[serde(default)]
+    pub notifiers: Vec<NotifierConfig>,
+    #[serde(default)]
+    pub settings: ClusterSettings,
+}
+
+impl ServiceConfig {
+    pub fn new(service: impl Into<String>) -> Self {
+        Self {
+            version: FORMAT_VERSION,
+            service: service.into(),
+            tenants: BTreeMap::new(),
+            storages: Vec::new(),
+            notifiers: Vec::new(),
+            settings: ClusterSettings::default(),
+        }
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        let config: ServiceConfig = serde_json::from_slice(bytes).map_err(ConfigError::Parse)?;
+        if config.version != FORMAT_VERSION {
+            return Err(ConfigError::Version {
+                found: config.version,
+                expected: FORMAT_VERSION,
+            });
+        }
+        Ok(config)
+    }
+
+    /// Reads `<dir>/service.json` (or the given file).
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file = if path.is_dir() {
+            path.join(CONFIG_FILE_NAME)
+        } else {
+            path.to_path_buf()
+        };
+        let bytes = std::fs::read(&file).map_err(|source| ConfigError::Read {
+            path: file.display().to_string(),
+            source,
+        })?;
+        Self::from_json(&bytes)
+    }
+
+    /// Compact, stable JSON (maps are ordered), so an unchanged configuration
+    /// renders to identical bytes and the Secret is not rewritten.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("ServiceConfig serialises: string keys only")
+    }
+}
+
+/// One Tenant as a service sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantConfig {
+    /// [`tenant_key`] of the Tenant.
+    pub key: String,
+    /// Name shown to agents.
+    pub display_name: String,
+    pub platform: Platform,
+    /// Subscription identifier of the reference system (custom attribute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<String>,
+    /// Public URL the platform calls (`<apiRoot>/<platform>/<key>`).
+    pub webhook_url: String,
+    #[serde(default)]
+    pub options: MessagingOptions,
+    /// Present in the platform connector's file only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messaging: Option<MessagingConfig>,
+    /// Present in the gcloudcx connector's file only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genesys: Option<GenesysConfig>,
+    /// Present in the api service's file only: IVR REST API authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_auth: Option<ApiAuth>,
+    /// Name of the Storage used for attachments (None: the default one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagingOptions {
+    #[serde(default)]
+    pub show_system_messages: bool,
+    #[serde(default)]
+    pub prefix_agent_name: bool,
+}
+
+/// Platform credentials and settings, resolved. Platforms without a typed
+/// variant yet travel as [`MessagingConfig::Generic`]: plain settings and
+/// secrets keyed by their Tenant field name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "platform", rename_all = "camelCase")]
+pub enum MessagingConfig {
+    #[serde(rename_all = "camelCase")]
+    Telegram {
+        bot_token: Secret,
+        /// Bot API base, `https://api.telegram.org` unless pointed elsewhere.
+        api_base_url: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    Generic {
+        #[serde(default)]
+        settings: BTreeMap<String, String>,
+        #[serde(default)]
+        secrets: BTreeMap<String, Secret>,
+        /// The platform API base URL, when the operator configures one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        api_base_url: Option<String>,
+    },
+}
+
+/// Genesys Cloud CX side of a Tenant, resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenesysConfig {
+    pub region: String,
+    /// `https://api.<region host>` (or a simulator in tests).
+    pub api_base_url: String,
+    /// `https://login.<region host>`.
+    pub login_base_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Open Messaging integration id, once the operator registered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_id: Option<String>,
+    /// Secret token Genesys signs its outbound webhook with.
+    pub webhook_token: Secret,
+    /// Custom data added to every inbound message as custom attributes.
+    #[serde(default)]
+    pub custom_data: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<String>,
+    #[serde(default)]
+    pub commander: CommanderConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommanderConfig {
+    pub enabled: bool,
+    /// Use the cluster's default commander instead of the tenant's own.
+    pub use_default: bool,
+    pub prefix: String,
+}
+
+impl Default for CommanderConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            use_default: true,
+            prefix: ">".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ApiAuth {
+    None,
+    Basic { username: String, password: Secret },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageConfig {
+    pub name: String,
+    /// `s3`, `azureBlob`, `gcs`, `box`, `dropbox`.
+    pub kind: String,
+    pub default: bool,
+    pub purge_delay_seconds: u64,
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    #[serde(default)]
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifierConfig {
+    pub name: String,
+    /// `genesysCloudWebhook`, `slack`, `discord`, `pagerDuty`.
+    pub kind: String,
+    /// `Default` or `Subscriptions`.
+    pub topic: String,
+    /// URL or PagerDuty routing key.
+    pub target: Secret,
+}
+
+/// Cluster-wide settings every service honours.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSettings {
+    /// Outbound HTTP proxy for every platform and Genesys call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_proxy: Option<String>,
+    /// Default commander prefix for tenants that use the default commander.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_commander_prefix: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read service configuration {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("service configuration is not valid JSON of the expected shape: {0}")]
+    Parse(#[source] serde_json::Error),
+    #[error("service configuration has format version {found}, this build reads version {expected}")]
+    Version { found: u32, expected: u32 },
+    #[error("unknown platform {0:?}")]
+    UnknownPlatform(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn telegram_service() -> ServiceConfig {
+        let mut config = ServiceConfig::new("telegram");
+        let key = tenant_key("shop", "acme");
+        config.tenants.insert(
+            key.clone(),
+            TenantConfig {
+                key: key.clone(),
+                display_name: "ACME".into(),
+                platform: Platform::Telegram,
+                subscription_id: None,
+                webhook_url: format!("https://um.example.com{}", webhook_path(Platform::Telegram, &key)),
+                options: MessagingOptions::default(),
+                messaging: Some(MessagingConfig::Telegram {
+                    bot_token: Secret::new("123:ABC"),
+                    api_base_url: "https://api.telegram.org".into(),
+                }),
+                genesys: None,
+                api_auth: None,
+                storage: None,
+            },
+        );
+        config
+    }
+
+    #[test]
+    fn round_trips_and_is_stable() {
+        let config = telegram_service();
+        let bytes = config.to_json();
+        assert_eq!(ServiceConfig::from_json(&bytes).unwrap(), config);
+        assert_eq!(config.to_json(), bytes);
+    }
+
+    #[test]
+    fn debug_output_hides_credentials() {
+        let printed = format!("{:?}", telegram_service());
+        assert!(!printed.contains("123:ABC"), "{printed}");
+    }
+
+    #[test]
+    fn refuses_another_format_version() {
+        let mut value: serde_json::Value = serde_json::from_slice(&telegram_service().to_json()).unwrap();
+        value["version"] = 99.into();
+        let err = ServiceConfig::from_json(value.to_string().as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("version 99"), "{err}");
+    }
+
+    #[test]
+    fn platform_names_round_trip() {
+        for platform in Platform::ALL {
+            assert_eq!(platform.as_str().parse::<Platform>().unwrap(), platform);
+            let json = serde_json::to_string(&platform).unwrap();
+            assert_eq!(json, format!("\"{}\"", platform.as_str()));
+            assert!(platform.object_name().chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+        }
+    }
+
+    #[test]
+    fn webhook_paths() {
+        let key = tenant_key("shop", "acme");
+        assert_eq!(webhook_path(Platform::Telegram, &key), "/telegram/shop.acme");
+        assert_eq!(openmessaging_webhook_path(&key), "/openmessaging/shop.acme");
+    }
+}
