@@ -1,0 +1,1 @@
+//! Control API of the `um-sim` binary (filled in below).
