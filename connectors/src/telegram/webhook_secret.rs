@@ -1,0 +1,56 @@
+//! The `secret_token` of `setWebhook`, derived from the bot token so every
+//! replica computes the same value without shared state, and the check of
+//! `X-Telegram-Bot-Api-Secret-Token`.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+
+/// hex(HMAC-SHA256(bot token, "um-telegram-webhook")): 64 characters of
+/// `[0-9a-f]`, inside Telegram's 1–256 `[A-Za-z0-9_-]`. It reveals nothing
+/// about the bot token.
+pub fn derive_secret_token(bot_token: &str) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(bot_token.as_bytes()).unwrap_or_else(|_| unreachable!());
+    mac.update(b"um-telegram-webhook");
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Constant-time comparison of the header with the derived token.
+pub fn verify(bot_token: &str, header: Option<&[u8]>) -> bool {
+    let expected = derive_secret_token(bot_token);
+    header.is_some_and(|given| {
+        given.len() == expected.len() && bool::from(given.ct_eq(expected.as_bytes()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_is_valid_for_telegram_and_stable() {
+        let token = derive_secret_token("123:ABC");
+        assert_eq!(token.len(), 64);
+        assert!(
+            token
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        );
+        assert_eq!(token, derive_secret_token("123:ABC"));
+        assert_ne!(token, derive_secret_token("123:ABD"));
+        assert!(!token.contains("ABC"));
+    }
+
+    #[test]
+    fn verifies_only_the_right_header() {
+        let token = derive_secret_token("123:ABC");
+        assert!(verify("123:ABC", Some(token.as_bytes())));
+        assert!(!verify("123:ABD", Some(token.as_bytes())));
+        assert!(!verify("123:ABC", None));
+        assert!(!verify("123:ABC", Some(b"")));
+        assert!(!verify("123:ABC", Some(&token.as_bytes()[..63])));
+    }
+}
