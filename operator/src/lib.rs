@@ -1,0 +1,9 @@
+//! um-operator: reconciles Tenant, Storage and NotifierDestination into the
+//! connector workloads, their configuration Secrets, the Ingress, and the
+//! Genesys Cloud Open Messaging integration.
+
+pub mod config;
+pub mod genesys;
+pub mod region;
+pub mod render;
+pub mod resolve;
