@@ -314,7 +314,7 @@ pub fn from_update(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
     use um_config::{MessagingConfig, MessagingOptions, Secret};
