@@ -43,7 +43,7 @@ pub use notifier::{
     NotifierType,
 };
 pub use region::GenesysRegion;
-pub use secret_ref::SecretKeyRef;
+pub use secret_ref::{SecretKeyRef, SecretRefs};
 pub use storage::{
     AzureBlobStorage, BoxStorage, DropboxStorage, GcsStorage, S3Storage, Storage, StorageSpec,
     StorageStatus, StorageType,
