@@ -1,4 +1,33 @@
 //! The data plane of Universal Messaging: shared connector machinery and one
 //! module per service.
+//!
+//! - [`envelope`]: the normalised message every service speaks on the bus.
+//! - [`platform`]: the trait a messaging platform implements (the only door
+//!   into the machinery), [`registry`]: which services this binary runs.
+//! - [`bus`]: RabbitMQ topology, confirmed publishing, ordered consuming
+//!   with retry in place and dead letters.
+//! - [`store`]: Redis state (de-duplication, done markers, key/value).
+//! - [`server`], [`service`]: the HTTP server and the generic platform
+//!   service (webhooks, media, outbound deliveries, tenant changes).
+//! - [`config_watch`], [`settings`], [`runtime`]: configuration file, env
+//!   settings, and everything wired together.
+//! - [`http_client`], [`verify`], [`media`], [`logging`], [`metrics`]:
+//!   cross-cutting helpers.
 
+pub mod bus;
+pub mod config_watch;
 pub mod envelope;
+pub mod gcloudcx;
+pub mod http_client;
+pub mod logging;
+pub mod media;
+pub mod metrics;
+pub mod platform;
+pub mod registry;
+pub mod runtime;
+pub mod server;
+pub mod service;
+pub mod settings;
+pub mod store;
+pub mod telegram;
+pub mod verify;

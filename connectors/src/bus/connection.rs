@@ -1,0 +1,194 @@
+//! One broker connection per process, re-opened when it breaks.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::{Channel, Connection, ConnectionProperties};
+use tokio::sync::Mutex;
+
+use super::BusError;
+use super::topology::{self, Route};
+use crate::metrics::Metrics;
+
+#[derive(Debug, Clone)]
+pub struct BusSettings {
+    /// `amqp://user:pass@host:port/vhost`.
+    pub url: String,
+    /// Shard queues per route (`UM_BUS_SHARDS`).
+    pub shards: u16,
+    /// Shows in the broker's management UI (`um-<service>@<host>`).
+    pub connection_name: String,
+}
+
+struct Live {
+    connection: Arc<Connection>,
+    declared: HashSet<Route>,
+}
+
+struct Inner {
+    settings: BusSettings,
+    metrics: Metrics,
+    live: Mutex<Option<Live>>,
+    connected_once: std::sync::atomic::AtomicBool,
+}
+
+/// The process's broker connection; cheap to clone.
+#[derive(Clone)]
+pub struct Bus {
+    inner: Arc<Inner>,
+}
+
+/// The URL without its password, for messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("[REDACTED]"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "[unparseable URL]".to_owned(),
+    }
+}
+
+impl Bus {
+    /// Does not connect yet: the first [`Bus::channel`] does.
+    pub fn new(settings: BusSettings, metrics: Metrics) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                settings,
+                metrics,
+                live: Mutex::new(None),
+                connected_once: std::sync::atomic::AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub fn shards(&self) -> u16 {
+        self.inner.settings.shards
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The live connection, opening a new one if there is none or it broke.
+    /// One attempt: callers that must not give up loop with back-off.
+    async fn live_connection<'a>(
+        &'a self,
+        guard: &mut tokio::sync::MutexGuard<'a, Option<Live>>,
+    ) -> Result<(), BusError> {
+        if let Some(live) = guard.as_ref()
+            && live.connection.status().connected()
+        {
+            return Ok(());
+        }
+        self.inner.metrics.bus_connected(false);
+        let properties = ConnectionProperties::default()
+            .with_connection_name(self.inner.settings.connection_name.clone().into());
+        let connection = tokio::time::timeout(
+            Duration::from_secs(10),
+            Connection::connect(&self.inner.settings.url, properties),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(lapin::Error::from(lapin::ErrorKind::IOError(Arc::new(
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connection attempt timed out after 10 s",
+                ),
+            ))))
+        })
+        .map_err(|source| BusError::Connect {
+            url: redact_url(&self.inner.settings.url),
+            source,
+        })?;
+        if self
+            .inner
+            .connected_once
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            self.inner.metrics.bus_reconnected();
+            tracing::info!("reconnected to the broker");
+        }
+        self.inner.metrics.bus_connected(true);
+        **guard = Some(Live {
+            connection: Arc::new(connection),
+            declared: HashSet::new(),
+        });
+        Ok(())
+    }
+
+    /// A new channel on the live connection.
+    pub async fn channel(&self) -> Result<Channel, BusError> {
+        let mut guard = self.inner.live.lock().await;
+        self.live_connection(&mut guard).await?;
+        let live = guard.as_ref().expect("live_connection leaves a connection");
+        live.connection
+            .create_channel()
+            .await
+            .map_err(|source| BusError::Amqp {
+                step: "channel.open",
+                object: "connection".to_owned(),
+                source,
+            })
+    }
+
+    /// Declares a route's topology once per connection.
+    pub async fn declare(&self, route: &Route) -> Result<(), BusError> {
+        {
+            let mut guard = self.inner.live.lock().await;
+            self.live_connection(&mut guard).await?;
+            if guard
+                .as_ref()
+                .is_some_and(|live| live.declared.contains(route))
+            {
+                return Ok(());
+            }
+        }
+        let channel = self.channel().await?;
+        let result = topology::declare_route(&channel, route, self.shards()).await;
+        let _ = channel.close(200, "topology declared").await;
+        result?;
+        if let Some(live) = self.inner.live.lock().await.as_mut() {
+            live.declared.insert(*route);
+        }
+        Ok(())
+    }
+
+    /// Opens a channel, retrying with back-off until it works or `cancel`.
+    pub async fn channel_with_retry(
+        &self,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Option<Channel> {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.channel().await {
+                Ok(channel) => return Some(channel),
+                Err(error) => {
+                    tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "broker not reachable");
+                }
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return None,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// For readiness: connected now (opening the connection if needed).
+    pub async fn check(&self) -> Result<(), BusError> {
+        let mut guard = self.inner.live.lock().await;
+        self.live_connection(&mut guard).await
+    }
+
+    /// Closes the connection (graceful shutdown).
+    pub async fn close(&self) {
+        if let Some(live) = self.inner.live.lock().await.take() {
+            let _ = live.connection.close(200, "shutting down").await;
+        }
+        self.inner.metrics.bus_connected(false);
+    }
+}

@@ -1,0 +1,271 @@
+//! Publishing with publisher confirms: `publish` returns only once the broker
+//! has taken responsibility for the message (persisted on the quorum
+//! queue), so a caller may then acknowledge its own source (answer the
+//! webhook 2xx, ack the consumed message).
+//!
+//! Many publishes may be in flight at once on the shared confirm channel
+//! (concurrent webhooks, [`Publisher::publish_all`]); each waits only for its
+//! own confirm. A publish that fails because the connection broke is retried
+//! on a new connection until `timeout`: the broker may then hold the message
+//! twice, which consumers absorb with their per-envelope done markers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::publisher_confirm::Confirmation;
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel};
+use tokio::sync::Mutex;
+
+use super::topology::{self, Route, TENANT_HEADER};
+use super::{Bus, BusError};
+use crate::envelope::Envelope;
+
+pub const DEFAULT_PUBLISH_TIMEOUT: Duration = Duration::from_secs(20);
+/// Longest wait for one confirm before the attempt counts as failed.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a message goes and what it is called.
+struct Target<'a> {
+    exchange: &'a str,
+    routing_key: &'a str,
+    message_id: &'a str,
+}
+
+#[derive(Clone)]
+pub struct Publisher {
+    bus: Bus,
+    channel: Arc<Mutex<Option<Channel>>>,
+    timeout: Duration,
+}
+
+fn envelope_properties(envelope: &Envelope) -> BasicProperties {
+    let mut headers = FieldTable::default();
+    headers.insert(
+        ShortString::from(TENANT_HEADER),
+        AMQPValue::LongString(LongString::from(envelope.tenant.as_str())),
+    );
+    BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type(ShortString::from("application/json"))
+        .with_message_id(ShortString::from(envelope.id.as_str()))
+        .with_timestamp(envelope.time.timestamp().max(0) as u64)
+        .with_type(ShortString::from("um.envelope"))
+        .with_headers(headers)
+}
+
+impl Publisher {
+    pub fn new(bus: Bus) -> Self {
+        Self {
+            bus,
+            channel: Arc::new(Mutex::new(None)),
+            timeout: DEFAULT_PUBLISH_TIMEOUT,
+        }
+    }
+
+    /// How long a publish keeps retrying across reconnects before failing.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    /// Towards the contact center (`um.to-cx`).
+    pub async fn to_cx(&self, envelope: &Envelope) -> Result<(), BusError> {
+        self.publish(&Route::ToCx, envelope).await
+    }
+
+    /// Towards the guest, on the envelope's platform (`um.to-guest.<platform>`).
+    pub async fn to_guest(&self, envelope: &Envelope) -> Result<(), BusError> {
+        self.publish(&Route::ToGuest(envelope.platform), envelope)
+            .await
+    }
+
+    /// Publishes and waits for the broker's confirm.
+    pub async fn publish(&self, route: &Route, envelope: &Envelope) -> Result<(), BusError> {
+        let payload = serde_json::to_vec(envelope).map_err(BusError::Encode)?;
+        let exchange = route.exchange();
+        let routing_key = envelope.ordering_key();
+        let started = Instant::now();
+        self.publish_bytes(
+            Some(route),
+            Target {
+                exchange: &exchange,
+                routing_key: &routing_key,
+                message_id: &envelope.id,
+            },
+            &payload,
+            envelope_properties(envelope),
+        )
+        .await?;
+        self.bus.metrics().published(&exchange, started.elapsed());
+        Ok(())
+    }
+
+    /// Publishes several envelopes with their confirms in flight together;
+    /// fails if any fails (the others may have been published).
+    pub async fn publish_all(&self, route: &Route, envelopes: &[Envelope]) -> Result<(), BusError> {
+        let results =
+            futures::future::join_all(envelopes.iter().map(|e| self.publish(route, e))).await;
+        results.into_iter().collect()
+    }
+
+    /// Moves a consumed message to the route's dead-letter queue, keeping its
+    /// body and properties and adding why.
+    pub(crate) async fn dead_letter(
+        &self,
+        route: &Route,
+        payload: &[u8],
+        properties: &BasicProperties,
+        reason: &str,
+        attempts: u32,
+    ) -> Result<(), BusError> {
+        let queue = route.dead_letter_queue();
+        let mut headers = properties.headers().clone().unwrap_or_default();
+        headers.insert(
+            ShortString::from("x-um-dead-reason"),
+            AMQPValue::LongString(LongString::from(reason)),
+        );
+        headers.insert(
+            ShortString::from("x-um-attempts"),
+            AMQPValue::LongLongInt(attempts.into()),
+        );
+        headers.insert(
+            ShortString::from("x-um-source"),
+            AMQPValue::LongString(LongString::from(route.exchange())),
+        );
+        let message_id = properties
+            .message_id()
+            .as_ref()
+            .map(|id| id.as_str().to_owned())
+            .unwrap_or_default();
+        let properties = properties
+            .clone()
+            .with_headers(headers)
+            .with_delivery_mode(2);
+        self.publish_bytes(
+            Some(route),
+            Target {
+                exchange: topology::DEAD_LETTER_EXCHANGE,
+                routing_key: &queue,
+                message_id: &message_id,
+            },
+            payload,
+            properties,
+        )
+        .await
+    }
+
+    async fn confirm_channel(&self) -> Result<Channel, BusError> {
+        let mut guard = self.channel.lock().await;
+        if let Some(channel) = guard.as_ref()
+            && channel.status().connected()
+        {
+            return Ok(channel.clone());
+        }
+        let channel = self.bus.channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|source| BusError::Amqp {
+                step: "confirm.select",
+                object: "publisher channel".to_owned(),
+                source,
+            })?;
+        *guard = Some(channel.clone());
+        Ok(channel)
+    }
+
+    async fn publish_bytes(
+        &self,
+        route: Option<&Route>,
+        target: Target<'_>,
+        payload: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), BusError> {
+        let deadline = Instant::now() + self.timeout;
+        let mut delay = Duration::from_millis(50);
+        loop {
+            let error = match self
+                .try_publish(route, &target, payload, properties.clone())
+                .await
+            {
+                Ok(()) => return Ok(()),
+                // Topology is wrong, not the connection: retrying cannot help.
+                Err(error @ BusError::Unroutable { .. }) | Err(error @ BusError::Encode(_)) => {
+                    return Err(error);
+                }
+                Err(error) => error,
+            };
+            if Instant::now() + delay > deadline {
+                return Err(BusError::Timeout {
+                    exchange: target.exchange.to_owned(),
+                    message_id: target.message_id.to_owned(),
+                    seconds: self.timeout.as_secs(),
+                    last_error: error.to_string(),
+                });
+            }
+            tracing::warn!(error = %error, exchange = target.exchange, message_id = target.message_id, "publish failed, retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    async fn try_publish(
+        &self,
+        route: Option<&Route>,
+        target: &Target<'_>,
+        payload: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), BusError> {
+        if let Some(route) = route {
+            self.bus.declare(route).await?;
+        }
+        let channel = self.confirm_channel().await?;
+        let amqp = |step: &'static str| {
+            let object = target.exchange.to_owned();
+            move |source| BusError::Amqp {
+                step,
+                object,
+                source,
+            }
+        };
+        let confirm = channel
+            .basic_publish(
+                target.exchange,
+                target.routing_key,
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                payload,
+                properties,
+            )
+            .await
+            .map_err(amqp("basic.publish"))?;
+        let confirmation = tokio::time::timeout(CONFIRM_TIMEOUT, confirm)
+            .await
+            .map_err(|_| BusError::Timeout {
+                exchange: target.exchange.to_owned(),
+                message_id: target.message_id.to_owned(),
+                seconds: CONFIRM_TIMEOUT.as_secs(),
+                last_error: "no confirm from the broker".to_owned(),
+            })?
+            .map_err(amqp("publisher confirm"))?;
+        match confirmation {
+            Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
+            Confirmation::Ack(Some(_returned)) => Err(BusError::Unroutable {
+                exchange: target.exchange.to_owned(),
+                message_id: target.message_id.to_owned(),
+            }),
+            Confirmation::Nack(_) => Err(BusError::Nacked {
+                exchange: target.exchange.to_owned(),
+                message_id: target.message_id.to_owned(),
+            }),
+        }
+    }
+}

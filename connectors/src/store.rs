@@ -1,0 +1,320 @@
+//! Per-service state in Redis, every key namespaced
+//! `um:<service>:<tenant>:<kind>:<id>` so tenants and services never collide.
+//!
+//! Kinds used by the machinery:
+//! - `event`: de-duplication of platform redeliveries. A webhook *claims* the
+//!   event id (short TTL, value `pending:<token>`) before publishing and
+//!   *confirms* it (`done`, long TTL) after the broker confirmed; a failed
+//!   publish *releases* the claim so the platform's redelivery is accepted.
+//! - `done`: one marker per envelope id a consumer finished, checked before
+//!   delivering, so a redelivery after a crash does not send twice.
+//!
+//! Platforms use [`Store::get`]/[`Store::set`] for their own kinds (OAuth
+//! tokens, guest <-> conversation mapping, reply tokens).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+pub const DEFAULT_CLAIM_TTL: Duration = Duration::from_secs(60);
+pub const DEFAULT_DEDUP_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const DEFAULT_DONE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("Redis at {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: redis::RedisError,
+    },
+    #[error("Redis {step} of {key}: {source}")]
+    Command {
+        step: &'static str,
+        key: String,
+        #[source]
+        source: redis::RedisError,
+    },
+}
+
+/// The outcome of claiming a platform event id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours: publish, then [`Store::confirm_event`] or [`Store::release_event`].
+    Claimed(ClaimToken),
+    /// Already published: acknowledge the redelivery, publish nothing.
+    Duplicate,
+    /// Another request holds the claim right now: ask the platform to retry.
+    InProgress,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimToken(String);
+
+const DONE: &str = "done";
+
+/// Deletes a claim only if it is still ours (an expired claim may belong to
+/// another request by now).
+const RELEASE_SCRIPT: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"#;
+
+/// Redis connection of one service; cheap to clone, reconnects by itself.
+#[derive(Clone)]
+pub struct Store {
+    conn: ConnectionManager,
+    service: Arc<str>,
+}
+
+/// A URL without its password, for error messages.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("[REDACTED]"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "[unparseable URL]".to_owned(),
+    }
+}
+
+impl Store {
+    pub async fn connect(url: &str, service: &str) -> Result<Self, StoreError> {
+        let connect_error = |source| StoreError::Connect {
+            url: redact(url),
+            source,
+        };
+        let client = redis::Client::open(url).map_err(connect_error)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(5))
+            .set_response_timeout(Duration::from_secs(5))
+            .set_max_delay(2000)
+            .set_number_of_retries(6);
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(connect_error)?;
+        Ok(Self {
+            conn,
+            service: Arc::from(service),
+        })
+    }
+
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// `um:<service>:<tenant>:<kind>:<id>`.
+    pub fn key(&self, tenant: &str, kind: &str, id: &str) -> String {
+        format!("um:{}:{tenant}:{kind}:{id}", self.service)
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|source| StoreError::Command {
+                step: "PING",
+                key: String::new(),
+                source,
+            })
+    }
+
+    /// Claims a platform event id for `claim_ttl` (the longest a publish may
+    /// take).
+    pub async fn claim_event(
+        &self,
+        tenant: &str,
+        event_id: &str,
+        claim_ttl: Duration,
+    ) -> Result<Claim, StoreError> {
+        let key = self.key(tenant, "event", event_id);
+        let token = format!("pending:{}", uuid::Uuid::new_v4());
+        let mut conn = self.conn.clone();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(claim_ttl.as_millis() as u64)
+            .query_async(&mut conn)
+            .await
+            .map_err(|source| StoreError::Command {
+                step: "claim (SET NX)",
+                key: key.clone(),
+                source,
+            })?;
+        if set.is_some() {
+            return Ok(Claim::Claimed(ClaimToken(token)));
+        }
+        let current: Option<String> =
+            conn.get(&key).await.map_err(|source| StoreError::Command {
+                step: "claim (GET)",
+                key: key.clone(),
+                source,
+            })?;
+        match current.as_deref() {
+            Some(DONE) => Ok(Claim::Duplicate),
+            Some(_) => Ok(Claim::InProgress),
+            // Expired between SET and GET: the caller may simply retry.
+            None => Ok(Claim::InProgress),
+        }
+    }
+
+    /// The envelopes of this event are confirmed by the broker: remember it
+    /// for `ttl` (longer than the platform redelivers).
+    pub async fn confirm_event(
+        &self,
+        tenant: &str,
+        event_id: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let key = self.key(tenant, "event", event_id);
+        let mut conn = self.conn.clone();
+        conn.pset_ex::<_, _, ()>(&key, DONE, ttl.as_millis() as u64)
+            .await
+            .map_err(|source| StoreError::Command {
+                step: "confirm event",
+                key,
+                source,
+            })
+    }
+
+    /// The publish failed: drop our claim so a redelivery is accepted.
+    pub async fn release_event(
+        &self,
+        tenant: &str,
+        event_id: &str,
+        token: &ClaimToken,
+    ) -> Result<(), StoreError> {
+        let key = self.key(tenant, "event", event_id);
+        let mut conn = self.conn.clone();
+        redis::Script::new(RELEASE_SCRIPT)
+            .key(&key)
+            .arg(&token.0)
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|source| StoreError::Command {
+                step: "release event claim",
+                key,
+                source,
+            })
+    }
+
+    /// Whether this service already finished the envelope.
+    pub async fn is_done(&self, tenant: &str, envelope_id: &str) -> Result<bool, StoreError> {
+        let key = self.key(tenant, "done", envelope_id);
+        let mut conn = self.conn.clone();
+        conn.exists(&key)
+            .await
+            .map_err(|source| StoreError::Command {
+                step: "check done marker",
+                key,
+                source,
+            })
+    }
+
+    pub async fn mark_done(
+        &self,
+        tenant: &str,
+        envelope_id: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let key = self.key(tenant, "done", envelope_id);
+        let mut conn = self.conn.clone();
+        conn.pset_ex::<_, _, ()>(&key, DONE, ttl.as_millis() as u64)
+            .await
+            .map_err(|source| StoreError::Command {
+                step: "set done marker",
+                key,
+                source,
+            })
+    }
+
+    pub async fn get(
+        &self,
+        tenant: &str,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let key = self.key(tenant, kind, id);
+        let mut conn = self.conn.clone();
+        conn.get(&key).await.map_err(|source| StoreError::Command {
+            step: "GET",
+            key,
+            source,
+        })
+    }
+
+    /// Sets a value, with a TTL or without (`None`: kept until deleted).
+    pub async fn set(
+        &self,
+        tenant: &str,
+        kind: &str,
+        id: &str,
+        value: &str,
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        let key = self.key(tenant, kind, id);
+        let mut conn = self.conn.clone();
+        let result = match ttl {
+            Some(ttl) => {
+                conn.pset_ex::<_, _, ()>(&key, value, ttl.as_millis().max(1) as u64)
+                    .await
+            }
+            None => conn.set::<_, _, ()>(&key, value).await,
+        };
+        result.map_err(|source| StoreError::Command {
+            step: "SET",
+            key,
+            source,
+        })
+    }
+
+    /// Sets a value only if none is there; `true` if it was set.
+    pub async fn set_if_absent(
+        &self,
+        tenant: &str,
+        kind: &str,
+        id: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let key = self.key(tenant, kind, id);
+        let mut conn = self.conn.clone();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64)
+            .query_async(&mut conn)
+            .await
+            .map_err(|source| StoreError::Command {
+                step: "SET NX",
+                key,
+                source,
+            })?;
+        Ok(set.is_some())
+    }
+
+    pub async fn delete(&self, tenant: &str, kind: &str, id: &str) -> Result<(), StoreError> {
+        let key = self.key(tenant, kind, id);
+        let mut conn = self.conn.clone();
+        conn.del::<_, ()>(&key)
+            .await
+            .map_err(|source| StoreError::Command {
+                step: "DEL",
+                key,
+                source,
+            })
+    }
+}
