@@ -190,7 +190,9 @@ impl std::str::FromStr for GenesysRecordKind {
 /// A running Genesys Cloud simulator. Stops when dropped.
 pub struct GenesysSimulator {
     state: Arc<GenesysState>,
-    server: ServerHandle,
+    addr: SocketAddr,
+    /// None when the router is served by someone else (the `um-sim` host).
+    server: Option<ServerHandle>,
 }
 
 impl GenesysSimulator {
@@ -198,20 +200,43 @@ impl GenesysSimulator {
         let listen = options.listen;
         let state = Arc::new(GenesysState::new(options)?);
         let server = ServerHandle::serve(listen, router(state.clone())).await?;
-        Ok(Self { state, server })
+        Ok(Self {
+            state,
+            addr: server.addr(),
+            server: Some(server),
+        })
     }
 
     /// `http://127.0.0.1:PORT`: API and `/oauth/token` on the same listener.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.server.addr())
+        format!("http://{}", self.addr)
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
+        self.addr
     }
 
     pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        if let Some(server) = self.server {
+            server.shutdown().await;
+        }
+    }
+
+    /// The simulator and its router, for a host that serves it on `addr`.
+    pub(crate) fn unserved(
+        options: GenesysOptions,
+        addr: SocketAddr,
+    ) -> Result<(Self, Router), SimError> {
+        let state = Arc::new(GenesysState::new(options)?);
+        let router = router(state.clone());
+        Ok((
+            Self {
+                state,
+                addr,
+                server: None,
+            },
+            router,
+        ))
     }
 
     pub fn add_oauth_client(&self, client_id: impl Into<String>, secret: impl Into<String>) {

@@ -174,27 +174,52 @@ impl std::str::FromStr for TelegramRecordKind {
 /// A running Telegram Bot API simulator. Stops when dropped.
 pub struct TelegramSimulator {
     state: Arc<TelegramState>,
-    server: ServerHandle,
+    addr: SocketAddr,
+    /// None when the router is served by someone else (the `um-sim` host).
+    server: Option<ServerHandle>,
 }
 
 impl TelegramSimulator {
     pub async fn start(options: TelegramOptions) -> Result<Self, SimError> {
         let state = Arc::new(TelegramState::new(&options)?);
         let server = ServerHandle::serve(options.listen, router(state.clone())).await?;
-        Ok(Self { state, server })
+        Ok(Self {
+            state,
+            addr: server.addr(),
+            server: Some(server),
+        })
     }
 
     /// `http://127.0.0.1:PORT`; the Bot API is at `{base_url}/bot<token>/<method>`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.server.addr())
+        format!("http://{}", self.addr)
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
+        self.addr
     }
 
     pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        if let Some(server) = self.server {
+            server.shutdown().await;
+        }
+    }
+
+    /// The simulator and its router, for a host that serves it on `addr`.
+    pub(crate) fn unserved(
+        options: TelegramOptions,
+        addr: SocketAddr,
+    ) -> Result<(Self, Router), SimError> {
+        let state = Arc::new(TelegramState::new(&options)?);
+        let router = router(state.clone());
+        Ok((
+            Self {
+                state,
+                addr,
+                server: None,
+            },
+            router,
+        ))
     }
 
     pub fn add_bot(&self, token: impl Into<String>) {
