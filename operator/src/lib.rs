@@ -2,8 +2,10 @@
 //! connector workloads, their configuration Secrets, the Ingress, and the
 //! Genesys Cloud Open Messaging integration.
 
+pub mod conditions;
 pub mod config;
 pub mod genesys;
+pub mod model;
 pub mod region;
 pub mod render;
 pub mod resolve;

@@ -1,0 +1,232 @@
+use serde_json::json;
+use um_config::{ApiAuth, MessagingConfig};
+
+use super::*;
+use crate::config::tests::example;
+use crate::resolve::tests::secrets;
+
+pub fn tenant(name: &str, messaging: serde_json::Value, cx: serde_json::Value) -> Tenant {
+    serde_json::from_value(json!({
+        "apiVersion": "messaging.universal-messaging.io/v1alpha1",
+        "kind": "Tenant",
+        "metadata": {"name": name, "namespace": "shop", "uid": format!("uid-{name}"), "generation": 2},
+        "spec": {"displayName": "ACME", "messaging": messaging, "cx": cx}
+    }))
+    .unwrap()
+}
+
+pub fn telegram_genesys(name: &str) -> Tenant {
+    tenant(
+        name,
+        json!({"telegram": {"botToken": {"name": "acme-telegram", "key": "token"}}}),
+        json!({"genesysCloud": {
+            "region": "ap-northeast-1",
+            "oauthClient": {"clientId": "cid", "clientSecret": {"name": "acme-genesys", "key": "clientSecret"}},
+            "integration": {"name": "ACME Telegram", "webhookToken": {"name": "acme-genesys", "key": "webhookToken"}}
+        }}),
+    )
+}
+
+type SecretMap =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, k8s_openapi::ByteString>>;
+
+fn all_secrets() -> SecretMap {
+    secrets(&[
+        ("acme-telegram", &[("token", "111:bot")]),
+        (
+            "acme-genesys",
+            &[
+                ("clientSecret", "cs-value"),
+                ("webhookToken", "webhook-token-0123456789"),
+            ],
+        ),
+    ])
+}
+
+#[test]
+fn resolves_a_telegram_genesys_tenant() {
+    let resolved = resolve_tenant(
+        &example(),
+        &telegram_genesys("acme"),
+        &all_secrets(),
+        Some("int-1".into()),
+    )
+    .unwrap();
+    let config = &resolved.config;
+    assert_eq!(config.key, "shop.acme");
+    assert_eq!(
+        config.webhook_url,
+        "https://um.example.com/telegram/shop.acme"
+    );
+    match config.messaging.as_ref().unwrap() {
+        MessagingConfig::Telegram {
+            bot_token,
+            api_base_url,
+        } => {
+            assert_eq!(bot_token.expose(), "111:bot");
+            assert_eq!(api_base_url, "https://api.telegram.org");
+        }
+        other => panic!("{other:?}"),
+    }
+    let genesys = config.genesys.as_ref().unwrap();
+    assert_eq!(genesys.api_base_url, "https://api.mypurecloud.jp");
+    assert_eq!(genesys.client_secret.expose(), "cs-value");
+    assert_eq!(genesys.integration_id.as_deref(), Some("int-1"));
+    assert_eq!(config.api_auth, Some(ApiAuth::None));
+    let access = resolved.genesys.unwrap();
+    assert_eq!(
+        access.integration.webhook_url,
+        "https://um.example.com/openmessaging/shop.acme"
+    );
+    assert_eq!(access.integration.name, "ACME Telegram");
+    assert_eq!(access.credentials.client_id, "cid");
+}
+
+#[test]
+fn reports_every_missing_secret() {
+    let only_telegram = secrets(&[("acme-telegram", &[("token", "111:bot")])]);
+    let errors =
+        resolve_tenant(&example(), &telegram_genesys("acme"), &only_telegram, None).unwrap_err();
+    let fields: Vec<String> = errors
+        .iter()
+        .map(|e| match e {
+            ResolveError::SecretNotFound { field, name, .. } => format!("{field}={name}"),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "spec.cx.genesysCloud.oauthClient.clientSecret=acme-genesys",
+            "spec.cx.genesysCloud.integration.webhookToken=acme-genesys"
+        ]
+    );
+}
+
+#[test]
+fn short_webhook_token_is_refused_without_printing_it() {
+    let short = secrets(&[
+        ("acme-telegram", &[("token", "111:bot")]),
+        (
+            "acme-genesys",
+            &[("clientSecret", "cs"), ("webhookToken", "tooshort")],
+        ),
+    ]);
+    let errors = resolve_tenant(&example(), &telegram_genesys("acme"), &short, None).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].reason(), "InvalidSecretValue");
+    let text = errors[0].to_string();
+    assert!(
+        text.contains("longer than 15") && !text.contains("tooshort"),
+        "{text}"
+    );
+}
+
+#[test]
+fn generic_platform_carries_settings_and_secrets_by_field() {
+    let line = tenant(
+        "gamma",
+        json!({"line": {"channelId": "1650", "channelSecret": {"name": "line", "key": "secret"},
+                        "channelAccessToken": {"name": "line", "key": "token"}}}),
+        json!({"pureConnect": {"primaryUrl": "https://cic.example.com", "target": {"name": "Support", "type": "Workgroup"}}}),
+    );
+    let source = secrets(&[(
+        "line",
+        &[("secret", "line-secret"), ("token", "line-token")],
+    )]);
+    let resolved = resolve_tenant(&example(), &line, &source, None).unwrap();
+    assert!(resolved.genesys.is_none() && resolved.config.genesys.is_none());
+    match resolved.config.messaging.unwrap() {
+        MessagingConfig::Generic {
+            settings, secrets, ..
+        } => {
+            assert_eq!(settings["channelId"], "1650");
+            assert_eq!(secrets["channelSecret"].expose(), "line-secret");
+            assert_eq!(secrets["channelAccessToken"].expose(), "line-token");
+            assert!(!settings.contains_key("channelSecret"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn simulator_endpoints_come_from_configuration() {
+    let text = crate::config::tests::EXAMPLE
+        .replace(
+            "genesysCloud: {apiBaseUrl: \"\"",
+            "genesysCloud: {apiBaseUrl: \"http://127.0.0.1:4000\"",
+        )
+        .replace(
+            "platformApiBaseUrls: {telegram: \"\"}",
+            "platformApiBaseUrls: {telegram: \"http://127.0.0.1:4001\"}",
+        );
+    let config = OperatorConfig::parse(&text).unwrap();
+    let resolved =
+        resolve_tenant(&config, &telegram_genesys("acme"), &all_secrets(), None).unwrap();
+    assert_eq!(
+        resolved.genesys.unwrap().endpoints.login_base_url,
+        "http://127.0.0.1:4000"
+    );
+    match resolved.config.messaging.unwrap() {
+        MessagingConfig::Telegram { api_base_url, .. } => {
+            assert_eq!(api_base_url, "http://127.0.0.1:4001")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn storage_and_notifier_resolution() {
+    let storage: Storage = serde_json::from_value(json!({
+        "apiVersion": "messaging.universal-messaging.io/v1alpha1", "kind": "Storage",
+        "metadata": {"name": "s3", "namespace": "shop"},
+        "spec": {"type": "s3", "default": true, "s3": {"region": "eu-west-1", "bucket": "acme-bucket",
+                 "accessKeyId": {"name": "aws", "key": "id"}, "secretAccessKey": {"name": "aws", "key": "secret"}}}
+    }))
+    .unwrap();
+    let errors = resolve_storage(&storage, &secrets(&[])).unwrap_err();
+    assert_eq!(errors.len(), 2);
+    assert!(
+        errors[0].to_string().contains("spec.s3.accessKeyId"),
+        "{}",
+        errors[0]
+    );
+    let resolved = resolve_storage(
+        &storage,
+        &secrets(&[("aws", &[("id", "AKIA"), ("secret", "shh")])]),
+    )
+    .unwrap();
+    assert_eq!(resolved.kind, "s3");
+    assert!(resolved.default);
+    assert_eq!(resolved.settings["bucket"], "acme-bucket");
+    assert_eq!(resolved.secrets["secretAccessKey"].expose(), "shh");
+
+    let notifier: NotifierDestination = serde_json::from_value(json!({
+        "apiVersion": "messaging.universal-messaging.io/v1alpha1", "kind": "NotifierDestination",
+        "metadata": {"name": "pd", "namespace": "shop"},
+        "spec": {"type": "pagerDuty", "topic": "Subscriptions", "routingKey": {"name": "pd", "key": "key"}}
+    }))
+    .unwrap();
+    let err = resolve_notifier(&notifier, &secrets(&[])).unwrap_err();
+    assert_eq!(err[0].reason(), "SecretNotFound");
+    let ok = resolve_notifier(&notifier, &secrets(&[("pd", &[("key", "R0UT1NG")])])).unwrap();
+    assert_eq!(
+        (ok.kind.as_str(), ok.topic.as_str()),
+        ("pagerDuty", "Subscriptions")
+    );
+}
+
+#[test]
+fn other_defaults_lists_the_conflicting_storages() {
+    let storage = |name: &str, default: bool| -> Storage {
+        serde_json::from_value(json!({
+            "apiVersion": "messaging.universal-messaging.io/v1alpha1", "kind": "Storage",
+            "metadata": {"name": name, "namespace": "shop"},
+            "spec": {"type": "gcs", "default": default, "gcs": {"bucket": "bkt"}}
+        }))
+        .unwrap()
+    };
+    let all = vec![storage("a", true), storage("b", true), storage("c", false)];
+    assert_eq!(other_defaults(&all, "a"), ["b"]);
+    assert_eq!(other_defaults(&all, "c"), ["a", "b"]);
+}
