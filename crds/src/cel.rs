@@ -53,13 +53,30 @@ pub(crate) fn exactly_one_rules(keys: &[&str], what: &str) -> Vec<Value> {
             None,
             Some(Reason::Required),
         ),
-        rule(
-            &format!("[{}].filter(x, x).size() <= 1", has.join(", ")),
-            &format!("set only one {what}; found several of {list}"),
-            None,
-            Some(Reason::Forbidden),
+        with_message_expression(
+            rule(
+                &format!("[{}].filter(x, x).size() <= 1", has.join(", ")),
+                &format!("set only one {what}; found several of {list}"),
+                None,
+                Some(Reason::Forbidden),
+            ),
+            &format!(
+                "'set only one {what}; found:' + {}",
+                keys.iter()
+                    .map(|key| format!("(has(self.{key}) ? ' {key}' : '')"))
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            ),
         ),
     ]
+}
+
+/// Adds a `messageExpression`: the apiserver shows its result (here: which
+/// keys were found; concatenation, not `join`, keeps its estimated cost
+/// within the apiserver's budget) and falls back to `message` if it cannot evaluate it.
+fn with_message_expression(mut rule: Value, expression: &str) -> Value {
+    rule["messageExpression"] = json!(expression);
+    rule
 }
 
 /// Schema of an object with one optional property per variant and the
