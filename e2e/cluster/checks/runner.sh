@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Checks of the control plane, process runner and ingress proxy; runs inside
+# with-cluster.sh with the image mapping python3=/usr/bin/python3:
+#   with-cluster.sh --image python3=/usr/bin/python3 bash checks/runner.sh
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../../lib/env.sh"
+source "$here/../proc.sh"
+: "${KUBECONFIG:?run me through with-cluster.sh}" "${UM_INGRESS_URL:?}" "${UM_RUN_DIR:?}"
+source "$here/../versions.env"
+
+ns=um-runner-check
+fail() { um_log "CHECK FAILED: $*"; kubectl get pods -n "$ns" -o wide >&2 || true; exit 1; }
+pass() { um_log "ok: $*"; }
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+# --- the control plane reports its real version ------------------------------
+server=$(kubectl version -o json | json 'd["serverVersion"]["gitVersion"]')
+[ "$server" = "$KUBERNETES_VERSION" ] || fail "server version $server, want $KUBERNETES_VERSION"
+helm version --short | grep -q "^$HELM_VERSION" || fail "helm is not $HELM_VERSION"
+pass "API server and kubectl at $KUBERNETES_VERSION, helm $HELM_VERSION"
+
+kubectl create namespace "$ns" >/dev/null
+um_wait_for 30 "default ServiceAccount in $ns" kubectl get serviceaccount default -n "$ns"
+
+# A Pod whose image maps to nothing is created first: it must stay unbound
+# while the mapped Pods created after it get bound.
+kubectl run unmapped -n "$ns" --image=registry.example/nginx:1.27 --restart=Never >/dev/null
+
+kubectl create configmap echo -n "$ns" --from-file=echo.py="$here/echo.py" --from-literal=LEVEL=debug >/dev/null
+kubectl create secret generic web-content -n "$ns" --from-literal=greeting=hello-v1 >/dev/null
+kubectl apply -n "$ns" -f - >/dev/null <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: echo}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: echo}}
+  template:
+    metadata: {labels: {app: echo}}
+    spec:
+      terminationGracePeriodSeconds: 3
+      containers:
+      - name: echo
+        image: registry.example/e2e/python3:3.11
+        args: ["-u", "/opt/echo/echo.py"]
+        env:
+        - name: POD_IP
+          valueFrom: {fieldRef: {fieldPath: status.podIP}}
+        - name: LEVEL
+          valueFrom: {configMapKeyRef: {name: echo, key: LEVEL}}
+        ports: [{name: http, containerPort: 8080}]
+        readinessProbe:
+          httpGet: {path: /healthz, port: http}
+          periodSeconds: 1
+        livenessProbe:
+          httpGet: {path: /healthz, port: http}
+          periodSeconds: 2
+        volumeMounts:
+        - {name: code, mountPath: /opt/echo}
+        - {name: content, mountPath: /etc/web-content}
+      volumes:
+      - name: code
+        configMap: {name: echo, items: [{key: echo.py, path: echo.py}]}
+      - name: content
+        secret: {secretName: web-content}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo}
+spec:
+  selector: {app: echo}
+  ports: [{name: web, port: 80, targetPort: http}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: echo}
+spec:
+  rules:
+  - http:
+      paths:
+      - {path: /echo, pathType: Prefix, backend: {service: {name: echo, port: {name: web}}}}
+      - {path: /file, pathType: Prefix, backend: {service: {name: echo, port: {number: 80}}}}
+      - {path: /whoami, pathType: Exact, backend: {service: {name: echo, port: {number: 80}}}}
+EOF
+
+# --- Deployment becomes Available through the real controllers ---------------
+kubectl wait -n "$ns" deployment/echo --for=condition=Available --timeout=90s >/dev/null \
+  || fail "deployment echo did not become Available"
+ready=$(kubectl get deployment echo -n "$ns" -o jsonpath='{.status.readyReplicas}')
+[ "$ready" = 2 ] || fail "readyReplicas=$ready, want 2"
+pass "Deployment echo Available with 2 ready replicas"
+
+node=$(kubectl get pod unmapped -n "$ns" -o jsonpath='{.spec.nodeName}')
+[ -z "$node" ] || fail "pod with an unmapped image was bound to $node"
+pass "Pod with an unmapped image stays unbound"
+
+mapfile -t ips < <(kubectl get pods -n "$ns" -l app=echo -o jsonpath='{range .items[*]}{.status.podIP}{"\n"}{end}')
+[ "${#ips[@]}" = 2 ] && [ "${ips[0]}" != "${ips[1]}" ] || fail "pod IPs not distinct: ${ips[*]}"
+for ip in "${ips[@]}"; do
+  [[ $ip == 127.* ]] || fail "pod IP $ip is not a loopback address"
+  [ "$(curl -sf "http://$ip:8080/file/greeting")" = hello-v1 ] || fail "secret file not served by $ip"
+done
+pass "each Pod has its own loopback IP (${ips[*]}) and sees the Secret at its mountPath"
+
+# --- environment and in-cluster credentials ----------------------------------
+who=$(curl -sf "$UM_INGRESS_URL/whoami") || fail "GET /whoami through the ingress"
+[ "$(json 'd["namespace"]' <<<"$who")" = "$ns" ] || fail "service account namespace file: $who"
+[ "$(json 'd["level"]' <<<"$who")" = debug ] || fail "configMapKeyRef env: $who"
+[ "$(json 'd["version"]' <<<"$who")" = 200 ] || fail "in-cluster token not accepted: $who"
+[ "$(json 'd["listPods"]' <<<"$who")" = 403 ] || fail "default service account may list pods (RBAC not enforced?): $who"
+pass "in-cluster token authenticates as the Pod's service account, RBAC denies what it lacks"
+
+# --- Secret update reaches the mounted file ----------------------------------
+kubectl create secret generic web-content -n "$ns" --from-literal=greeting=hello-v2 \
+  --dry-run=client -o yaml | kubectl replace -f - >/dev/null
+updated() { [ "$(curl -sf "http://$1:8080/file/greeting")" = hello-v2 ]; }
+for ip in "${ips[@]}"; do
+  um_wait_for 30 "updated secret file in $ip" updated "$ip" || fail "secret update not visible in $ip"
+done
+pass "Secret update shows up as a changed file"
+
+# --- ingress: unchanged request, round-robin, 404 -----------------------------
+body_file=$(mktemp); head -c 70000 /dev/urandom >"$body_file"
+want_sha=$(sha256sum "$body_file" | cut -d' ' -f1)
+echo_resp=$(curl -sf -X PUT -H 'X-Line-Signature: c2lnbmF0dXJl' -H 'Content-Type: application/octet-stream' \
+  --data-binary @"$body_file" "$UM_INGRESS_URL/echo/a/b?x=1&y=%2F") || fail "PUT through the ingress"
+rm -f "$body_file"
+[ "$(json 'd["method"]' <<<"$echo_resp")" = PUT ] || fail "method changed: $echo_resp"
+[ "$(json 'd["path"]' <<<"$echo_resp")" = "/echo/a/b?x=1&y=%2F" ] || fail "path/query changed: $echo_resp"
+[ "$(json 'd["sha256"]' <<<"$echo_resp")" = "$want_sha" ] || fail "body changed"
+[ "$(json 'd["headers"]["x-line-signature"]' <<<"$echo_resp")" = c2lnbmF0dXJl ] || fail "header lost"
+seen=$(for _ in 1 2 3 4; do curl -sf "$UM_INGRESS_URL/echo" | json 'd["pod"]'; done | sort -u | wc -l)
+[ "$seen" = 2 ] || fail "round-robin reached $seen pods, want 2"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$UM_INGRESS_URL/nowhere")
+[ "$code" = 404 ] || fail "unknown route answered $code, want 404"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$UM_INGRESS_URL/whoami/x")
+[ "$code" = 404 ] || fail "Exact path matched a longer path ($code)"
+pass "ingress forwards method, path, query, headers and body unchanged; round-robin; 404"
+
+# --- a crashed container is restarted ----------------------------------------
+pod=$(kubectl get pods -n "$ns" -l app=echo -o jsonpath='{.items[0].metadata.name}')
+ip=$(kubectl get pod "$pod" -n "$ns" -o jsonpath='{.status.podIP}')
+pid=$(curl -sf "http://$ip:8080/whoami" | json 'd["pid"]')
+kill -KILL "$pid"
+restarted() {
+  [ "$(kubectl get pod "$pod" -n "$ns" -o jsonpath='{.status.containerStatuses[0].restartCount}')" = 1 ] &&
+  [ "$(kubectl get pod "$pod" -n "$ns" -o jsonpath='{.status.containerStatuses[0].ready}')" = true ]
+}
+um_wait_for 60 "restart of $pod" restarted || fail "killed container was not restarted"
+new_pid=$(curl -sf "http://$ip:8080/whoami" | json 'd["pid"]')
+[ "$new_pid" != "$pid" ] || fail "same process after restart"
+pass "killed container restarted (restartCount 1, Ready again)"
+
+# --- deleting the Deployment stops the processes -----------------------------
+pids=()
+for ip in "${ips[@]}"; do pids+=("$(curl -sf "http://$ip:8080/whoami" | json 'd["pid"]')"); done
+kubectl delete deployment echo -n "$ns" --wait=false >/dev/null
+no_pods() { [ -z "$(kubectl get pods -n "$ns" -l app=echo -o name)" ]; }
+um_wait_for 60 "echo pods deleted" no_pods || fail "pods still present after deleting the Deployment"
+for p in "${pids[@]}"; do
+  ! kill -0 "$p" 2>/dev/null || fail "process $p still runs after its Pod was deleted"
+done
+for ip in "${ips[@]}"; do
+  ! curl -s --max-time 2 "http://$ip:8080/healthz" >/dev/null || fail "$ip still answers"
+done
+[ -s "$UM_RUN_DIR/pods/${ns}_$pod/echo.log" ] || fail "no container log at pods/${ns}_$pod/echo.log"
+pass "deleting the Deployment stopped the processes and removed the Pods"
+
+kubectl delete namespace "$ns" --wait=false >/dev/null
+um_log "all process-runner checks passed"

@@ -1,0 +1,14 @@
+# The local control plane, the process runner and the ingress proxy: builds
+# (cached) the pinned Kubernetes binaries, brings a cluster up in a temporary
+# run directory, runs e2e/cluster/checks/runner.sh against it, tears down.
+set -euo pipefail
+source "$(dirname "$0")/../lib/env.sh"
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+
+um_apt_install etcd-server openssl curl python3 util-linux
+bash "$repo/e2e/cluster/build.sh" >/dev/null
+cargo build -q -p um-process-runner
+export UM_RUNNER_BIN="$CARGO_TARGET_DIR/debug/um-process-runner"
+UM_CLUSTER_TTL=${UM_CLUSTER_TTL:-900} \
+  bash "$repo/e2e/cluster/with-cluster.sh" --image python3=/usr/bin/python3 \
+  bash "$repo/e2e/cluster/checks/runner.sh"
