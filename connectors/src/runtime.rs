@@ -82,6 +82,7 @@ impl Runtime {
                 url: settings.amqp_url.expose().to_owned(),
                 shards: settings.shards,
                 connection_name: format!("um-{}@{host}", settings.service),
+                namespace: settings.bus_namespace.clone(),
             },
             metrics.clone(),
         );

@@ -13,6 +13,7 @@
 //! | `POD_IP` | `0.0.0.0` | bind address of the HTTP server |
 //! | `UM_HTTP_PORT` | `8080` | its port (`0`: any free port) |
 //! | `UM_BUS_SHARDS` | `4` | shard queues per route |
+//! | `UM_BUS_NAMESPACE` | `um` | first part of every exchange and queue name |
 //! | `UM_PREFETCH` | `256` | unacknowledged messages per shard |
 //! | `UM_MAX_ATTEMPTS` | `8` | delivery attempts before dead-lettering |
 //! | `UM_CONFIG_RELOAD_SECONDS` | `2` | how often the configuration file is re-read |
@@ -49,6 +50,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub listen: SocketAddr,
     pub shards: u16,
+    pub bus_namespace: String,
     pub prefetch: u16,
     pub max_attempts: u32,
     pub config_reload: Duration,
@@ -129,6 +131,9 @@ impl Settings {
             log_format,
             listen: SocketAddr::new(ip, port),
             shards: parse(get, "UM_BUS_SHARDS", 4u16, |n| (1..=64).contains(n))?,
+            bus_namespace: get("UM_BUS_NAMESPACE")
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| crate::bus::DEFAULT_NAMESPACE.to_owned()),
             prefetch: parse(get, "UM_PREFETCH", 256u16, |n| *n >= 1)?,
             max_attempts: parse(get, "UM_MAX_ATTEMPTS", 8u32, |n| *n >= 1)?,
             config_reload: Duration::from_secs(parse(

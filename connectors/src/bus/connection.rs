@@ -19,6 +19,8 @@ pub struct BusSettings {
     pub shards: u16,
     /// Shows in the broker's management UI (`um-<service>@<host>`).
     pub connection_name: String,
+    /// First part of every exchange and queue name ([`super::DEFAULT_NAMESPACE`]).
+    pub namespace: String,
 }
 
 struct Live {
@@ -67,6 +69,10 @@ impl Bus {
 
     pub fn shards(&self) -> u16 {
         self.inner.settings.shards
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.inner.settings.namespace
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -148,7 +154,8 @@ impl Bus {
             }
         }
         let channel = self.channel().await?;
-        let result = topology::declare_route(&channel, route, self.shards()).await;
+        let result =
+            topology::declare_route(&channel, self.namespace(), route, self.shards()).await;
         let _ = channel.close(200, "topology declared").await;
         result?;
         if let Some(live) = self.inner.live.lock().await.as_mut() {

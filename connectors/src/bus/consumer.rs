@@ -180,7 +180,7 @@ impl Consumer {
             publisher: self.publisher,
             store: self.store,
             route: self.route,
-            group: self.route.exchange(),
+            group: self.route.exchange(self.bus.namespace()),
             options: self.options,
             handler,
             metrics: self.bus.metrics().clone(),
@@ -199,7 +199,7 @@ impl Consumer {
 }
 
 async fn consume_shard(bus: Bus, shared: Arc<Shared>, shard: u16, shutdown: CancellationToken) {
-    let queue = shared.route.shard_queue(shard);
+    let queue = shared.route.shard_queue(bus.namespace(), shard);
     let mut delay = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
         let started = Instant::now();
@@ -452,7 +452,9 @@ async fn already_done(
     envelope: &Envelope,
     redelivered: bool,
 ) -> Option<bool> {
-    let store = shared.store.as_ref()?;
+    let Some(store) = shared.store.as_ref() else {
+        return Some(false);
+    };
     let mut attempt = 1;
     loop {
         match store.is_done(&envelope.tenant, &envelope.id).await {

@@ -2,6 +2,9 @@
 //!
 //! # Topology (declared by the services at start, idempotently)
 //!
+//! Names below use the default namespace `um` (`UM_BUS_NAMESPACE`; tests
+//! use their own so they never share queues).
+//!
 //! | name | kind | what |
 //! |---|---|---|
 //! | `um.to-cx` | exchange `x-consistent-hash`, durable | guest → agent envelopes and receipts of agent messages, consumed by gcloudcx |
@@ -42,7 +45,7 @@ mod topology;
 pub use connection::{Bus, BusSettings};
 pub use consumer::{Consumer, ConsumerOptions, EnvelopeHandler, HandlerError};
 pub use publisher::Publisher;
-pub use topology::{DEAD_LETTER_EXCHANGE, Route, TENANT_HEADER};
+pub use topology::{DEFAULT_NAMESPACE, Route, TENANT_HEADER, dead_letter_exchange};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {

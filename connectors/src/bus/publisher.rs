@@ -88,7 +88,7 @@ impl Publisher {
     /// Publishes and waits for the broker's confirm.
     pub async fn publish(&self, route: &Route, envelope: &Envelope) -> Result<(), BusError> {
         let payload = serde_json::to_vec(envelope).map_err(BusError::Encode)?;
-        let exchange = route.exchange();
+        let exchange = route.exchange(self.bus.namespace());
         let routing_key = envelope.ordering_key();
         let started = Instant::now();
         self.publish_bytes(
@@ -124,7 +124,9 @@ impl Publisher {
         reason: &str,
         attempts: u32,
     ) -> Result<(), BusError> {
-        let queue = route.dead_letter_queue();
+        let ns = self.bus.namespace();
+        let queue = route.dead_letter_queue(ns);
+        let dead_exchange = topology::dead_letter_exchange(ns);
         let mut headers = properties.headers().clone().unwrap_or_default();
         headers.insert(
             ShortString::from("x-um-dead-reason"),
@@ -136,7 +138,7 @@ impl Publisher {
         );
         headers.insert(
             ShortString::from("x-um-source"),
-            AMQPValue::LongString(LongString::from(route.exchange())),
+            AMQPValue::LongString(LongString::from(route.exchange(ns))),
         );
         let message_id = properties
             .message_id()
@@ -150,7 +152,7 @@ impl Publisher {
         self.publish_bytes(
             Some(route),
             Target {
-                exchange: topology::DEAD_LETTER_EXCHANGE,
+                exchange: &dead_exchange,
                 routing_key: &queue,
                 message_id: &message_id,
             },

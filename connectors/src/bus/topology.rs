@@ -8,7 +8,8 @@ use um_config::Platform;
 
 use super::BusError;
 
-pub const DEAD_LETTER_EXCHANGE: &str = "um.dead";
+/// Default namespace: the first part of every exchange and queue name.
+pub const DEFAULT_NAMESPACE: &str = "um";
 pub const TENANT_HEADER: &str = "x-um-tenant";
 /// Broker-side bound on redeliveries (consumer crashes), above any
 /// in-process `max_attempts`.
@@ -32,17 +33,23 @@ impl Route {
         }
     }
 
-    pub fn exchange(&self) -> String {
-        format!("um.{}", self.slug())
+    /// `<ns>.to-cx`, `<ns>.to-guest.<platform>`.
+    pub fn exchange(&self, ns: &str) -> String {
+        format!("{ns}.{}", self.slug())
     }
 
-    pub fn shard_queue(&self, shard: u16) -> String {
-        format!("um.{}.{shard}", self.slug())
+    pub fn shard_queue(&self, ns: &str, shard: u16) -> String {
+        format!("{ns}.{}.{shard}", self.slug())
     }
 
-    pub fn dead_letter_queue(&self) -> String {
-        format!("{DEAD_LETTER_EXCHANGE}.{}", self.slug())
+    pub fn dead_letter_queue(&self, ns: &str) -> String {
+        format!("{}.{}", dead_letter_exchange(ns), self.slug())
     }
+}
+
+/// `<ns>.dead`.
+pub fn dead_letter_exchange(ns: &str) -> String {
+    format!("{ns}.dead")
 }
 
 fn amqp<'a>(step: &'static str, object: &'a str) -> impl FnOnce(lapin::Error) -> BusError + 'a {
@@ -67,7 +74,7 @@ fn durable_queue() -> QueueDeclareOptions {
     }
 }
 
-fn shard_arguments(route: &Route) -> FieldTable {
+fn shard_arguments(ns: &str, route: &Route) -> FieldTable {
     let mut args = FieldTable::default();
     args.insert(
         ShortString::from("x-queue-type"),
@@ -83,27 +90,32 @@ fn shard_arguments(route: &Route) -> FieldTable {
     );
     args.insert(
         ShortString::from("x-dead-letter-exchange"),
-        AMQPValue::LongString(LongString::from(DEAD_LETTER_EXCHANGE)),
+        AMQPValue::LongString(LongString::from(dead_letter_exchange(ns))),
     );
     args.insert(
         ShortString::from("x-dead-letter-routing-key"),
-        AMQPValue::LongString(LongString::from(route.dead_letter_queue())),
+        AMQPValue::LongString(LongString::from(route.dead_letter_queue(ns))),
     );
     args
 }
 
 /// Declares the dead-letter exchange and the route's dead-letter queue.
-pub(crate) async fn declare_dead_letters(channel: &Channel, route: &Route) -> Result<(), BusError> {
+pub(crate) async fn declare_dead_letters(
+    channel: &Channel,
+    ns: &str,
+    route: &Route,
+) -> Result<(), BusError> {
+    let dead = dead_letter_exchange(ns);
     channel
         .exchange_declare(
-            DEAD_LETTER_EXCHANGE,
+            &dead,
             ExchangeKind::Direct,
             durable_exchange(),
             FieldTable::default(),
         )
         .await
-        .map_err(amqp("exchange.declare", DEAD_LETTER_EXCHANGE))?;
-    let queue = route.dead_letter_queue();
+        .map_err(amqp("exchange.declare", &dead))?;
+    let queue = route.dead_letter_queue(ns);
     channel
         .queue_declare(&queue, durable_queue(), FieldTable::default())
         .await
@@ -111,7 +123,7 @@ pub(crate) async fn declare_dead_letters(channel: &Channel, route: &Route) -> Re
     channel
         .queue_bind(
             &queue,
-            DEAD_LETTER_EXCHANGE,
+            &dead,
             &queue,
             QueueBindOptions::default(),
             FieldTable::default(),
@@ -126,11 +138,12 @@ pub(crate) async fn declare_dead_letters(channel: &Channel, route: &Route) -> Re
 /// whichever starts first creates the topology.
 pub(crate) async fn declare_route(
     channel: &Channel,
+    ns: &str,
     route: &Route,
     shards: u16,
 ) -> Result<(), BusError> {
-    declare_dead_letters(channel, route).await?;
-    let exchange = route.exchange();
+    declare_dead_letters(channel, ns, route).await?;
+    let exchange = route.exchange(ns);
     channel
         .exchange_declare(
             &exchange,
@@ -144,9 +157,9 @@ pub(crate) async fn declare_route(
             &exchange,
         ))?;
     for shard in 0..shards {
-        let queue = route.shard_queue(shard);
+        let queue = route.shard_queue(ns, shard);
         channel
-            .queue_declare(&queue, durable_queue(), shard_arguments(route))
+            .queue_declare(&queue, durable_queue(), shard_arguments(ns, route))
             .await
             .map_err(amqp("queue.declare", &queue))?;
         // The binding key of a consistent-hash exchange is the shard's weight.
@@ -170,12 +183,13 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(Route::ToCx.exchange(), "um.to-cx");
-        assert_eq!(Route::ToCx.shard_queue(3), "um.to-cx.3");
-        assert_eq!(Route::ToCx.dead_letter_queue(), "um.dead.to-cx");
+        assert_eq!(Route::ToCx.exchange("um"), "um.to-cx");
+        assert_eq!(Route::ToCx.shard_queue("um", 3), "um.to-cx.3");
+        assert_eq!(Route::ToCx.dead_letter_queue("um"), "um.dead.to-cx");
         let tg = Route::ToGuest(Platform::Telegram);
-        assert_eq!(tg.exchange(), "um.to-guest.telegram");
-        assert_eq!(tg.shard_queue(0), "um.to-guest.telegram.0");
-        assert_eq!(tg.dead_letter_queue(), "um.dead.to-guest.telegram");
+        assert_eq!(tg.exchange("um"), "um.to-guest.telegram");
+        assert_eq!(tg.shard_queue("um", 0), "um.to-guest.telegram.0");
+        assert_eq!(tg.dead_letter_queue("um"), "um.dead.to-guest.telegram");
+        assert_eq!(tg.exchange("t1"), "t1.to-guest.telegram");
     }
 }

@@ -1,0 +1,155 @@
+//! Shared parts of the machinery tests: the real RabbitMQ and Redis started
+//! by `e2e/services.sh` (through `e2e/run-tests`), a bus namespace and a
+//! Redis service name of each test's own, envelopes, polling.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use lapin::options::{BasicGetOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use um_config::Platform;
+use um_connector::bus::{Bus, BusSettings};
+use um_connector::envelope::{
+    Body, Content, Conversation, Direction, ENVELOPE_VERSION, Envelope, Guest,
+};
+use um_connector::metrics::Metrics;
+use um_connector::store::Store;
+
+fn required(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => value,
+        _ => panic!(
+            "{name} is not set: this test needs a real RabbitMQ and Redis. Run it through e2e/run-tests \
+             (stage 10-rust starts them), or: source e2e/services.sh && um_services_start /tmp/um-services"
+        ),
+    }
+}
+
+pub fn amqp_url() -> String {
+    required("UM_TEST_AMQP_URL")
+}
+
+pub fn redis_url() -> String {
+    required("UM_TEST_REDIS_URL")
+}
+
+/// A name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+pub fn bus(namespace: &str, shards: u16) -> Bus {
+    Bus::new(
+        BusSettings {
+            url: amqp_url(),
+            shards,
+            connection_name: format!("machinery-test-{namespace}"),
+            namespace: namespace.to_owned(),
+        },
+        Metrics::new("test"),
+    )
+}
+
+pub async fn store(service: &str) -> Store {
+    Store::connect(&redis_url(), service)
+        .await
+        .expect("Redis reachable")
+}
+
+pub fn envelope(tenant: &str, conversation: &str, text: &str) -> Envelope {
+    Envelope {
+        v: ENVELOPE_VERSION,
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant: tenant.to_owned(),
+        platform: Platform::Telegram,
+        direction: Direction::AgentToGuest,
+        time: Utc::now(),
+        conversation: Conversation {
+            id: conversation.to_owned(),
+            guest: Guest {
+                id: conversation.to_owned(),
+                ..Guest::default()
+            },
+            cx_conversation_id: None,
+        },
+        body: Body::Message(Content {
+            text: Some(text.to_owned()),
+            ..Content::default()
+        }),
+        custom_data: BTreeMap::new(),
+        origin_id: Some(format!("origin-{text}")),
+        traceparent: None,
+    }
+}
+
+pub fn text_of(envelope: &Envelope) -> String {
+    match &envelope.body {
+        Body::Message(content) => content.text.clone().unwrap_or_default(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Polls `check` every 20 ms until true or `timeout`; the result says which.
+pub async fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Messages waiting in a queue (passive declare).
+pub async fn queue_depth(bus: &Bus, queue: &str) -> u32 {
+    let channel = bus.channel().await.expect("channel");
+    let q = channel
+        .queue_declare(
+            queue,
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("queue exists");
+    let _ = channel.close(200, "done").await;
+    q.message_count()
+}
+
+/// Polls a queue's depth until it is `depth` or `timeout`; the last seen.
+pub async fn wait_for_depth(bus: &Bus, queue: &str, depth: u32, timeout: Duration) -> u32 {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let seen = queue_depth(bus, queue).await;
+        if seen == depth || Instant::now() >= deadline {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Takes every message of a queue (acknowledging them).
+pub async fn drain(bus: &Bus, queue: &str) -> Vec<lapin::message::BasicGetMessage> {
+    let channel = bus.channel().await.expect("channel");
+    let mut out = Vec::new();
+    while let Some(message) = channel
+        .basic_get(queue, BasicGetOptions { no_ack: true })
+        .await
+        .expect("basic.get")
+    {
+        out.push(message);
+    }
+    let _ = channel.close(200, "done").await;
+    out
+}
