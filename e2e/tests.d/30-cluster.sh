@@ -9,6 +9,15 @@ um_apt_install etcd-server openssl curl python3 util-linux
 bash "$repo/e2e/cluster/build.sh" >/dev/null
 cargo build -q -p um-process-runner
 export UM_RUNNER_BIN="$CARGO_TARGET_DIR/debug/um-process-runner"
+# Mount points the checks' Pods use; the runner removes those it created.
+mount_points=(/opt/echo /etc/web-content)
+preexisting=()
+for p in "${mount_points[@]}"; do [ -e "$p" ] && preexisting+=("$p"); done
 UM_CLUSTER_TTL=${UM_CLUSTER_TTL:-900} \
   bash "$repo/e2e/cluster/with-cluster.sh" --image python3=/usr/bin/python3 \
   bash "$repo/e2e/cluster/checks/runner.sh"
+for p in "${mount_points[@]}"; do
+  if [ -e "$p" ] && ! printf '%s\n' "${preexisting[@]}" | grep -qx "$p"; then
+    um_die "the process runner left its mount point $p behind"
+  fi
+done

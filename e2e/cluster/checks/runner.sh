@@ -101,7 +101,8 @@ for ip in "${ips[@]}"; do
   [[ $ip == 127.* ]] || fail "pod IP $ip is not a loopback address"
   [ "$(curl -sf "http://$ip:8080/file/greeting")" = hello-v1 ] || fail "secret file not served by $ip"
 done
-pass "each Pod has its own loopback IP (${ips[*]}) and sees the Secret at its mountPath"
+[ ! -e /etc/web-content/greeting ] || fail "the Secret volume leaked into the host's /etc/web-content"
+pass "each Pod has its own loopback IP (${ips[*]}) and sees the Secret at its mountPath (host does not)"
 
 # --- environment and in-cluster credentials ----------------------------------
 who=$(curl -sf "$UM_INGRESS_URL/whoami") || fail "GET /whoami through the ingress"

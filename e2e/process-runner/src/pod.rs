@@ -472,7 +472,14 @@ impl PodWorker {
         let was_terminated = matches!(self.slots[i].runtime.state, RunState::Terminated(_))
             || self.slots[i].runtime.last_termination.is_some()
             || self.slots[i].started.is_some();
-        match sandbox::spawn(&spec) {
+        let mut created = Vec::new();
+        let spawned = sandbox::spawn(&spec, &mut created);
+        self.shared
+            .created_mount_points
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(created);
+        match spawned {
             Ok(child) => {
                 let key = self.key();
                 let slot = &mut self.slots[i];

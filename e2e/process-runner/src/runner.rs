@@ -52,6 +52,10 @@ pub struct Shared {
     pub secrets: Store<Secret>,
     pub config_maps: Store<ConfigMap>,
     pub http: reqwest::Client,
+    /// Mount points the runner created on the host; removed when it stops
+    /// (not earlier: removing a directory unmounts it in every namespace,
+    /// and replicas share their mount paths).
+    pub created_mount_points: Mutex<Vec<PathBuf>>,
 }
 
 struct WorkerHandle {
@@ -123,6 +127,7 @@ pub async fn run(
             .no_proxy()
             .danger_accept_invalid_certs(true)
             .build()?,
+        created_mount_points: Mutex::new(Vec::new()),
     });
 
     let heartbeat = tokio::spawn(heartbeat_loop(client.clone(), config.clone(), stop.clone()));
@@ -179,6 +184,13 @@ pub async fn run(
         }
     }
     heartbeat.abort();
+    let created = std::mem::take(
+        &mut *shared
+            .created_mount_points
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()),
+    );
+    crate::sandbox::remove_mount_points(&created);
     Ok(())
 }
 

@@ -64,7 +64,50 @@ struct MountPlan {
     binds: Vec<(CString, CString, bool)>,
 }
 
-fn prepare_mounts(mounts: &[BindMount]) -> Result<Option<MountPlan>, SpawnError> {
+/// Creates `target` (a directory, or an empty file when `is_dir` is false)
+/// and its missing parents; returns what it created, outermost first.
+pub fn ensure_mount_point(target: &Path, is_dir: bool) -> io::Result<Vec<PathBuf>> {
+    let mut missing: Vec<&Path> = target
+        .ancestors()
+        .take_while(|p| std::fs::symlink_metadata(p).is_err())
+        .collect();
+    missing.reverse();
+    let mut created = Vec::new();
+    for (i, path) in missing.iter().enumerate() {
+        if i + 1 == missing.len() && !is_dir {
+            std::fs::write(path, b"")?;
+        } else {
+            match std::fs::create_dir(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        created.push(path.to_path_buf());
+    }
+    Ok(created)
+}
+
+/// Removes mount points `ensure_mount_point` created (innermost first),
+/// leaving anything that is not empty.
+pub fn remove_mount_points(created: &[PathBuf]) {
+    for path in created.iter().rev() {
+        match std::fs::symlink_metadata(path) {
+            Ok(md) if md.is_dir() => {
+                let _ = std::fs::remove_dir(path);
+            }
+            Ok(md) if md.len() == 0 => {
+                let _ = std::fs::remove_file(path);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn prepare_mounts(
+    mounts: &[BindMount],
+    created: &mut Vec<PathBuf>,
+) -> Result<Option<MountPlan>, SpawnError> {
     if mounts.is_empty() {
         return Ok(None);
     }
@@ -75,24 +118,12 @@ fn prepare_mounts(mounts: &[BindMount]) -> Result<Option<MountPlan>, SpawnError>
         let is_dir = std::fs::metadata(&m.source)
             .map(|md| md.is_dir())
             .unwrap_or(true);
-        let made = if is_dir {
-            std::fs::create_dir_all(&m.target)
-        } else {
-            m.target
-                .parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|_| {
-                    if m.target.exists() {
-                        Ok(())
-                    } else {
-                        std::fs::write(&m.target, b"")
-                    }
-                })
-        };
-        made.map_err(|source| SpawnError::MountPoint {
-            path: m.target.clone(),
-            source,
-        })?;
+        let made =
+            ensure_mount_point(&m.target, is_dir).map_err(|source| SpawnError::MountPoint {
+                path: m.target.clone(),
+                source,
+            })?;
+        created.extend(made);
         binds.push((cstring(&m.source)?, cstring(&m.target)?, m.read_only));
     }
     // SAFETY: geteuid/getuid/getgid have no preconditions.
@@ -195,10 +226,15 @@ fn program(argv0: &str, path_var: &str) -> PathBuf {
 }
 
 /// Starts the process. The caller owns the child (it is killed on drop).
-pub fn spawn(spec: &ProcessSpec) -> Result<tokio::process::Child, SpawnError> {
+/// Mount points created on the host are added to `created` (also on error),
+/// for removal once no process uses them.
+pub fn spawn(
+    spec: &ProcessSpec,
+    created: &mut Vec<PathBuf>,
+) -> Result<tokio::process::Child, SpawnError> {
     let argv0 = spec.argv.first().ok_or(SpawnError::EmptyCommand)?;
     let path_var = spec.env.get("PATH").cloned().unwrap_or_default();
-    let plan = prepare_mounts(&spec.mounts)?;
+    let plan = prepare_mounts(&spec.mounts, created)?;
     if let Some(parent) = spec.log_file.parent() {
         let _ = std::fs::create_dir_all(parent);
     }
@@ -265,7 +301,7 @@ mod tests {
     #[tokio::test]
     async fn runs_with_clean_env_and_logs_output() {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = spawn(&spec(
+        let spec = spec(
             dir.path(),
             &[
                 "sh",
@@ -273,8 +309,8 @@ mod tests {
                 "echo $GREETING ${CARGO_MANIFEST_DIR:-clean}; exit 3",
             ],
             vec![],
-        ))
-        .unwrap();
+        );
+        let mut child = spawn(&spec, &mut Vec::new()).unwrap();
         let status = child.wait().await.unwrap();
         assert_eq!(status.code(), Some(3));
         let log = std::fs::read_to_string(dir.path().join("logs/c.log")).unwrap();
@@ -293,7 +329,7 @@ mod tests {
             target: target.clone(),
             read_only: true,
         }];
-        let mut child = spawn(&spec(
+        let spec = spec(
             dir.path(),
             &[
                 "sh",
@@ -305,8 +341,9 @@ mod tests {
                 ),
             ],
             mounts,
-        ))
-        .unwrap();
+        );
+        let mut created = Vec::new();
+        let mut child = spawn(&spec, &mut created).unwrap();
         assert!(child.wait().await.unwrap().success());
         let log = std::fs::read_to_string(dir.path().join("logs/c.log")).unwrap();
         assert!(log.starts_with("secret-file"), "log: {log}");
@@ -315,6 +352,29 @@ mod tests {
             !target.join("f").exists(),
             "the host sees only the empty mount point"
         );
+        let mnt = dir.path().join("mnt");
+        assert_eq!(created, vec![mnt.clone(), mnt.join("at"), target.clone()]);
+        remove_mount_points(&created);
+        assert!(!mnt.exists(), "created mount points removed");
+    }
+
+    #[test]
+    fn mount_points_are_created_and_removed_but_never_what_existed() {
+        let dir = tempfile::tempdir().unwrap();
+        let existing = dir.path().join("existing");
+        std::fs::create_dir(&existing).unwrap();
+        let created = ensure_mount_point(&existing.join("a/file"), false).unwrap();
+        assert_eq!(created, vec![existing.join("a"), existing.join("a/file")]);
+        assert!(existing.join("a/file").is_file());
+        assert!(ensure_mount_point(&existing, true).unwrap().is_empty());
+        std::fs::write(existing.join("a/other"), "keep").unwrap();
+        remove_mount_points(&created);
+        assert!(!existing.join("a/file").exists());
+        assert!(
+            existing.join("a/other").exists(),
+            "a non-empty directory stays"
+        );
+        assert!(existing.exists());
     }
 
     #[test]
