@@ -231,6 +231,9 @@ pub enum ButtonKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ButtonResponse {
+    /// Serialised as `type`: `kind` is the tag of [`Body`], and an
+    /// internally tagged variant cannot carry a field of the same name.
+    #[serde(rename = "type")]
     pub kind: ButtonKind,
     pub text: String,
     pub payload: String,
@@ -322,6 +325,22 @@ mod tests {
         assert_eq!(json["body"]["kind"], "message");
         assert_eq!(json["direction"], "guestToAgent");
         assert_eq!(json["platform"], "telegram");
+        let back: Envelope = serde_json::from_value(json).unwrap();
+        assert_eq!(back, envelope);
+    }
+
+    #[test]
+    fn button_response_round_trips() {
+        let mut envelope = sample();
+        envelope.body = Body::ButtonResponse(ButtonResponse {
+            kind: ButtonKind::QuickReply,
+            text: "Yes".into(),
+            payload: "yes".into(),
+            originating_message_id: None,
+        });
+        let json = serde_json::to_value(&envelope).unwrap();
+        assert_eq!(json["body"]["kind"], "buttonResponse");
+        assert_eq!(json["body"]["type"], "QuickReply");
         let back: Envelope = serde_json::from_value(json).unwrap();
         assert_eq!(back, envelope);
     }
