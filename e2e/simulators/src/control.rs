@@ -168,6 +168,7 @@ impl SimHost {
         config: &SimConfig,
         listen: SocketAddr,
     ) -> Result<(Arc<Self>, TcpListener, Router), SimError> {
+        crate::server::ensure_loopback(listen)?;
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|source| SimError::Bind {

@@ -9,6 +9,8 @@ pub enum SimError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("refusing to listen on {0}: simulators serve loopback addresses only")]
+    NotLoopback(SocketAddr),
     #[error("cannot read local address of simulator listener: {0}")]
     LocalAddr(std::io::Error),
     #[error("cannot build HTTP client for outgoing calls: {0}")]

@@ -12,6 +12,15 @@ use crate::SimError;
 
 pub(crate) const DEFAULT_LISTEN: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
 
+/// Simulators impersonate SaaS for tests; they never face a network.
+pub(crate) fn ensure_loopback(listen: SocketAddr) -> Result<(), SimError> {
+    if listen.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(SimError::NotLoopback(listen))
+    }
+}
+
 pub(crate) struct ServerHandle {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
@@ -20,6 +29,7 @@ pub(crate) struct ServerHandle {
 
 impl ServerHandle {
     pub(crate) async fn serve(listen: SocketAddr, router: Router) -> Result<Self, SimError> {
+        ensure_loopback(listen)?;
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|source| SimError::Bind {

@@ -824,3 +824,12 @@ async fn response_management_lists_and_queries_canned_responses() {
         "Hello {{Name}}, how can I help you?"
     );
 }
+
+#[tokio::test]
+async fn refuses_non_loopback_listen_addresses() {
+    let options = GenesysOptions {
+        listen: "0.0.0.0:0".parse().unwrap(),
+        ..Default::default()
+    };
+    assert!(GenesysSimulator::start(options).await.is_err());
+}

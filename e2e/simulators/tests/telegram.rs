@@ -545,3 +545,101 @@ async fn other_methods_validate_their_parameters() {
         "Webhook is already deleted"
     );
 }
+
+#[tokio::test]
+async fn html_parse_mode_is_checked_like_telegram() {
+    let sim = start(TelegramOptions::default()).await;
+    let (status, _) = call(
+        &sim,
+        "sendMessage",
+        json!({"chat_id": 1, "text": "<b>5 &lt; 6</b>", "parse_mode": "HTML"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = call(
+        &sim,
+        "sendMessage",
+        json!({"chat_id": 1, "text": "fish & chips <3", "parse_mode": "HTML"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bad Request: can't parse entities")
+    );
+    let (status, _) = call(
+        &sim,
+        "sendMessage",
+        json!({"chat_id": 1, "text": "fish & chips <3"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "plain text is not parsed");
+}
+
+#[tokio::test]
+async fn sent_messages_can_be_edited_and_deleted() {
+    let sim = start(TelegramOptions::default()).await;
+    let keyboard = json!({"inline_keyboard": [[{"text": "Yes", "callback_data": "y"}]]});
+    let (_, sent) = call(
+        &sim,
+        "sendMessage",
+        json!({"chat_id": 3, "text": "pick", "reply_markup": keyboard}),
+    )
+    .await;
+    let message_id = sent["result"]["message_id"].clone();
+    let (status, edited) = call(
+        &sim,
+        "editMessageReplyMarkup",
+        json!({"chat_id": 3, "message_id": message_id}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        edited["result"].get("reply_markup").is_none(),
+        "keyboard removed"
+    );
+    let (status, body) = call(
+        &sim,
+        "editMessageReplyMarkup",
+        json!({"chat_id": 3, "message_id": message_id}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["description"]
+            .as_str()
+            .unwrap()
+            .contains("message is not modified")
+    );
+    let (status, edited) = call(
+        &sim,
+        "editMessageText",
+        json!({"chat_id": 3, "message_id": message_id, "text": "picked"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(edited["result"]["text"], "picked");
+    assert_eq!(
+        call(
+            &sim,
+            "deleteMessage",
+            json!({"chat_id": 3, "message_id": message_id})
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let (status, body) = call(
+        &sim,
+        "deleteMessage",
+        json!({"chat_id": 3, "message_id": 999}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["description"],
+        "Bad Request: message to delete not found"
+    );
+}

@@ -214,6 +214,14 @@ async fn dispatch(
             state.callback_answers.push(Value::Object(params.clone()));
             Ok(ok(json!(true), None))
         }
+        "editmessagetext" | "editmessagereplymarkup" => edit_message(state, token, method, params),
+        "deletemessage" => {
+            let chat_id = target_chat(state, params)?;
+            let message_id = int_param(params, "message_id").unwrap_or_default();
+            find_sent(state, chat_id, message_id)
+                .ok_or_else(|| ApiError::bad_request("message to delete not found"))?;
+            Ok(ok(json!(true), None))
+        }
         "getfile" => {
             let file_id = str_param(params, "file_id").unwrap_or_default();
             let files = lock(&state.files);
@@ -393,8 +401,15 @@ fn record_sent(
     message
 }
 
-fn common_checks(params: &Params) -> Result<(), ApiError> {
-    markup::parse_mode(str_param(params, "parse_mode"))?;
+/// Checks parse_mode, HTML entities in `text_field`, and reply_markup.
+fn common_checks(params: &Params, text_field: &str) -> Result<(), ApiError> {
+    let mode = str_param(params, "parse_mode");
+    markup::parse_mode(mode)?;
+    if mode.is_some_and(|mode| mode.eq_ignore_ascii_case("HTML"))
+        && let Some(text) = str_param(params, text_field)
+    {
+        markup::html_entities(text)?;
+    }
     markup::reply_markup(params.get("reply_markup"))
 }
 
@@ -412,7 +427,7 @@ fn send_message(state: &TelegramState, token: &str, params: &Params) -> Result<R
     let chat_id = target_chat(state, params)?;
     let text = str_param(params, "text");
     markup::text(text)?;
-    common_checks(params)?;
+    common_checks(params, "text")?;
     state.check_rate(token, chat_id)?;
     let fields = with_markup(json!({"text": text}), params);
     Ok(ok(
@@ -434,7 +449,7 @@ fn send_location(
             "wrong latitude or longitude specified",
         ));
     };
-    common_checks(params)?;
+    common_checks(params, "text")?;
     state.check_rate(token, chat_id)?;
     let fields = with_markup(
         json!({"location": {"latitude": latitude, "longitude": longitude}}),
@@ -602,7 +617,7 @@ async fn send_media(
     let chat_id = target_chat(state, params)?;
     let caption = str_param(params, "caption");
     markup::caption(caption)?;
-    common_checks(params)?;
+    common_checks(params, "caption")?;
     let resolved = resolve_media(state, params, media).await?;
     state.check_rate(token, chat_id)?;
     let (file, size) = {
@@ -682,4 +697,67 @@ pub(crate) async fn file_download(
         headers.insert(header::CONTENT_TYPE, value);
     }
     (headers, stored.bytes.clone()).into_response()
+}
+
+/// The last recorded version of a message this bot sent to a chat.
+fn find_sent(state: &TelegramState, chat_id: i64, message_id: i64) -> Option<Value> {
+    state
+        .sent
+        .snapshot()
+        .into_iter()
+        .rev()
+        .find(|sent| {
+            sent.chat_id == chat_id && sent.message["message_id"].as_i64() == Some(message_id)
+        })
+        .map(|sent| sent.message)
+}
+
+/// `editMessageText` / `editMessageReplyMarkup` on a message the bot sent;
+/// the edited message is recorded as a new version.
+fn edit_message(
+    state: &TelegramState,
+    token: &str,
+    method: &str,
+    params: &Params,
+) -> Result<Response, ApiError> {
+    let chat_id = target_chat(state, params)?;
+    let message_id = int_param(params, "message_id")
+        .ok_or_else(|| ApiError::bad_request("message identifier is not specified"))?;
+    let editing_text = method.eq_ignore_ascii_case("editMessageText");
+    if editing_text {
+        markup::text(str_param(params, "text"))?;
+    }
+    common_checks(params, "text")?;
+    let mut message = find_sent(state, chat_id, message_id)
+        .ok_or_else(|| ApiError::bad_request("message to edit not found"))?;
+    let unchanged_text = !editing_text || message["text"].as_str() == str_param(params, "text");
+    let unchanged_markup = message.get("reply_markup") == params.get("reply_markup");
+    if unchanged_text && unchanged_markup {
+        return Err(ApiError::bad_request(
+            "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+        ));
+    }
+    if editing_text {
+        message["text"] = json!(str_param(params, "text"));
+    }
+    match params
+        .get("reply_markup")
+        .filter(|markup| markup.get("inline_keyboard").is_some())
+    {
+        Some(markup) => message["reply_markup"] = markup.clone(),
+        None => {
+            if let Some(object) = message.as_object_mut() {
+                object.remove("reply_markup");
+            }
+        }
+    }
+    message["edit_date"] = json!(unix_now());
+    state.sent.push(SentMessage {
+        token: token.to_owned(),
+        chat_id,
+        method: method.to_owned(),
+        message: message.clone(),
+        media: None,
+    });
+    Ok(ok(message, None))
 }

@@ -223,3 +223,124 @@ mod tests {
         assert!(reply_markup(Some(&json!({"colour": 1}))).is_err());
     }
 }
+
+/// Tags the Bot API accepts with `parse_mode=HTML`.
+const HTML_TAGS: [&str; 16] = [
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "span",
+    "tg-spoiler",
+    "a",
+    "code",
+    "pre",
+    "blockquote",
+    "tg-emoji",
+];
+
+/// Checks text the way Telegram's HTML entity parser does: only supported
+/// tags, properly nested and closed, and `&` only as a known entity.
+/// Errors read like Telegram's "can't parse entities" answers.
+pub(crate) fn html_entities(text: &str) -> Result<(), ApiError> {
+    let fail = |why: String| {
+        Err(ApiError::bad_request(format!(
+            "can't parse entities: {why}"
+        )))
+    };
+    let mut open: Vec<String> = Vec::new();
+    let mut rest = text;
+    let mut offset = 0usize;
+    while let Some(position) = rest.find(['<', '&']) {
+        let at = offset + position;
+        let tail = &rest[position..];
+        if tail.starts_with('&') {
+            let entity_end = tail.find(';').filter(|end| *end <= 10);
+            let valid = entity_end.is_some_and(|end| {
+                let name = &tail[1..end];
+                matches!(name, "lt" | "gt" | "amp" | "quot")
+                    || name.strip_prefix('#').is_some_and(|digits| {
+                        !digits.is_empty()
+                            && (digits.chars().all(|c| c.is_ascii_digit())
+                                || digits.strip_prefix('x').is_some_and(|hex| {
+                                    !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit())
+                                }))
+                    })
+            });
+            if !valid {
+                return fail(format!(
+                    "Unsupported start tag or entity at byte offset {at}"
+                ));
+            }
+            let consumed = position + entity_end.unwrap_or(0) + 1;
+            offset += consumed;
+            rest = &rest[consumed..];
+            continue;
+        }
+        let Some(end) = tail.find('>') else {
+            return fail(format!("Unclosed start tag at byte offset {at}"));
+        };
+        let inner = &tail[1..end];
+        if let Some(name) = inner.strip_prefix('/') {
+            let name = name.trim().to_ascii_lowercase();
+            match open.pop() {
+                Some(expected) if expected == name => {}
+                Some(expected) => {
+                    return fail(format!(
+                        "Can't find end tag corresponding to start tag \"{expected}\""
+                    ));
+                }
+                None => return fail(format!("Unexpected end tag at byte offset {at}")),
+            }
+        } else {
+            let name = inner
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            if !HTML_TAGS.contains(&name.as_str()) {
+                return fail(format!(
+                    "Unsupported start tag \"{name}\" at byte offset {at}"
+                ));
+            }
+            open.push(name);
+        }
+        let consumed = position + end + 1;
+        offset += consumed;
+        rest = &rest[consumed..];
+    }
+    match open.last() {
+        Some(tag) => fail(format!(
+            "Can't find end tag corresponding to start tag \"{tag}\""
+        )),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod html_tests {
+    use super::html_entities;
+
+    #[test]
+    fn accepts_supported_balanced_markup_and_entities() {
+        assert!(
+            html_entities("<b>bold</b> <a href=\"https://x\">link</a> 1 &lt; 2 &amp; &#33; &#x21;")
+                .is_ok()
+        );
+        assert!(html_entities("<pre><code class=\"language-rust\">x</code></pre>").is_ok());
+    }
+
+    #[test]
+    fn rejects_what_telegram_rejects() {
+        assert!(html_entities("a < b").is_err(), "bare <");
+        assert!(html_entities("fish & chips").is_err(), "bare &");
+        assert!(html_entities("<div>x</div>").is_err(), "unsupported tag");
+        assert!(html_entities("<b>x").is_err(), "unclosed");
+        assert!(html_entities("<b><i>x</b></i>").is_err(), "misnested");
+    }
+}
