@@ -4,7 +4,11 @@
 
 pub mod conditions;
 pub mod config;
+pub mod controllers;
 pub mod genesys;
+pub mod http;
+pub mod leader;
+pub mod metrics;
 pub mod model;
 pub mod region;
 pub mod render;

@@ -1,1 +1,216 @@
-fn main() {}
+//! um-operator: configuration, CRD check, admin HTTP server, leader
+//! election, the three controllers, graceful shutdown.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Api, ListParams};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::{Client, CustomResourceExt};
+use tokio_util::sync::CancellationToken;
+use um_crds::{NotifierDestination, Storage, Tenant};
+use um_operator::config::OperatorConfig;
+use um_operator::controllers::{self, Context};
+use um_operator::http::{HttpState, listen_address, router};
+use um_operator::leader::{ElectionConfig, LEASE_NAME, LeaderElector};
+use um_operator::metrics::Metrics;
+
+const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_logging();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "um-operator stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("UM_LOG_LEVEL")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Refuses to start without the CRDs, saying how to install them.
+async fn check_crds(client: &Client) -> anyhow::Result<()> {
+    async fn check<K>(client: &Client) -> anyhow::Result<()>
+    where
+        K: kube::Resource<DynamicType = ()>
+            + CustomResourceExt
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::all(client.clone());
+        api.list_metadata(&ListParams::default().limit(1)).await.map_err(|err| {
+            anyhow::anyhow!(
+                "cannot list {crd} ({err}); is the CRD installed? Install it with `kubectl apply -f crds/` \
+                 (or the Helm chart with crds.enabled=true) and make sure the operator's ClusterRole may list it",
+                crd = K::crd_name()
+            )
+        })?;
+        Ok(())
+    }
+    check::<Tenant>(client).await?;
+    check::<Storage>(client).await?;
+    check::<NotifierDestination>(client).await?;
+    Ok(())
+}
+
+fn pod_namespace() -> String {
+    std::env::var("POD_NAMESPACE")
+        .ok()
+        .filter(|ns| !ns.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE)
+                .ok()
+                .map(|ns| ns.trim().to_owned())
+        })
+        .unwrap_or_else(|| "default".to_owned())
+}
+
+fn identity() -> String {
+    std::env::var("POD_NAME")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| format!("um-operator-{}", std::process::id()))
+}
+
+fn on_signal(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = terminate => tracing::info!("SIGTERM: finishing in-flight reconciles"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: finishing in-flight reconciles"),
+        }
+        shutdown.cancel();
+    });
+}
+
+async fn run() -> anyhow::Result<()> {
+    let config = Arc::new(OperatorConfig::load_from_env()?);
+    let shutdown = CancellationToken::new();
+    on_signal(shutdown.clone());
+
+    let metrics = Arc::new(Metrics::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    let addr = listen_address().map_err(anyhow::Error::msg)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the admin HTTP server to {addr}"))?;
+    tracing::info!(%addr, "serving /healthz, /readyz and /metrics");
+    let server_shutdown = shutdown.clone();
+    let app = router(HttpState {
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+    });
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
+            .await;
+        if let Err(err) = served {
+            tracing::error!(error = %err, "admin HTTP server failed");
+        }
+    });
+
+    let client = Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API (in-cluster service account or KUBECONFIG)")?;
+    check_crds(&client).await?;
+    ready.store(true, Ordering::Relaxed);
+
+    let identity = identity();
+    let namespace = pod_namespace();
+    let elector = LeaderElector::new(
+        Api::<Lease>::namespaced(client.clone(), &namespace),
+        identity.clone(),
+        ElectionConfig::default(),
+    );
+    tracing::info!(
+        lease = LEASE_NAME,
+        namespace,
+        identity,
+        "waiting for leadership"
+    );
+    tokio::select! {
+        _ = elector.acquire() => {}
+        _ = shutdown.cancelled() => return Ok(()),
+    }
+    metrics.set_leader(true);
+    tracing::info!(
+        identity,
+        "leading: starting the Tenant, Storage and NotifierDestination controllers"
+    );
+
+    let stop = shutdown.clone();
+    let tenant_controller =
+        controllers::tenant::build(client.clone(), stop.clone().cancelled_owned());
+    let storage_controller =
+        controllers::storage::build(client.clone(), stop.clone().cancelled_owned());
+    let notifier_controller = controllers::notifier::build(client.clone(), stop.cancelled_owned());
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "um-operator".to_owned(),
+            instance: Some(identity.clone()),
+        },
+    );
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .context("building the HTTP client")?;
+    let ctx = Arc::new(Context::new(
+        client,
+        config,
+        recorder,
+        metrics.clone(),
+        http,
+        tenant_controller.store(),
+    ));
+
+    let controllers = futures::future::join3(
+        controllers::tenant::run(ctx.clone(), tenant_controller),
+        controllers::storage::run(ctx.clone(), storage_controller),
+        controllers::notifier::run(ctx, notifier_controller),
+    );
+    let lost = tokio::select! {
+        _ = controllers => false,
+        _ = elector.hold() => true,
+    };
+    metrics.set_leader(false);
+    if lost {
+        shutdown.cancel();
+        anyhow::bail!(
+            "lost the leader Lease {LEASE_NAME}; exiting so a fresh start re-joins the election"
+        );
+    }
+    if let Err(err) = elector.release().await {
+        tracing::warn!(error = %err, "releasing the leader Lease failed; the other replica takes over when it expires");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

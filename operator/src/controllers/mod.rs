@@ -1,0 +1,464 @@
+//! The three reconcilers and what they share: the context, the error type
+//! with its back-off policy, server-side apply, the orphan sweep, Events.
+
+pub mod namespace;
+pub mod notifier;
+pub mod storage;
+pub mod tenant;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::{ObjectReference, Secret as KubeSecret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::Store;
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use um_crds::Tenant;
+
+use crate::conditions;
+use crate::config::OperatorConfig;
+use crate::genesys::{GenesysClient, GenesysError};
+use crate::metrics::Metrics;
+use crate::model::GenesysAccess;
+use crate::render::MANAGED_BY;
+
+/// The one field manager of every server-side apply.
+pub const FIELD_MANAGER: &str = "um-operator";
+/// Healthy objects are re-checked this often (drift, lost watch events).
+pub const RESYNC: Duration = Duration::from_secs(300);
+
+pub struct Context {
+    pub client: Client,
+    pub config: Arc<OperatorConfig>,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub http: reqwest::Client,
+    /// The Tenant controller's cache (rendering reads every Tenant of a
+    /// namespace; Storage and NotifierDestination changes map to them).
+    tenants: Store<Tenant>,
+    /// One Genesys client (and so one cached token) per Tenant key.
+    genesys_clients: Mutex<HashMap<String, Arc<GenesysClient>>>,
+    /// Consecutive failures per object, for exponential back-off.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        config: Arc<OperatorConfig>,
+        recorder: Recorder,
+        metrics: Arc<Metrics>,
+        http: reqwest::Client,
+        tenants: Store<Tenant>,
+    ) -> Self {
+        Self {
+            client,
+            config,
+            recorder,
+            metrics,
+            http,
+            tenants,
+            genesys_clients: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn tenants(&self) -> &Store<Tenant> {
+        &self.tenants
+    }
+
+    /// The cached client for a Tenant, rebuilt when its endpoints or
+    /// credentials changed.
+    pub fn genesys_client(&self, tenant_key: &str, access: &GenesysAccess) -> Arc<GenesysClient> {
+        let mut clients = self
+            .genesys_clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = clients.get(tenant_key)
+            && client.serves(&access.endpoints, &access.credentials)
+        {
+            return client.clone();
+        }
+        let client = Arc::new(GenesysClient::new(
+            self.http.clone(),
+            access.endpoints.clone(),
+            access.credentials.clone(),
+        ));
+        clients.insert(tenant_key.to_owned(), client.clone());
+        client
+    }
+
+    pub fn forget_genesys_client(&self, tenant_key: &str) {
+        self.genesys_clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(tenant_key);
+    }
+
+    fn record_failure(&self, key: &str) -> u32 {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let count = failures.entry(key.to_owned()).or_insert(0);
+        *count = count.saturating_add(1);
+        *count
+    }
+
+    pub fn record_success(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    /// Publishes an Event; a failure to publish is logged, never fatal.
+    pub async fn publish(
+        &self,
+        reference: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: action.to_owned(),
+            secondary: None,
+        };
+        if let Err(err) = self.recorder.publish(&event, reference).await {
+            tracing::warn!(error = %err, reason, "publishing an Event failed");
+        }
+    }
+
+    /// One Event per condition that changed status or reason.
+    pub async fn publish_transitions(
+        &self,
+        reference: &ObjectReference,
+        previous: &[Condition],
+        next: &[Condition],
+    ) {
+        for changed in conditions::transitions(previous, next) {
+            let good = if changed.type_ == um_crds::conditions::DEFAULT_CONFLICT {
+                changed.status == um_crds::conditions::FALSE
+            } else {
+                changed.status == um_crds::conditions::TRUE
+            };
+            let type_ = if good {
+                EventType::Normal
+            } else {
+                EventType::Warning
+            };
+            self.publish(
+                reference,
+                type_,
+                &changed.reason,
+                &changed.type_,
+                changed.message.clone(),
+            )
+            .await;
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("{kind} has no namespace")]
+    NoNamespace { kind: &'static str },
+    #[error("listing {what} in namespace {namespace} failed: {source}")]
+    List {
+        what: &'static str,
+        namespace: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("applying {kind} {namespace}/{name} failed: {source}")]
+    Apply {
+        kind: String,
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("deleting orphaned {kind} {namespace}/{name} failed: {source}")]
+    Delete {
+        kind: String,
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("writing the status of {kind} {namespace}/{name} failed: {source}")]
+    Status {
+        kind: &'static str,
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("Genesys Cloud: {0}")]
+    Genesys(#[from] GenesysError),
+    #[error("finalizer of {name}: {source}")]
+    Finalizer {
+        name: String,
+        #[source]
+        source: Box<kube::runtime::finalizer::Error<ReconcileError>>,
+    },
+}
+
+impl ReconcileError {
+    /// Label of the `um_operator_reconcile_errors_total` metric.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            ReconcileError::NoNamespace { .. } => "NoNamespace",
+            ReconcileError::List { .. } => "List",
+            ReconcileError::Apply { .. } => "Apply",
+            ReconcileError::Delete { .. } => "Delete",
+            ReconcileError::Status { .. } => "Status",
+            ReconcileError::Genesys(err) => conditions::integration_failure_reason(err),
+            ReconcileError::Finalizer { source, .. } => match source.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(inner)
+                | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.metric_label(),
+                _ => "Finalizer",
+            },
+        }
+    }
+
+    /// Genesys' `Retry-After`, when the failure was a 429.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ReconcileError::Genesys(err) => err
+                .rate_limited()
+                .map(|delay| delay.unwrap_or(Duration::from_secs(30))),
+            ReconcileError::Finalizer { source, .. } => match source.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(inner)
+                | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.retry_after(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// 5 s, doubling per consecutive failure, at most 5 minutes.
+pub fn backoff(failures: u32) -> Duration {
+    let exponent = failures.saturating_sub(1).min(6);
+    Duration::from_secs(5 * 2u64.pow(exponent)).min(Duration::from_secs(300))
+}
+
+/// The shared error policy: count, log, requeue after Genesys' delay or
+/// with exponential back-off.
+pub fn error_policy<K: Resource<DynamicType = ()>>(
+    obj: Arc<K>,
+    err: &ReconcileError,
+    ctx: Arc<Context>,
+) -> Action {
+    let kind = K::kind(&());
+    let key = format!(
+        "{kind}/{}/{}",
+        obj.namespace().unwrap_or_default(),
+        obj.name_any()
+    );
+    ctx.metrics
+        .reconcile_failed(kind_label(&kind), err.metric_label());
+    let delay = err
+        .retry_after()
+        .unwrap_or_else(|| backoff(ctx.record_failure(&key)));
+    tracing::warn!(object = %key, error = %err, retry_in_s = delay.as_secs(), "reconcile failed");
+    Action::requeue(delay)
+}
+
+fn kind_label(kind: &str) -> &'static str {
+    match kind {
+        "Tenant" => "Tenant",
+        "Storage" => "Storage",
+        "NotifierDestination" => "NotifierDestination",
+        _ => "Other",
+    }
+}
+
+/// Server-side apply with the operator's field manager; returns the object
+/// as the apiserver now has it (with status).
+pub async fn apply<K>(client: &Client, object: &K) -> Result<K, ReconcileError>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned,
+{
+    let namespace = object.namespace().unwrap_or_default();
+    let name = object.name_any();
+    let api: Api<K> = Api::namespaced(client.clone(), &namespace);
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(object),
+    )
+    .await
+    .map_err(|source| ReconcileError::Apply {
+        kind: K::kind(&()).into_owned(),
+        namespace,
+        name,
+        source,
+    })
+}
+
+/// Deletes the operator's objects of kind K in the namespace that are not
+/// in `keep` (a Tenant changed platform, a service was disabled, the last
+/// Tenant of a platform left).
+pub async fn sweep_orphans<K>(
+    client: &Client,
+    namespace: &str,
+    keep: &BTreeSet<String>,
+) -> Result<Vec<String>, ReconcileError>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Debug
+        + DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let selector = format!("app.kubernetes.io/managed-by={MANAGED_BY}");
+    let existing = api
+        .list_metadata(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|source| ReconcileError::List {
+            what: "managed objects",
+            namespace: namespace.to_owned(),
+            source,
+        })?;
+    let mut deleted = Vec::new();
+    for object in existing.items {
+        let name = object.name_any();
+        if keep.contains(&name) || object.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        match api.delete(&name, &DeleteParams::background()).await {
+            Ok(_) => deleted.push(name),
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(source) => {
+                return Err(ReconcileError::Delete {
+                    kind: K::kind(&()).into_owned(),
+                    namespace: namespace.to_owned(),
+                    name,
+                    source,
+                });
+            }
+        }
+    }
+    Ok(deleted)
+}
+
+/// The Secrets of a namespace as name → data, read once per reconcile so
+/// resolution sees one consistent view (and no cache of every Secret of
+/// the cluster lives in the operator).
+pub async fn namespace_secrets(
+    client: &Client,
+    namespace: &str,
+) -> Result<BTreeMap<String, BTreeMap<String, k8s_openapi::ByteString>>, ReconcileError> {
+    let api: Api<KubeSecret> = Api::namespaced(client.clone(), namespace);
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| ReconcileError::List {
+            what: "Secrets",
+            namespace: namespace.to_owned(),
+            source,
+        })?;
+    Ok(list
+        .items
+        .into_iter()
+        .map(|secret| (secret.name_any(), secret.data.unwrap_or_default()))
+        .collect())
+}
+
+/// Lists every object of kind K in the namespace.
+pub async fn list_in<K>(
+    client: &Client,
+    namespace: &str,
+    what: &'static str,
+) -> Result<Vec<K>, ReconcileError>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Debug
+        + DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    api.list(&ListParams::default())
+        .await
+        .map(|list| list.items)
+        .map_err(|source| ReconcileError::List {
+            what,
+            namespace: namespace.to_owned(),
+            source,
+        })
+}
+
+/// Writes `status` with server-side apply on the status subresource.
+pub async fn write_status<K, S>(
+    client: &Client,
+    object: &K,
+    status: &S,
+) -> Result<(), ReconcileError>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Debug
+        + DeserializeOwned,
+    S: Serialize,
+{
+    let namespace = object.namespace().unwrap_or_default();
+    let name = object.name_any();
+    let api: Api<K> = Api::namespaced(client.clone(), &namespace);
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(|source| ReconcileError::Status {
+        kind: kind_label(&K::kind(&())),
+        namespace,
+        name,
+        source,
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(1), Duration::from_secs(5));
+        assert_eq!(backoff(2), Duration::from_secs(10));
+        assert_eq!(backoff(4), Duration::from_secs(40));
+        assert_eq!(backoff(50), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn rate_limit_delay_comes_from_genesys() {
+        let err = ReconcileError::Genesys(GenesysError::List {
+            cause: crate::genesys::ApiFailure::RateLimited {
+                retry_after: Some(Duration::from_secs(9)),
+            },
+        });
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(9)));
+        assert_eq!(err.metric_label(), "RateLimited");
+    }
+}

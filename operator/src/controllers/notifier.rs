@@ -1,0 +1,91 @@
+//! NotifierDestination reconciler: its URL or routing key resolves. The
+//! Tenant controller renders resolved destinations into every service's
+//! configuration.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret as KubeSecret;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{Controller, watcher};
+use kube::{Resource, ResourceExt};
+use um_crds::{NotifierDestination, NotifierDestinationStatus};
+
+use super::{Context, RESYNC, ReconcileError, error_policy, namespace_secrets, write_status};
+use crate::conditions;
+use crate::model::resolve_notifier;
+
+const KIND: &str = "NotifierDestination";
+
+pub async fn reconcile(
+    notifier: Arc<NotifierDestination>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let _timer = ctx.metrics.reconcile_started(KIND);
+    if notifier.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let namespace = notifier
+        .namespace()
+        .ok_or(ReconcileError::NoNamespace { kind: KIND })?;
+    let generation = notifier.metadata.generation;
+    let secrets = namespace_secrets(&ctx.client, &namespace).await?;
+    let errors = resolve_notifier(&notifier, &secrets)
+        .err()
+        .unwrap_or_default();
+    let mut next = vec![conditions::credentials_resolved(&errors, generation)];
+    next.push(conditions::ready(&next, generation));
+    let previous = notifier
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let next = conditions::merge(&previous, next, Timestamp::now());
+    let status = NotifierDestinationStatus {
+        observed_generation: generation,
+        conditions: next.clone(),
+    };
+    write_status::<NotifierDestination, _>(&ctx.client, &notifier, &status).await?;
+    ctx.publish_transitions(&notifier.object_ref(&()), &previous, &next)
+        .await;
+    ctx.record_success(&format!("{KIND}/{namespace}/{}", notifier.name_any()));
+    Ok(Action::requeue(RESYNC))
+}
+
+pub fn build(
+    client: kube::Client,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> Controller<NotifierDestination> {
+    let controller = Controller::new(
+        Api::<NotifierDestination>::all(client.clone()),
+        watcher::Config::default().any_semantic(),
+    );
+    let store = controller.store();
+    let secrets: Api<PartialObjectMeta<KubeSecret>> = Api::all(client);
+    controller
+        .watches(secrets, watcher::Config::default(), move |secret| {
+            let namespace = secret.namespace();
+            let name = secret.name_any();
+            store
+                .state()
+                .into_iter()
+                .filter(|n| {
+                    n.namespace() == namespace
+                        && n.spec.target().is_some_and(|(_, r)| r.name == name)
+                })
+                .map(|n| ObjectRef::from_obj(n.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(shutdown)
+}
+
+pub async fn run(ctx: Arc<Context>, controller: Controller<NotifierDestination>) {
+    controller
+        .run(reconcile, error_policy::<NotifierDestination>, ctx)
+        .for_each(|_| async {})
+        .await;
+}

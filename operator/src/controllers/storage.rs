@@ -1,0 +1,114 @@
+//! Storage reconciler: its Secrets resolve, and at most one Storage per
+//! namespace is the default. The Tenant controller renders Storages into
+//! the services' configuration; this one reports on them.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret as KubeSecret;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Controller, watcher};
+use kube::{Resource, ResourceExt};
+use um_crds::{Storage, StorageStatus};
+
+use super::{
+    Context, RESYNC, ReconcileError, error_policy, list_in, namespace_secrets, write_status,
+};
+use crate::conditions;
+use crate::model::{other_defaults, resolve_storage, storage_secret_refs};
+
+const KIND: &str = "Storage";
+
+pub async fn reconcile(storage: Arc<Storage>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let _timer = ctx.metrics.reconcile_started(KIND);
+    if storage.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let namespace = storage
+        .namespace()
+        .ok_or(ReconcileError::NoNamespace { kind: KIND })?;
+    let generation = storage.metadata.generation;
+    let secrets = namespace_secrets(&ctx.client, &namespace).await?;
+    let storages: Vec<Storage> = list_in(&ctx.client, &namespace, "Storages").await?;
+
+    let errors = resolve_storage(&storage, &secrets)
+        .err()
+        .unwrap_or_default();
+    let credentials = conditions::credentials_resolved(&errors, generation);
+    let others = if storage.spec.default {
+        other_defaults(&storages, &storage.name_any())
+    } else {
+        Vec::new()
+    };
+    let conflict = conditions::default_conflict(&others, generation);
+    let mut next = vec![credentials, conflict];
+    next.push(conditions::ready(&next, generation));
+    let previous = storage
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let next = conditions::merge(&previous, next, Timestamp::now());
+    let status = StorageStatus {
+        observed_generation: generation,
+        conditions: next.clone(),
+    };
+    write_status::<Storage, _>(&ctx.client, &storage, &status).await?;
+    ctx.publish_transitions(&storage.object_ref(&()), &previous, &next)
+        .await;
+    ctx.record_success(&format!("{KIND}/{namespace}/{}", storage.name_any()));
+    Ok(Action::requeue(RESYNC))
+}
+
+fn storages_in(store: &Store<Storage>, namespace: &str) -> impl Iterator<Item = Arc<Storage>> {
+    let namespace = namespace.to_owned();
+    store
+        .state()
+        .into_iter()
+        .filter(move |s| s.namespace().as_deref() == Some(namespace.as_str()))
+}
+
+pub fn build(
+    client: kube::Client,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> Controller<Storage> {
+    let controller = Controller::new(
+        Api::<Storage>::all(client.clone()),
+        watcher::Config::default().any_semantic(),
+    );
+    let by_secret = controller.store();
+    let by_sibling = controller.store();
+    let secrets: Api<PartialObjectMeta<KubeSecret>> = Api::all(client.clone());
+    controller
+        .watches(secrets, watcher::Config::default(), move |secret| {
+            let name = secret.name_any();
+            storages_in(&by_secret, &secret.namespace().unwrap_or_default())
+                .filter(|s| storage_secret_refs(s).iter().any(|(_, r)| r.name == name))
+                .map(|s| ObjectRef::from_obj(s.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        // A default flag changing on one Storage changes its siblings' conflict.
+        .watches(
+            Api::<Storage>::all(client),
+            watcher::Config::default(),
+            move |changed| {
+                let name = changed.name_any();
+                storages_in(&by_sibling, &changed.namespace().unwrap_or_default())
+                    .filter(|s| s.name_any() != name)
+                    .map(|s| ObjectRef::from_obj(s.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(shutdown)
+}
+
+pub async fn run(ctx: Arc<Context>, controller: Controller<Storage>) {
+    controller
+        .run(reconcile, error_policy::<Storage>, ctx)
+        .for_each(|_| async {})
+        .await;
+}

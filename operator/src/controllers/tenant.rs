@@ -1,0 +1,433 @@
+//! Tenant reconciler: resolve credentials, register the Genesys Cloud
+//! integration, render and apply the namespace's shared objects, report
+//! conditions and Events; on deletion (finalizer) delete the integration
+//! and re-render the namespace without the Tenant.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret as KubeSecret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Controller, watcher};
+use kube::{Resource, ResourceExt};
+use um_crds::{NotifierDestination, Storage, Tenant, TenantStatus};
+
+use super::namespace::{NamespaceInputs, apply_namespace, load_inputs, namespace_state};
+use super::{Context, RESYNC, ReconcileError, error_policy, write_status};
+use crate::conditions::{self, IntegrationState, StorageState};
+use crate::config::GCLOUDCX_SERVICE;
+use crate::genesys::{DeleteOutcome, EnsureOutcome, GenesysError};
+use crate::model::{openmessaging_webhook_url, resolve_tenant, tenant_secret_names, webhook_url};
+use crate::render::object_name;
+
+/// Held by Tenants with a Genesys Cloud integration until it is deleted.
+pub const FINALIZER: &str = "messaging.universal-messaging.io/integration";
+const KIND: &str = "Tenant";
+/// Re-check while Genesys is still creating the integration.
+const PENDING_RECHECK: Duration = Duration::from_secs(5);
+
+pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let _timer = ctx.metrics.reconcile_started(KIND);
+    let namespace = tenant
+        .namespace()
+        .ok_or(ReconcileError::NoNamespace { kind: KIND })?;
+    let api: Api<Tenant> = Api::namespaced(ctx.client.clone(), &namespace);
+    let has_finalizer = tenant.finalizers().iter().any(|f| f == FINALIZER);
+    let action = if tenant.spec.cx.genesys_cloud().is_some() || has_finalizer {
+        let name = tenant.name_any();
+        finalizer(&api, FINALIZER, tenant, |event| async {
+            match event {
+                FinalizerEvent::Apply(tenant) => apply_tenant(tenant, &ctx).await,
+                FinalizerEvent::Cleanup(tenant) => cleanup_tenant(tenant, &ctx).await,
+            }
+        })
+        .await
+        .map_err(|source| ReconcileError::Finalizer {
+            name,
+            source: Box::new(source),
+        })?
+    } else if tenant.metadata.deletion_timestamp.is_some() {
+        // No finalizer: the garbage collector drops this Tenant's owner
+        // references; the Deployment watch then re-renders for the others.
+        Action::await_change()
+    } else {
+        apply_tenant(tenant.clone(), &ctx).await?
+    };
+    Ok(action)
+}
+
+fn tenants_of(store: &Store<Tenant>, namespace: &str) -> Vec<Arc<Tenant>> {
+    store
+        .state()
+        .into_iter()
+        .filter(|t| t.namespace().as_deref() == Some(namespace))
+        .collect()
+}
+
+/// What the integration step produced.
+enum IntegrationStep {
+    NotApplicable,
+    WaitingForCredentials,
+    Done(EnsureOutcome),
+    Failed(GenesysError),
+}
+
+async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, ReconcileError> {
+    let namespace = tenant.namespace().unwrap_or_default();
+    let generation = tenant.metadata.generation;
+    let uid = tenant.uid().unwrap_or_default();
+    let key = tenant.tenant_key();
+    let previous_status = tenant.status.clone().unwrap_or_default();
+    let known_id = previous_status.integration_id.clone();
+
+    let inputs = load_inputs(ctx, &namespace).await?;
+    let resolved = resolve_tenant(&ctx.config, &tenant, &inputs.secrets, known_id.clone());
+    let credentials = conditions::credentials_resolved(
+        resolved.as_ref().err().map(Vec::as_slice).unwrap_or(&[]),
+        generation,
+    );
+
+    let step = match (&resolved, tenant.spec.cx.genesys_cloud()) {
+        (_, None) => IntegrationStep::NotApplicable,
+        (Err(_), Some(_)) => IntegrationStep::WaitingForCredentials,
+        (Ok(resolved), Some(_)) => {
+            let access = resolved
+                .genesys
+                .as_ref()
+                .expect("genesysCloud tenants resolve with Genesys access");
+            let client = ctx.genesys_client(&key, access);
+            match client
+                .ensure_integration(known_id.as_deref(), &access.integration)
+                .await
+            {
+                Ok(outcome) => IntegrationStep::Done(outcome),
+                Err(err) => IntegrationStep::Failed(err),
+            }
+        }
+    };
+    let integration_id = match &step {
+        IntegrationStep::Done(outcome) => Some(outcome.id().to_owned()),
+        IntegrationStep::Failed(GenesysError::CreateFailed { .. }) => None,
+        IntegrationStep::Failed(GenesysError::CreatePending { id, .. }) => Some(id.clone()),
+        _ => known_id.clone(),
+    };
+
+    // Render the namespace with this Tenant's freshest integration id.
+    let tenants = ensure_present(ctx.tenants(), &namespace, &tenant);
+    let ids = BTreeMap::from([(uid, integration_id.clone())]);
+    let state = namespace_state(&ctx.config, &namespace, &tenants, &inputs, &ids);
+    let deployments = apply_namespace(ctx, &state).await?;
+
+    let integration = conditions::integration_registered(
+        match &step {
+            IntegrationStep::NotApplicable => IntegrationState::NotApplicable,
+            IntegrationStep::WaitingForCredentials => IntegrationState::WaitingForCredentials,
+            IntegrationStep::Done(outcome) => IntegrationState::Done(outcome),
+            IntegrationStep::Failed(err) => IntegrationState::Failed(err),
+        },
+        generation,
+    );
+    let connector = connector_condition(ctx, &tenant, &deployments, generation);
+    let storage = storage_condition(&tenant, &inputs, generation);
+    let mut next = vec![credentials, integration, connector, storage];
+    next.push(conditions::ready(&next, generation));
+    let previous = previous_status.conditions.clone();
+    let next = conditions::merge(&previous, next, Timestamp::now());
+
+    let status = TenantStatus {
+        observed_generation: generation,
+        conditions: next.clone(),
+        platform: Some(tenant.spec.messaging.key().to_owned()),
+        cx: Some(tenant.spec.cx.key().to_owned()),
+        webhook_url: Some(webhook_url(&ctx.config, &tenant)),
+        open_messaging_webhook_url: tenant
+            .spec
+            .cx
+            .genesys_cloud()
+            .map(|_| openmessaging_webhook_url(&ctx.config, &tenant)),
+        integration_id: integration_id.clone(),
+    };
+    write_status::<Tenant, _>(&ctx.client, tenant.as_ref(), &status).await?;
+
+    let reference = tenant.object_ref(&());
+    ctx.publish_transitions(&reference, &previous, &next).await;
+    if let IntegrationStep::Done(EnsureOutcome::Updated { id, fields }) = &step {
+        let note = format!(
+            "Open Messaging integration {id} updated: {}",
+            fields.join(", ")
+        );
+        ctx.publish(
+            &reference,
+            EventType::Normal,
+            "IntegrationUpdated",
+            "UpdateIntegration",
+            note,
+        )
+        .await;
+    }
+
+    match step {
+        IntegrationStep::Failed(err) => match err {
+            GenesysError::CreatePending { .. } => Ok(Action::requeue(PENDING_RECHECK)),
+            GenesysError::InvalidCredentials { .. } => {
+                // Nothing changes until someone fixes the Secret, which the
+                // Secret watch notices; retry slowly meanwhile.
+                ctx.forget_genesys_client(&key);
+                Err(ReconcileError::Genesys(err))
+            }
+            other => Err(ReconcileError::Genesys(other)),
+        },
+        _ => {
+            ctx.record_success(&format!("{KIND}/{namespace}/{}", tenant.name_any()));
+            let ready = conditions::is_true(&next, um_crds::conditions::READY);
+            Ok(Action::requeue(if ready {
+                RESYNC
+            } else {
+                Duration::from_secs(30)
+            }))
+        }
+    }
+}
+
+/// The store may not have caught up with a Tenant created a moment ago.
+fn ensure_present(
+    store: &Store<Tenant>,
+    namespace: &str,
+    tenant: &Arc<Tenant>,
+) -> Vec<Arc<Tenant>> {
+    let mut tenants = tenants_of(store, namespace);
+    let uid = tenant.uid();
+    tenants.retain(|t| t.uid() != uid);
+    tenants.push(tenant.clone());
+    tenants
+}
+
+fn connector_condition(
+    ctx: &Context,
+    tenant: &Tenant,
+    deployments: &BTreeMap<String, Deployment>,
+    generation: Option<i64>,
+) -> Condition {
+    let mut services = vec![tenant.spec.platform().as_str().to_owned()];
+    if tenant.spec.cx.genesys_cloud().is_some() {
+        services.push(GCLOUDCX_SERVICE.to_owned());
+    }
+    let mut first_good = None;
+    for service in services {
+        let name = object_name(&service);
+        let condition = conditions::connector_available(
+            &name,
+            deployments.get(&name),
+            !ctx.config.service_enabled(&service),
+            generation,
+        );
+        if condition.status != um_crds::conditions::TRUE {
+            return condition;
+        }
+        first_good.get_or_insert(condition);
+    }
+    first_good.expect("at least the platform service was checked")
+}
+
+fn storage_condition(
+    tenant: &Tenant,
+    inputs: &NamespaceInputs,
+    generation: Option<i64>,
+) -> Condition {
+    let usable =
+        |storage: &Storage| crate::model::resolve_storage(storage, &inputs.secrets).is_ok();
+    let state = match &tenant.spec.storage_ref {
+        Some(reference) => match inputs
+            .storages
+            .iter()
+            .find(|s| s.name_any() == reference.name)
+        {
+            None => StorageState::NotFound(&reference.name),
+            Some(storage) if !usable(storage) => StorageState::NotReady(&reference.name),
+            Some(_) => StorageState::Named(&reference.name),
+        },
+        None => match inputs.storages.iter().find(|s| s.spec.default && usable(s)) {
+            Some(storage) => {
+                StorageState::Default(storage.metadata.name.as_deref().unwrap_or_default())
+            }
+            None => StorageState::NoStorage,
+        },
+    };
+    conditions::storage_resolved(state, generation)
+}
+
+/// Deletion: the integration goes first (404 counts as gone), then the
+/// namespace is re-rendered without this Tenant.
+async fn cleanup_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, ReconcileError> {
+    let namespace = tenant.namespace().unwrap_or_default();
+    let key = tenant.tenant_key();
+    let reference = tenant.object_ref(&());
+    let inputs = load_inputs(ctx, &namespace).await?;
+    let known_id = tenant
+        .status
+        .as_ref()
+        .and_then(|s| s.integration_id.clone());
+    if let Some(id) = known_id {
+        match resolve_tenant(&ctx.config, &tenant, &inputs.secrets, Some(id.clone())) {
+            Ok(resolved) => {
+                if let Some(access) = resolved.genesys.as_ref() {
+                    let client = ctx.genesys_client(&key, access);
+                    let outcome = client.delete_integration(&id).await?;
+                    let note = match outcome {
+                        DeleteOutcome::Deleted => {
+                            format!("Open Messaging integration {id} deleted")
+                        }
+                        DeleteOutcome::AlreadyGone => {
+                            format!("Open Messaging integration {id} was already gone")
+                        }
+                    };
+                    ctx.publish(
+                        &reference,
+                        EventType::Normal,
+                        "IntegrationDeleted",
+                        "DeleteIntegration",
+                        note,
+                    )
+                    .await;
+                }
+            }
+            Err(errors) => {
+                // Blocking the deletion forever would help nobody: say what
+                // is left behind and let the Tenant go.
+                let missing: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                let note = format!(
+                    "Open Messaging integration {id} could not be deleted because the credentials do not resolve ({}); delete it in Genesys Cloud",
+                    missing.join("; ")
+                );
+                ctx.publish(
+                    &reference,
+                    EventType::Warning,
+                    "IntegrationLeftBehind",
+                    "DeleteIntegration",
+                    note,
+                )
+                .await;
+            }
+        }
+    }
+    ctx.forget_genesys_client(&key);
+    let tenants: Vec<Arc<Tenant>> = tenants_of(ctx.tenants(), &namespace)
+        .into_iter()
+        .filter(|t| t.uid() != tenant.uid())
+        .collect();
+    let state = namespace_state(&ctx.config, &namespace, &tenants, &inputs, &BTreeMap::new());
+    apply_namespace(ctx, &state).await?;
+    Ok(Action::await_change())
+}
+
+/// Tenants of a namespace that a Secret matters to: those referring to it
+/// and those owning it (the rendered configuration Secrets).
+fn tenants_for_secret(
+    store: &Store<Tenant>,
+    namespace: &str,
+    name: &str,
+    owner_uids: &[String],
+) -> Vec<ObjectRef<Tenant>> {
+    tenants_of(store, namespace)
+        .into_iter()
+        .filter(|t| {
+            tenant_secret_names(t).iter().any(|n| n == name)
+                || t.uid().is_some_and(|uid| owner_uids.contains(&uid))
+        })
+        .map(|t| ObjectRef::from_obj(t.as_ref()))
+        .collect()
+}
+
+fn all_tenants_in(store: &Store<Tenant>, namespace: &str) -> Vec<ObjectRef<Tenant>> {
+    tenants_of(store, namespace)
+        .into_iter()
+        .map(|t| ObjectRef::from_obj(t.as_ref()))
+        .collect()
+}
+
+fn owner_uids(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Vec<String> {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .filter(|o| o.kind == KIND)
+        .map(|o| o.uid.clone())
+        .collect()
+}
+
+/// Runs the Tenant controller until its shutdown trigger fires.
+pub async fn run(ctx: Arc<Context>, controller: Controller<Tenant>) {
+    controller
+        .run(reconcile, error_policy::<Tenant>, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => tracing::debug!(tenant = %object, "reconciled"),
+                Err(err) => tracing::debug!(error = %err, "tenant controller event"),
+            }
+        })
+        .await;
+}
+
+/// The Tenant controller with every watch that should trigger it.
+pub fn build(
+    client: kube::Client,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> Controller<Tenant> {
+    let tenants: Api<Tenant> = Api::all(client.clone());
+    let controller = Controller::new(tenants, watcher::Config::default().any_semantic());
+    let store = controller.store();
+
+    let secrets: Api<PartialObjectMeta<KubeSecret>> = Api::all(client.clone());
+    let secret_store = store.clone();
+    let storage_store = store.clone();
+    let notifier_store = store.clone();
+    let deployment_store = store.clone();
+    controller
+        .watches(secrets, watcher::Config::default(), move |secret| {
+            let namespace = secret.namespace().unwrap_or_default();
+            tenants_for_secret(
+                &secret_store,
+                &namespace,
+                &secret.name_any(),
+                &owner_uids(&secret.metadata),
+            )
+        })
+        .watches(
+            Api::<Storage>::all(client.clone()),
+            watcher::Config::default(),
+            move |storage| all_tenants_in(&storage_store, &storage.namespace().unwrap_or_default()),
+        )
+        .watches(
+            Api::<NotifierDestination>::all(client.clone()),
+            watcher::Config::default(),
+            move |notifier| {
+                all_tenants_in(&notifier_store, &notifier.namespace().unwrap_or_default())
+            },
+        )
+        .watches(
+            Api::<Deployment>::all(client),
+            watcher::Config::default().labels(&format!(
+                "app.kubernetes.io/managed-by={}",
+                crate::render::MANAGED_BY
+            )),
+            move |deployment| {
+                let namespace = deployment.namespace().unwrap_or_default();
+                let owners = owner_uids(&deployment.metadata);
+                tenants_of(&deployment_store, &namespace)
+                    .into_iter()
+                    .filter(|t| t.uid().is_some_and(|uid| owners.contains(&uid)))
+                    .map(|t| ObjectRef::from_obj(t.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(shutdown)
+}
