@@ -5,6 +5,9 @@ use kube::CustomResourceExt;
 
 use crate::{NotifierDestination, Storage, Tenant};
 
+/// Where the Helm chart keeps its copy of the CRDs, relative to `crds/`.
+pub const CHART_CRDS_DIR: &str = "../charts/universal-messaging/files/crds";
+
 /// One generated file: its name under `crds/` and the CRD it holds.
 pub struct CrdFile {
     pub file_name: &'static str,

@@ -37,7 +37,7 @@ mod settings;
 mod storage;
 mod tenant;
 
-pub use crdgen::{CrdFile, crd_files, render_crd_yaml};
+pub use crdgen::{CHART_CRDS_DIR, CrdFile, crd_files, render_crd_yaml};
 pub use notifier::{
     NotifierDestination, NotifierDestinationSpec, NotifierDestinationStatus, NotifierTopic,
     NotifierType,

@@ -6,8 +6,14 @@ use std::path::Path;
 const REGENERATE: &str = "cargo run -p um-crds --bin crdgen";
 
 #[test]
-fn checked_in_crd_yaml_matches_the_types() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+fn checked_in_crd_yaml_and_the_chart_copy_match_the_types() {
+    let crds = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in [crds.to_path_buf(), crds.join(um_crds::CHART_CRDS_DIR)] {
+        check_dir(&dir);
+    }
+}
+
+fn check_dir(dir: &Path) {
     for file in um_crds::crd_files() {
         let path = dir.join(file.file_name);
         let expected = um_crds::render_crd_yaml(&file.crd);

@@ -1,0 +1,116 @@
+{{/* Name of the chart, for labels. */}}
+{{- define "um.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Release-scoped base name of the objects this chart creates. */}}
+{{- define "um.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "um.labels" -}}
+app.kubernetes.io/name: {{ include "um.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{/* Selector labels of one component: include "um.selectorLabels" (list . "operator") */}}
+{{- define "um.selectorLabels" -}}
+{{- $root := index . 0 -}}
+app.kubernetes.io/name: {{ include "um.name" $root }}
+app.kubernetes.io/instance: {{ $root.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{/* registry/repository:tag of an image block; tag defaults to appVersion. */}}
+{{- define "um.image" -}}
+{{- $root := index . 0 -}}
+{{- $image := index . 1 -}}
+{{- $tag := $image.tag | default $root.Chart.AppVersion -}}
+{{- if $image.registry -}}
+{{- printf "%s/%s:%s" (trimSuffix "/" $image.registry) $image.repository $tag -}}
+{{- else -}}
+{{- printf "%s:%s" $image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "um.operator.name" -}}
+{{- printf "%s-operator" (include "um.fullname" .) -}}
+{{- end -}}
+
+{{- define "um.operator.serviceAccountName" -}}
+{{- if .Values.operator.serviceAccount.create -}}
+{{- .Values.operator.serviceAccount.name | default (include "um.operator.name" .) -}}
+{{- else -}}
+{{- .Values.operator.serviceAccount.name | default "default" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The operator's configuration ConfigMap has a fixed name: the operator and its docs refer to it. */}}
+{{- define "um.operator.configMapName" -}}um-operator-config{{- end -}}
+
+{{- define "um.rabbitmq.name" -}}{{ printf "%s-rabbitmq" (include "um.fullname" .) }}{{- end -}}
+{{- define "um.redis.name" -}}{{ printf "%s-redis" (include "um.fullname" .) }}{{- end -}}
+
+{{/* Secret and key holding the amqp URL the services use. */}}
+{{- define "um.rabbitmq.urlSecretName" -}}
+{{- if and (not .Values.rabbitmq.install) .Values.rabbitmq.external.urlSecret.name -}}
+{{- .Values.rabbitmq.external.urlSecret.name -}}
+{{- else -}}
+um-rabbitmq
+{{- end -}}
+{{- end -}}
+{{- define "um.rabbitmq.urlSecretKey" -}}
+{{- if and (not .Values.rabbitmq.install) .Values.rabbitmq.external.urlSecret.name -}}
+{{- .Values.rabbitmq.external.urlSecret.key -}}
+{{- else -}}
+url
+{{- end -}}
+{{- end -}}
+
+{{- define "um.redis.urlSecretName" -}}
+{{- if and (not .Values.redis.install) .Values.redis.external.urlSecret.name -}}
+{{- .Values.redis.external.urlSecret.name -}}
+{{- else -}}
+um-redis
+{{- end -}}
+{{- end -}}
+{{- define "um.redis.urlSecretKey" -}}
+{{- if and (not .Values.redis.install) .Values.redis.external.urlSecret.name -}}
+{{- .Values.redis.external.urlSecret.key -}}
+{{- else -}}
+url
+{{- end -}}
+{{- end -}}
+
+{{/*
+A password kept across upgrades: the value given, else the one already in
+the Secret, else a new random one. include "um.password" (list . secretName key given)
+*/}}
+{{- define "um.password" -}}
+{{- $root := index . 0 -}}
+{{- $secretName := index . 1 -}}
+{{- $key := index . 2 -}}
+{{- $given := index . 3 -}}
+{{- if $given -}}
+{{- $given -}}
+{{- else -}}
+{{- $existing := lookup "v1" "Secret" $root.Release.Namespace $secretName -}}
+{{- if and $existing $existing.data (hasKey $existing.data $key) -}}
+{{- index $existing.data $key | b64dec -}}
+{{- else -}}
+{{- randAlphaNum 32 -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Host of api.apiRoot, the default ingress host. */}}
+{{- define "um.ingressHost" -}}
+{{- .Values.ingress.host | default (urlParse .Values.api.apiRoot).host -}}
+{{- end -}}
