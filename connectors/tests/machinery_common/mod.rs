@@ -153,3 +153,34 @@ pub async fn drain(bus: &Bus, queue: &str) -> Vec<lapin::message::BasicGetMessag
     let _ = channel.close(200, "done").await;
     out
 }
+
+pub mod dummy;
+
+/// A runtime wired like the binary's, on the test services, with a bus
+/// namespace and Redis service name of its own (`ns`), serving on a free
+/// loopback port.
+pub async fn runtime(ns: &str, config: um_config::ServiceConfig) -> um_connector::runtime::Runtime {
+    runtime_with(ns, config, &amqp_url()).await
+}
+
+pub async fn runtime_with(ns: &str, config: um_config::ServiceConfig, amqp: &str) -> um_connector::runtime::Runtime {
+    let env: std::collections::HashMap<&str, String> = std::collections::HashMap::from([
+        ("UM_AMQP_URL", amqp.to_owned()),
+        ("UM_REDIS_URL", redis_url()),
+        ("UM_BUS_NAMESPACE", ns.to_owned()),
+        ("UM_BUS_SHARDS", "2".to_owned()),
+        ("POD_IP", "127.0.0.1".to_owned()),
+        ("UM_HTTP_PORT", "0".to_owned()),
+    ]);
+    let settings =
+        um_connector::settings::Settings::from_lookup(Some(config.service.clone()), &|name| env.get(name).cloned())
+            .expect("test settings");
+    um_connector::runtime::Runtime::assemble(
+        settings,
+        um_connector::config_watch::ConfigWatcher::fixed(config),
+        store(ns).await,
+        Metrics::new(ns),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .expect("runtime")
+}
