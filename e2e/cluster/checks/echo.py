@@ -47,10 +47,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path == "/whoami":
             with open(f"{SA}/namespace") as f:
                 namespace = f.read()
+            try:
+                with open("/var/lib/echo-init/done") as f:
+                    init = f.read()
+            except OSError:
+                init = None
             return self.reply(200, {
                 "pod": os.environ.get("HOSTNAME"), "pid": os.getpid(),
                 "podIP": os.environ.get("POD_IP"), "namespace": namespace,
                 "home": os.environ.get("HOME"), "level": os.environ.get("LEVEL"),
+                "init": init,
                 "version": api_status("/version"),
                 "listPods": api_status(f"/api/v1/namespaces/{namespace}/pods"),
             })

@@ -40,6 +40,12 @@ spec:
     metadata: {labels: {app: echo}}
     spec:
       terminationGracePeriodSeconds: 3
+      initContainers:
+      - name: init
+        image: registry.example/e2e/python3:3.11
+        command: ["python3", "-c", "open('/var/lib/echo-init/done', 'w').write('init-ran')"]
+        volumeMounts:
+        - {name: scratch, mountPath: /var/lib/echo-init}
       containers:
       - name: echo
         image: registry.example/e2e/python3:3.11
@@ -59,7 +65,10 @@ spec:
         volumeMounts:
         - {name: code, mountPath: /opt/echo}
         - {name: content, mountPath: /etc/web-content}
+        - {name: scratch, mountPath: /var/lib/echo-init, readOnly: true}
       volumes:
+      - name: scratch
+        emptyDir: {}
       - name: code
         configMap: {name: echo, items: [{key: echo.py, path: echo.py}]}
       - name: content
@@ -108,9 +117,12 @@ pass "each Pod has its own loopback IP (${ips[*]}) and sees the Secret at its mo
 who=$(curl -sf "$UM_INGRESS_URL/whoami") || fail "GET /whoami through the ingress"
 [ "$(json 'd["namespace"]' <<<"$who")" = "$ns" ] || fail "service account namespace file: $who"
 [ "$(json 'd["level"]' <<<"$who")" = debug ] || fail "configMapKeyRef env: $who"
+[ "$(json 'd["init"]' <<<"$who")" = init-ran ] || fail "init container did not run before the container (emptyDir): $who"
+init_state=$(kubectl get pods -n "$ns" -l app=echo -o jsonpath='{.items[0].status.initContainerStatuses[0].state.terminated.exitCode}')
+[ "$init_state" = 0 ] || fail "init container status: exit code '$init_state'"
 [ "$(json 'd["version"]' <<<"$who")" = 200 ] || fail "in-cluster token not accepted: $who"
 [ "$(json 'd["listPods"]' <<<"$who")" = 403 ] || fail "default service account may list pods (RBAC not enforced?): $who"
-pass "in-cluster token authenticates as the Pod's service account, RBAC denies what it lacks"
+pass "in-cluster token authenticates as the Pod's service account, RBAC denies what it lacks; init container ran first"
 
 # --- Secret update reaches the mounted file ----------------------------------
 kubectl create secret generic web-content -n "$ns" --from-literal=greeting=hello-v2 \

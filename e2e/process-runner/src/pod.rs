@@ -22,7 +22,9 @@ use crate::lookup::StoreLookup;
 use crate::probe::{self, ProbeTracker};
 use crate::runner::Shared;
 use crate::sandbox::{self, BindMount, ProcessSpec};
-use crate::status::{ContainerRuntime, PodFactsForStatus, RunState, Termination, pod_status};
+use crate::status::{
+    ContainerRuntime, PodFactsForStatus, RunState, Termination, pod_status_with_init,
+};
 use crate::volumes::{IssuedToken, VolumeContent, token_requests, volume_content, write_atomic};
 
 /// What the runner tells a Pod worker.
@@ -75,7 +77,9 @@ pub struct PodWorker {
     uid: String,
     dir: PathBuf,
     ip: String,
+    /// Init containers first (`n_init` of them), then the containers.
     slots: Vec<Slot>,
+    n_init: usize,
     tokens: BTreeMap<(Option<String>, i64), Token>,
     volumes_ok: Result<(), String>,
     volumes_dirty: bool,
@@ -96,11 +100,18 @@ impl PodWorker {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let dir = pod_dir(&shared.config.run_dir, &namespace, &name);
         let now = Instant::now();
-        let slots = pod
+        let init: Vec<Container> = pod
             .spec
             .iter()
-            .flat_map(|s| s.containers.iter())
-            .map(|c| {
+            .flat_map(|s| s.init_containers.iter().flatten())
+            .cloned()
+            .collect();
+        let n_init = init.len();
+        let slots = init
+            .iter()
+            .chain(pod.spec.iter().flat_map(|s| s.containers.iter()))
+            .enumerate()
+            .map(|(i, c)| {
                 let image = c.image.clone().unwrap_or_default();
                 Slot {
                     binary: shared
@@ -117,7 +128,11 @@ impl PodWorker {
                         name: c.name.clone(),
                         image,
                         state: RunState::Waiting {
-                            reason: "ContainerCreating".into(),
+                            reason: if i >= n_init && n_init > 0 {
+                                "PodInitializing".into()
+                            } else {
+                                "ContainerCreating".into()
+                            },
                             message: None,
                         },
                         last_termination: None,
@@ -159,6 +174,7 @@ impl PodWorker {
             dir,
             ip,
             slots,
+            n_init,
             tokens: BTreeMap::new(),
             volumes_ok: Ok(()),
             volumes_dirty: true,
@@ -209,6 +225,20 @@ impl PodWorker {
         }
     }
 
+    /// The restart policy of slot `i`: init containers are never restarted
+    /// after success (OnFailure unless the Pod says Never).
+    fn policy_of(&self, i: usize) -> &str {
+        match (i < self.n_init, self.restart_policy()) {
+            (true, "Never") => "Never",
+            (true, _) => "OnFailure",
+            (false, p) => p,
+        }
+    }
+
+    fn succeeded(&self, i: usize) -> bool {
+        matches!(&self.slots[i].runtime.state, RunState::Terminated(t) if t.exit_code == 0)
+    }
+
     /// One round: volumes, exits, starts, kills, probes, status.
     async fn step(&mut self) {
         self.refresh_tokens().await;
@@ -216,9 +246,15 @@ impl PodWorker {
             self.sync_volumes();
         }
         let now = Instant::now();
-        let restart_policy = self.restart_policy().to_owned();
         for i in 0..self.slots.len() {
-            self.reap(i, &restart_policy);
+            let policy = self.policy_of(i).to_owned();
+            self.reap(i, &policy);
+        }
+        // Init containers run one after the other, to success, before the
+        // containers start.
+        let pending_init = (0..self.n_init).find(|&i| !self.succeeded(i));
+        for i in 0..self.slots.len() {
+            let policy = self.policy_of(i).to_owned();
             let slot = &mut self.slots[i];
             if let (Some(kill_at), Some(pid)) = (slot.kill_at, slot.pid)
                 && now >= kill_at
@@ -226,15 +262,20 @@ impl PodWorker {
             {
                 sandbox::signal_group(pid, libc::SIGKILL);
             }
-            let may_start = match &slot.runtime.state {
-                RunState::Waiting { .. } => true,
-                RunState::Terminated(t) => match restart_policy.as_str() {
-                    "Never" => false,
-                    "OnFailure" => t.exit_code != 0,
-                    _ => true,
-                },
-                RunState::Running { .. } => false,
+            let turn = match pending_init {
+                Some(init) => i == init,
+                None => i >= self.n_init,
             };
+            let may_start = turn
+                && match &slot.runtime.state {
+                    RunState::Waiting { .. } => true,
+                    RunState::Terminated(t) => match policy.as_str() {
+                        "Never" => false,
+                        "OnFailure" => t.exit_code != 0,
+                        _ => true,
+                    },
+                    RunState::Running { .. } => false,
+                };
             if !slot.running() && may_start && now >= slot.next_start {
                 self.start(i);
             }
@@ -587,7 +628,7 @@ impl PodWorker {
         let http = self.shared.http.clone();
         let ip = self.ip.clone();
         let mut jobs = Vec::new();
-        for (i, slot) in self.slots.iter().enumerate() {
+        for (i, slot) in self.slots.iter().enumerate().skip(self.n_init) {
             if !slot.running() || slot.kill_at.is_some() || now < slot.next_probe {
                 continue;
             }
@@ -767,9 +808,11 @@ impl PodWorker {
         if let Some(published) = &self.published {
             pod.status = Some(published.clone());
         }
-        let status = pod_status(
+        let (init, containers) = runtimes.split_at(self.n_init);
+        let status = pod_status_with_init(
             &pod,
-            &runtimes,
+            init,
+            containers,
             &PodFactsForStatus {
                 pod_ip: &self.ip,
                 host_ip: &self.shared.config.host_ip,

@@ -31,7 +31,9 @@ pub struct ProcessSpec {
 pub enum SpawnError {
     #[error("empty command")]
     EmptyCommand,
-    #[error("cannot create mount point {path}: {source} (a runner that is not root can only create mount points where its user may write: create it once as root, or run the runner as root)")]
+    #[error(
+        "cannot create mount point {path}: {source} (a runner that is not root can only create mount points where its user may write: create it once as root, or run the runner as root)"
+    )]
     MountPoint {
         path: PathBuf,
         #[source]

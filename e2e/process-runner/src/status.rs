@@ -130,15 +130,22 @@ fn condition(prev: Option<&PodStatus>, kind: &str, ok: bool, now: Timestamp) -> 
     }
 }
 
-/// The Pod status for `containers` (in spec order).
+/// The Pod status for `containers` (in spec order), without init containers.
+#[cfg(test)]
 pub fn pod_status(
     pod: &Pod,
     containers: &[ContainerRuntime],
     facts: &PodFactsForStatus<'_>,
 ) -> PodStatus {
-    let prev = pod.status.as_ref();
-    let all_ready = !containers.is_empty() && containers.iter().all(|c| c.ready);
-    let statuses = containers
+    pod_status_with_init(pod, &[], containers, facts)
+}
+
+fn succeeded(c: &ContainerRuntime) -> bool {
+    matches!(&c.state, RunState::Terminated(t) if t.exit_code == 0)
+}
+
+fn container_statuses(containers: &[ContainerRuntime]) -> Vec<ContainerStatus> {
+    containers
         .iter()
         .map(|c| ContainerStatus {
             name: c.name.clone(),
@@ -155,17 +162,41 @@ pub fn pod_status(
             }),
             ..Default::default()
         })
-        .collect();
+        .collect()
+}
+
+/// The Pod status for its init containers and containers (in spec order).
+pub fn pod_status_with_init(
+    pod: &Pod,
+    init: &[ContainerRuntime],
+    containers: &[ContainerRuntime],
+    facts: &PodFactsForStatus<'_>,
+) -> PodStatus {
+    let prev = pod.status.as_ref();
+    let initialized = init.iter().all(succeeded);
+    let all_ready = initialized && !containers.is_empty() && containers.iter().all(|c| c.ready);
+    // An init container that failed for good (restartPolicy Never) fails the Pod.
+    let init_failed = !facts.restart_always
+        && init
+            .iter()
+            .any(|c| matches!(&c.state, RunState::Terminated(t) if t.exit_code != 0));
+    let phase = if init_failed {
+        "Failed"
+    } else if !initialized {
+        "Pending"
+    } else {
+        phase(containers, facts.restart_always)
+    };
     let ips = (!facts.pod_ip.is_empty()).then(|| {
         vec![PodIP {
             ip: facts.pod_ip.to_owned(),
         }]
     });
     PodStatus {
-        phase: Some(phase(containers, facts.restart_always).into()),
+        phase: Some(phase.into()),
         conditions: Some(vec![
             condition(prev, "PodReadyToStartContainers", true, facts.now),
-            condition(prev, "Initialized", true, facts.now),
+            condition(prev, "Initialized", initialized, facts.now),
             condition(prev, "Ready", all_ready, facts.now),
             condition(prev, "ContainersReady", all_ready, facts.now),
             condition(prev, "PodScheduled", true, facts.now),
@@ -177,7 +208,8 @@ pub fn pod_status(
         pod_ip: ips.as_ref().map(|_| facts.pod_ip.to_owned()),
         pod_ips: ips,
         start_time: Some(Time(facts.start_time)),
-        container_statuses: Some(statuses),
+        container_statuses: Some(container_statuses(containers)),
+        init_container_statuses: (!init.is_empty()).then(|| container_statuses(init)),
         qos_class: prev.and_then(|p| p.qos_class.clone()),
         ..Default::default()
     }
@@ -245,6 +277,61 @@ mod tests {
         let cs = &s2.container_statuses.as_ref().unwrap()[0];
         assert!(cs.ready);
         assert!(cs.state.as_ref().unwrap().running.is_some());
+    }
+
+    #[test]
+    fn init_containers_gate_initialized_and_ready() {
+        let pod = Pod::default();
+        let init_running = ContainerRuntime {
+            name: "migrate".into(),
+            ..running(false)
+        };
+        let main_waiting = ContainerRuntime {
+            state: RunState::Waiting {
+                reason: "PodInitializing".into(),
+                message: None,
+            },
+            started: false,
+            ..running(false)
+        };
+        let s = pod_status_with_init(
+            &pod,
+            std::slice::from_ref(&init_running),
+            &[main_waiting],
+            &facts(1, true),
+        );
+        assert_eq!(s.phase.as_deref(), Some("Pending"));
+        assert_eq!(cond(&s, "Initialized").status, "False");
+        assert_eq!(
+            s.init_container_statuses.as_ref().unwrap()[0].name,
+            "migrate"
+        );
+
+        let init_done = ContainerRuntime {
+            state: RunState::Terminated(Termination {
+                exit_code: 0,
+                signal: None,
+                started_at: Some(t(1)),
+                finished_at: t(2),
+            }),
+            ..init_running.clone()
+        };
+        let s = pod_status_with_init(&pod, &[init_done], &[running(true)], &facts(3, true));
+        assert_eq!(s.phase.as_deref(), Some("Running"));
+        assert_eq!(cond(&s, "Initialized").status, "True");
+        assert_eq!(cond(&s, "Ready").status, "True");
+
+        let init_failed = ContainerRuntime {
+            state: RunState::Terminated(Termination {
+                exit_code: 1,
+                signal: None,
+                started_at: Some(t(1)),
+                finished_at: t(2),
+            }),
+            ..init_running
+        };
+        let s = pod_status_with_init(&pod, &[init_failed], &[running(false)], &facts(3, false));
+        assert_eq!(s.phase.as_deref(), Some("Failed"), "restartPolicy Never");
     }
 
     #[test]
