@@ -43,10 +43,18 @@ impl WebhookState {
         Self {
             platform,
             ctx: runtime.platform_context(),
-            publisher: runtime.publisher.clone(),
+            // A platform waits for our answer: give up sooner than the
+            // consumers do, so it hears 503 and redelivers.
+            publisher: runtime
+                .publisher
+                .clone()
+                .with_timeout(WEBHOOK_PUBLISH_TIMEOUT),
         }
     }
 }
+
+/// Longest a webhook waits for the bus before answering 503.
+pub const WEBHOOK_PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `POST|GET /<platform>/{tenant}` and `GET /<platform>/{tenant}/media/{*ref}`.
 pub fn platform_routes(state: WebhookState) -> Router {

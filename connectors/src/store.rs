@@ -94,8 +94,10 @@ impl Store {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(5))
             .set_response_timeout(Duration::from_secs(5))
-            .set_max_delay(2000)
-            .set_number_of_retries(6);
+            .set_max_delay(1000)
+            // The caller decides how long to wait for Redis at start
+            // (Runtime::start retries); commands reconnect by themselves.
+            .set_number_of_retries(1);
         let conn = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(connect_error)?;

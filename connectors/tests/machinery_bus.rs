@@ -232,12 +232,12 @@ async fn failures_are_retried_with_back_off_then_dead_lettered() {
 
     let dead = drain(&bus, &dead_queue).await;
     assert_eq!(dead.len(), 1);
-    let body: Envelope = serde_json::from_slice(&dead[0].delivery.data).unwrap();
+    let body: Envelope = serde_json::from_slice(&dead[0].data).unwrap();
     assert_eq!(
         body.id, doomed.id,
         "the dead letter is the original envelope"
     );
-    let headers = dead[0].delivery.properties.headers().clone().unwrap();
+    let headers = dead[0].properties.headers().clone().unwrap();
     let reason = match headers.inner().get("x-um-dead-reason") {
         Some(lapin::types::AMQPValue::LongString(s)) => {
             String::from_utf8_lossy(s.as_bytes()).into_owned()
@@ -251,7 +251,6 @@ async fn failures_are_retried_with_back_off_then_dead_lettered() {
     assert!(reason.contains("planned failure of doomed"), "{reason}");
     assert_eq!(
         dead[0]
-            .delivery
             .properties
             .message_id()
             .as_ref()

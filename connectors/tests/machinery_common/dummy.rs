@@ -49,7 +49,9 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 
 fn channel_secret(tenant: &TenantConfig) -> Option<&str> {
     match &tenant.messaging {
-        Some(MessagingConfig::Generic { secrets, .. }) => secrets.get("channelSecret").map(Secret::expose),
+        Some(MessagingConfig::Generic { secrets, .. }) => {
+            secrets.get("channelSecret").map(Secret::expose)
+        }
         _ => None,
     }
 }
@@ -98,18 +100,31 @@ impl MessagingPlatform for DummyPlatform {
     }
 
     fn verify(&self, tenant: &TenantConfig, request: &WebhookRequest<'_>) -> Result<(), Rejection> {
-        let secret = channel_secret(tenant).ok_or_else(|| Rejection::Unauthorized("no channel secret".into()))?;
+        let secret = channel_secret(tenant)
+            .ok_or_else(|| Rejection::Unauthorized("no channel secret".into()))?;
         let signature = request
             .header(SIGNATURE_HEADER)
             .ok_or_else(|| Rejection::Unauthorized(format!("{SIGNATURE_HEADER} missing")))?;
-        if verify_hmac_sha256(secret.as_bytes(), request.body, signature, "", SignatureEncoding::Hex) {
+        if verify_hmac_sha256(
+            secret.as_bytes(),
+            request.body,
+            signature,
+            "",
+            SignatureEncoding::Hex,
+        ) {
             Ok(())
         } else {
-            Err(Rejection::Unauthorized("signature does not match the body".into()))
+            Err(Rejection::Unauthorized(
+                "signature does not match the body".into(),
+            ))
         }
     }
 
-    fn handshake(&self, _tenant: &TenantConfig, request: &WebhookRequest<'_>) -> Option<WebhookReply> {
+    fn handshake(
+        &self,
+        _tenant: &TenantConfig,
+        request: &WebhookRequest<'_>,
+    ) -> Option<WebhookReply> {
         let events: Events = serde_json::from_slice(request.body).ok()?;
         events.challenge.map(WebhookReply::text)
     }
@@ -120,8 +135,8 @@ impl MessagingPlatform for DummyPlatform {
         tenant: &TenantConfig,
         request: &WebhookRequest<'_>,
     ) -> Result<Vec<InboundEvent>, Rejection> {
-        let events: Events =
-            serde_json::from_slice(request.body).map_err(|e| Rejection::BadRequest(e.to_string()))?;
+        let events: Events = serde_json::from_slice(request.body)
+            .map_err(|e| Rejection::BadRequest(e.to_string()))?;
         Ok(events
             .events
             .into_iter()

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use lapin::options::{BasicGetOptions, QueueDeclareOptions};
+use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use um_config::Platform;
 use um_connector::bus::{Bus, BusSettings};
@@ -139,16 +139,37 @@ pub async fn wait_for_depth(bus: &Bus, queue: &str, depth: u32, timeout: Duratio
     }
 }
 
-/// Takes every message of a queue (acknowledging them).
-pub async fn drain(bus: &Bus, queue: &str) -> Vec<lapin::message::BasicGetMessage> {
-    let channel = bus.channel().await.expect("channel");
+/// Takes every message of a queue, acknowledging them (consume, since
+/// quorum queues with single-active-consumer refuse basic.get).
+pub async fn drain(bus: &Bus, queue: &str) -> Vec<lapin::message::Delivery> {
+    use futures::StreamExt;
+    let depth = queue_depth(bus, queue).await as usize;
     let mut out = Vec::new();
-    while let Some(message) = channel
-        .basic_get(queue, BasicGetOptions { no_ack: true })
+    if depth == 0 {
+        return out;
+    }
+    let channel = bus.channel().await.expect("channel");
+    let mut consumer = channel
+        .basic_consume(
+            queue,
+            &unique("drain"),
+            lapin::options::BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
         .await
-        .expect("basic.get")
-    {
-        out.push(message);
+        .expect("basic.consume");
+    while out.len() < depth {
+        let delivery = tokio::time::timeout(Duration::from_secs(10), consumer.next())
+            .await
+            .expect("a waiting message arrives")
+            .expect("consumer open")
+            .expect("delivery");
+        delivery
+            .acker
+            .ack(lapin::options::BasicAckOptions::default())
+            .await
+            .expect("ack");
+        out.push(delivery);
     }
     let _ = channel.close(200, "done").await;
     out
@@ -163,7 +184,11 @@ pub async fn runtime(ns: &str, config: um_config::ServiceConfig) -> um_connector
     runtime_with(ns, config, &amqp_url()).await
 }
 
-pub async fn runtime_with(ns: &str, config: um_config::ServiceConfig, amqp: &str) -> um_connector::runtime::Runtime {
+pub async fn runtime_with(
+    ns: &str,
+    config: um_config::ServiceConfig,
+    amqp: &str,
+) -> um_connector::runtime::Runtime {
     let env: std::collections::HashMap<&str, String> = std::collections::HashMap::from([
         ("UM_AMQP_URL", amqp.to_owned()),
         ("UM_REDIS_URL", redis_url()),
@@ -173,8 +198,10 @@ pub async fn runtime_with(ns: &str, config: um_config::ServiceConfig, amqp: &str
         ("UM_HTTP_PORT", "0".to_owned()),
     ]);
     let settings =
-        um_connector::settings::Settings::from_lookup(Some(config.service.clone()), &|name| env.get(name).cloned())
-            .expect("test settings");
+        um_connector::settings::Settings::from_lookup(Some(config.service.clone()), &|name| {
+            env.get(name).cloned()
+        })
+        .expect("test settings");
     um_connector::runtime::Runtime::assemble(
         settings,
         um_connector::config_watch::ConfigWatcher::fixed(config),
