@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use um_simulators::genesys::{GenesysOptions, GenesysSimulator};
+use um_simulators::genesys::{GenesysOptions, GenesysSimulator, OutboundMessageSpec};
 use um_simulators::telegram::{Guest, TelegramOptions, TelegramSimulator, UpdateSpec};
 
 const CONCURRENCY: usize = 64;
@@ -88,6 +88,36 @@ async fn main() -> anyhow::Result<()> {
         )
         .await;
     });
+
+    let patched: Value = http
+        .patch(format!(
+            "{}/api/v2/conversations/messaging/integrations/open/{}",
+            genesys.base_url(),
+            integration["id"].as_str().unwrap_or_default()
+        ))
+        .bearer_auth(&bearer)
+        .json(&json!({"name": "t", "outboundNotificationWebhookUrl": hook}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let integration_id = patched["id"].as_str().unwrap_or_default().to_owned();
+    let started = Instant::now();
+    let genesys_ref = &genesys;
+    let integration_ref = integration_id.as_str();
+    let ok = futures::stream::iter(0..count)
+        .map(|n| async move {
+            let spec =
+                OutboundMessageSpec::text(format!("U{}", n % 100), format!("agent reply {n}"));
+            genesys_ref.send_agent_message(integration_ref, spec).await
+        })
+        .buffer_unordered(CONCURRENCY)
+        .filter(|result| {
+            futures::future::ready(result.as_ref().is_ok_and(|outcome| outcome.delivered))
+        })
+        .count()
+        .await;
+    report("genesys signed webhook posts", ok, count, started);
     let telegram = TelegramSimulator::start(TelegramOptions::default().with_bot(BOT)).await?;
     http.post(format!("{}/bot{BOT}/setWebhook", telegram.base_url()))
         .json(&json!({"url": hook, "max_connections": 40}))
