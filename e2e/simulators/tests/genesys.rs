@@ -833,3 +833,39 @@ async fn refuses_non_loopback_listen_addresses() {
     };
     assert!(GenesysSimulator::start(options).await.is_err());
 }
+
+#[tokio::test]
+async fn webhook_timeout_counts_as_a_failed_attempt_and_is_retried() {
+    let receiver = Receiver::start().await;
+    receiver.slow_next(1, Duration::from_secs(3));
+    let retry = WebhookRetryPolicy {
+        retries: 2,
+        interval: Duration::from_millis(10),
+        timeout: Duration::from_millis(200),
+    };
+    let sim = start(GenesysOptions {
+        webhook_retry: retry,
+        ..Default::default()
+    })
+    .await;
+    let bearer = token(&sim).await;
+    let id = create_integration(&sim, &bearer, &receiver.url).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let outcome = sim
+        .send_agent_message(&id, OutboundMessageSpec::text("U1", "slow"))
+        .await
+        .unwrap();
+    assert!(outcome.delivered);
+    assert_eq!(outcome.attempts.len(), 2);
+    assert_eq!(outcome.attempts[0].status, None);
+    assert!(
+        outcome.attempts[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("timeout")
+    );
+    assert_eq!(outcome.attempts[1].status, Some(200));
+}

@@ -25,6 +25,8 @@ struct Inner {
     received: Mutex<Vec<Received>>,
     script: Mutex<VecDeque<u16>>,
     always: Mutex<Option<u16>>,
+    /// Answer the next N requests only after this long (to provoke timeouts).
+    slow: Mutex<(u32, Duration)>,
 }
 
 #[derive(Clone)]
@@ -59,6 +61,10 @@ impl Receiver {
         self.inner.script.lock().unwrap().extend(statuses);
     }
 
+    pub fn slow_next(&self, count: u32, delay: Duration) {
+        *self.inner.slow.lock().unwrap() = (count, delay);
+    }
+
     pub fn always(&self, status: u16) {
         *self.inner.always.lock().unwrap() = Some(status);
     }
@@ -90,5 +96,17 @@ async fn receive(
         received.len()
     };
     count.send_replace(n);
+    let delay = {
+        let mut slow = inner.slow.lock().unwrap();
+        if slow.0 > 0 {
+            slow.0 -= 1;
+            Some(slow.1)
+        } else {
+            None
+        }
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     StatusCode::from_u16(status).unwrap()
 }
