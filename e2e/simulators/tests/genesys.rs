@@ -869,3 +869,37 @@ async fn webhook_timeout_counts_as_a_failed_attempt_and_is_retried() {
     );
     assert_eq!(outcome.attempts[1].status, Some(200));
 }
+
+#[tokio::test]
+async fn dropping_the_simulator_closes_kept_alive_connections() {
+    let sim = start(GenesysOptions::default()).await;
+    let client = http();
+    let url = format!("{}/oauth/token", sim.base_url());
+    let first = client
+        .post(&url)
+        .basic_auth(CLIENT, Some(SECRET))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    drop(first);
+    drop(sim);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let again = client
+            .post(&url)
+            .basic_auth(CLIENT, Some(SECRET))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await;
+        if again.is_err() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a dropped simulator still answers"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
