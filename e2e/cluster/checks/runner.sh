@@ -180,5 +180,16 @@ done
 [ -s "$UM_RUN_DIR/pods/${ns}_$pod/echo.log" ] || fail "no container log at pods/${ns}_$pod/echo.log"
 pass "deleting the Deployment stopped the processes and removed the Pods"
 
+# --- helm install/upgrade --wait, uninstall ------------------------------------
+served() { [ "$(curl -sf "http://$(kubectl get pods -n "$ns" -l app.kubernetes.io/instance=rc -o jsonpath='{.items[0].status.podIP}'):8080/message")" = "$1" ]; }
+helm install rc "$here/chart" -n "$ns" --wait --timeout 90s >/dev/null || fail "helm install --wait"
+served hello-from-helm || fail "helm release not serving its ConfigMap"
+helm upgrade rc "$here/chart" -n "$ns" --set message=upgraded --wait --timeout 90s >/dev/null || fail "helm upgrade --wait"
+um_wait_for 30 "upgraded release serving" served upgraded || fail "helm upgrade did not roll out"
+helm uninstall rc -n "$ns" --wait --timeout 60s >/dev/null || fail "helm uninstall"
+no_release_pods() { [ -z "$(kubectl get pods -n "$ns" -l app.kubernetes.io/instance=rc -o name)" ]; }
+um_wait_for 60 "release pods gone" no_release_pods || fail "pods of the uninstalled release remain"
+pass "helm install/upgrade --wait and uninstall work against the cluster"
+
 kubectl delete namespace "$ns" --wait=false >/dev/null
 um_log "all process-runner checks passed"
