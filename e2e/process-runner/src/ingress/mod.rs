@@ -71,6 +71,27 @@ fn text(status: StatusCode, body: &'static str) -> Response {
 }
 
 impl ProxyState {
+    fn new(
+        ingresses: Store<Ingress>,
+        services: Store<Service>,
+        slices: Store<EndpointSlice>,
+        pods: Store<Pod>,
+        class: Option<String>,
+    ) -> anyhow::Result<Self> {
+        Ok(ProxyState {
+            ingresses,
+            services,
+            slices,
+            pods,
+            class,
+            next: Mutex::new(HashMap::new()),
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+        })
+    }
+
     fn routes(&self) -> Vec<Route> {
         self.ingresses
             .state()
@@ -161,6 +182,9 @@ async fn proxy(
     let url = format!("http://{target}{path_and_query}");
 
     let (parts, body) = req.into_parts();
+    // A request without a body stays without one (no chunked empty body).
+    let has_body = parts.headers.contains_key(header::CONTENT_LENGTH)
+        || parts.headers.contains_key(header::TRANSFER_ENCODING);
     let mut headers = forwardable(&parts.headers);
     let peer_ip = peer.ip().to_string();
     let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
@@ -177,13 +201,14 @@ async fn proxy(
             headers.insert(HeaderName::from_static(name), v);
         }
     }
-    let upstream = state
+    let mut upstream = state
         .client
         .request(parts.method.clone(), &url)
-        .headers(headers)
-        .body(reqwest::Body::wrap_stream(body.into_data_stream()))
-        .send()
-        .await;
+        .headers(headers);
+    if has_body {
+        upstream = upstream.body(reqwest::Body::wrap_stream(body.into_data_stream()));
+    }
+    let upstream = upstream.send().await;
     match upstream {
         Ok(resp) => {
             let status = resp.status();
@@ -242,18 +267,13 @@ pub async fn serve(
     class: Option<String>,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    let state = Arc::new(ProxyState {
-        ingresses: spawn_reflector(&client, &stop),
-        services: spawn_reflector(&client, &stop),
-        slices: spawn_reflector(&client, &stop),
-        pods: spawn_reflector(&client, &stop),
+    let state = Arc::new(ProxyState::new(
+        spawn_reflector(&client, &stop),
+        spawn_reflector(&client, &stop),
+        spawn_reflector(&client, &stop),
+        spawn_reflector(&client, &stop),
         class,
-        next: Mutex::new(HashMap::new()),
-        client: reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?,
-    });
+    )?);
     for ready in [
         state.ingresses.wait_until_ready().await,
         state.services.wait_until_ready().await,
@@ -262,11 +282,19 @@ pub async fn serve(
     ] {
         ready.map_err(|e| anyhow::anyhow!("initial list failed: {e}"))?;
     }
-    let app = axum::Router::new().fallback(proxy).with_state(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("binding {listen}: {e}"))?;
     info!(listen = %listener.local_addr()?, "ingress proxy listening");
+    serve_on(listener, state, stop).await
+}
+
+async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: Arc<ProxyState>,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let app = axum::Router::new().fallback(proxy).with_state(state);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -279,6 +307,120 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn store_of<K>(objects: Vec<serde_json::Value>) -> Store<K>
+    where
+        K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + 'static,
+    {
+        let (reader, mut writer) = reflector::store::<K>();
+        for o in objects {
+            let obj: K = serde_json::from_value(o).unwrap();
+            writer.apply_watcher_event(&watcher::Event::Apply(obj));
+        }
+        reader
+    }
+
+    /// An upstream that answers with what it received.
+    async fn echo_upstream() -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = axum::Router::new().fallback(|req: Request| async move {
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let headers: serde_json::Map<String, serde_json::Value> = parts
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or(""))))
+                .collect();
+            axum::Json(json!({
+                "method": parts.method.as_str(),
+                "uri": parts.uri.to_string(),
+                "headers": headers,
+                "body": body.to_vec(),
+            }))
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        port
+    }
+
+    async fn proxy_with(pod_ready: bool, upstream_port: u16) -> (String, CancellationToken) {
+        let ingress = json!({
+            "metadata": { "name": "um", "namespace": "ns" },
+            "spec": { "rules": [{ "http": { "paths": [
+                { "path": "/line", "pathType": "Prefix",
+                  "backend": { "service": { "name": "line", "port": { "name": "http" } } } }
+            ]}}]}
+        });
+        let service = json!({
+            "metadata": { "name": "line", "namespace": "ns" },
+            "spec": { "selector": { "app": "line" },
+                      "ports": [{ "name": "http", "port": 80, "targetPort": upstream_port }] }
+        });
+        let pod = json!({
+            "metadata": { "name": "line-1", "namespace": "ns", "labels": { "app": "line" } },
+            "spec": { "containers": [{ "name": "c" }] },
+            "status": { "podIP": "127.0.0.1",
+                        "conditions": [{ "type": "Ready", "status": if pod_ready { "True" } else { "False" } }] }
+        });
+        let state = Arc::new(
+            ProxyState::new(
+                store_of(vec![ingress]),
+                store_of(vec![service]),
+                store_of(vec![]),
+                store_of(vec![pod]),
+                None,
+            )
+            .unwrap(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stop = CancellationToken::new();
+        tokio::spawn(serve_on(listener, state, stop.clone()));
+        (url, stop)
+    }
+
+    #[tokio::test]
+    async fn forwards_requests_unchanged_and_answers_404_and_503() {
+        let upstream = echo_upstream().await;
+        let (url, stop) = proxy_with(true, upstream).await;
+        let client = reqwest::Client::new();
+        let body: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+        let resp = client
+            .post(format!("{url}/line/um.t1?a=1&b=%2F"))
+            .header("x-line-signature", "c2ln")
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let echoed: serde_json::Value =
+            serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+        assert_eq!(echoed["method"], "POST");
+        assert_eq!(echoed["uri"], "/line/um.t1?a=1&b=%2F");
+        assert_eq!(echoed["headers"]["x-line-signature"], "c2ln");
+        assert_eq!(echoed["headers"]["content-type"], "application/json");
+        assert_eq!(echoed["headers"]["x-forwarded-for"], "127.0.0.1");
+        let got: Vec<u8> = serde_json::from_value(echoed["body"].clone()).unwrap();
+        assert_eq!(got, body, "body bytes unchanged");
+
+        let get = client.get(format!("{url}/line")).send().await.unwrap();
+        let get: serde_json::Value = serde_json::from_slice(&get.bytes().await.unwrap()).unwrap();
+        assert!(
+            get["headers"].get("transfer-encoding").is_none(),
+            "no body invented: {get}"
+        );
+
+        let missing = client.get(format!("{url}/slack/x")).send().await.unwrap();
+        assert_eq!(missing.status(), 404);
+        stop.cancel();
+
+        let (url, stop) = proxy_with(false, upstream).await;
+        let unready = client.get(format!("{url}/line")).send().await.unwrap();
+        assert_eq!(unready.status(), 503, "no ready endpoint");
+        stop.cancel();
+    }
 
     #[test]
     fn hop_by_hop_headers_are_dropped() {
