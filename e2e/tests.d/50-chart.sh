@@ -77,10 +77,11 @@ refused external-without-url "rabbitmq.external" --set rabbitmq.install=false
 # --- kustomize bases and samples against the apiserver -----------------------
 kubectl kustomize config/default >"$work/kustomize.yaml" || fail "kubectl kustomize config/default"
 [ "$(count CustomResourceDefinition "$work/kustomize.yaml")" = 3 ] || fail "config/default lacks the 3 CRDs"
-[ "$(crd_specs "$work/kustomize.yaml" | sort)" = "$(crd_specs "$work/repo-crds.yaml" | sort)" ] \
+kubectl kustomize config/crd >"$work/kustomize-crds.yaml" || fail "kubectl kustomize config/crd"
+[ "$(crd_specs "$work/kustomize-crds.yaml" | sort)" = "$(crd_specs "$work/repo-crds.yaml" | sort)" ] \
   || fail "config/crd differs from crds/"
-kubectl create namespace universal-messaging >/dev/null
-kubectl apply -k config/default --dry-run=server >/dev/null || fail "kubectl apply -k config/default (server dry run)"
+kubectl create namespace universal-messaging --save-config >/dev/null
+kubectl apply -k config/default --server-side --dry-run=server >/dev/null || fail "kubectl apply -k config/default (server dry run)"
 kubectl delete namespace universal-messaging --wait=false >/dev/null
 
 # --- generated passwords survive an upgrade -----------------------------------
