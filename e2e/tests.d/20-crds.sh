@@ -6,8 +6,21 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 source "$repo/e2e/lib/env.sh"
 
+# Only the apiserver is needed (no Pods run), so the control plane alone is
+# started, not with-cluster.sh's process runner and ingress.
 if [ "${1:-}" != --in-cluster ]; then
-  exec bash "$repo/e2e/cluster/with-cluster.sh" -- bash "$0" --in-cluster
+  run_dir=$(mktemp -d "${TMPDIR:-/tmp}/um-crds.XXXXXX")
+  stop() {
+    local rc=$?
+    bash "$repo/e2e/cluster/cluster.sh" down "$run_dir" >/dev/null 2>&1 || true
+    if [ "$rc" -eq 0 ]; then rm -rf "$run_dir"; else um_log "run directory kept: $run_dir"; fi
+    exit "$rc"
+  }
+  trap stop EXIT
+  UM_CLUSTER_TTL=${UM_CLUSTER_TTL:-900} bash "$repo/e2e/cluster/cluster.sh" up "$run_dir"
+  source "$run_dir/cluster.env"
+  bash "$0" --in-cluster
+  exit
 fi
 
 cd "$repo"
@@ -18,7 +31,7 @@ failures_file=$(mktemp)
 trap 'rm -f "$failures_file"' EXIT
 fail() { um_log "FAIL: $*"; echo x >>"$failures_file"; }
 
-kubectl apply --server-side -f crds/ >/dev/null
+kubectl apply --server-side -k crds/ >/dev/null
 kubectl wait --for condition=Established --timeout=60s \
   crd/tenants.messaging.universal-messaging.io \
   crd/storages.messaging.universal-messaging.io \
