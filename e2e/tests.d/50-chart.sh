@@ -99,9 +99,17 @@ helm uninstall um-data -n um-data >/dev/null
 # --- install into the local control plane --------------------------------------
 ns=um-system
 kubectl create namespace "$ns" >/dev/null
+# External RabbitMQ by URL Secret, external Redis by host and password Secret.
 kubectl create secret generic my-amqp -n "$ns" --from-literal=url='amqp://um:um@127.0.0.1:5672/%2f' >/dev/null
-helm install um "$chart" -n "$ns" "${external[@]}" --set api.apiRoot="$UM_INGRESS_URL" >/dev/null \
-  || um_die "helm install into the local control plane failed"
+kubectl create secret generic my-redis -n "$ns" --from-literal=password='r3dis pass' >/dev/null
+helm install um "$chart" -n "$ns" --set api.apiRoot="$UM_INGRESS_URL" \
+  --set rabbitmq.install=false --set rabbitmq.external.urlSecret.name=my-amqp \
+  --set redis.install=false --set redis.external.host=127.0.0.1 --set redis.external.passwordSecret.name=my-redis \
+  >/dev/null || um_die "helm install into the local control plane failed"
+redis_url=$(kubectl get secret um-redis -n "$ns" -o jsonpath='{.data.url}' | base64 -d)
+[ "$redis_url" = "redis://:r3dis%20pass@127.0.0.1:6379/0" ] || fail "Redis URL Secret from passwordSecret: $redis_url"
+config=$(kubectl get configmap um-operator-config -n "$ns" -o jsonpath='{.data.config\.yaml}')
+grep -q "name: my-amqp" <<<"$config" || fail "operator config does not name the RabbitMQ URL Secret: $config"
 kubectl wait --for condition=Established --timeout=60s crd/tenants.messaging.universal-messaging.io >/dev/null \
   || fail "the chart's CRDs are not Established"
 

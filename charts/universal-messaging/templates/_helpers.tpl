@@ -114,3 +114,28 @@ the Secret, else a new random one. include "um.password" (list . secretName key 
 {{- define "um.ingressHost" -}}
 {{- .Values.ingress.host | default (urlParse .Values.api.apiRoot).host -}}
 {{- end -}}
+
+{{/*
+Password of an external server: the literal value, else the key of the
+Secret named in passwordSecret (read at install time), else "".
+include "um.externalPassword" (list . .Values.rabbitmq.external "rabbitmq")
+*/}}
+{{- define "um.externalPassword" -}}
+{{- $root := index . 0 -}}
+{{- $external := index . 1 -}}
+{{- $what := index . 2 -}}
+{{- if $external.password -}}
+{{- $external.password -}}
+{{- else if $external.passwordSecret.name -}}
+{{- $secret := lookup "v1" "Secret" $root.Release.Namespace $external.passwordSecret.name -}}
+{{- if not (and $secret $secret.data (hasKey $secret.data $external.passwordSecret.key)) -}}
+{{- fail (printf "%s.external.passwordSecret: no key %q in Secret %s/%s (it must exist before install; helm template cannot read Secrets: use %s.external.urlSecret there)" $what $external.passwordSecret.key $root.Release.Namespace $external.passwordSecret.name $what) -}}
+{{- end -}}
+{{- index $secret.data $external.passwordSecret.key | b64dec -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Percent-encoding for URL user info and paths (urlquery writes a space as "+"). */}}
+{{- define "um.urlEscape" -}}
+{{- . | urlquery | replace "+" "%20" -}}
+{{- end -}}
