@@ -15,6 +15,7 @@ preexisting=()
 for p in "${mount_points[@]}"; do [ -e "$p" ] && preexisting+=("$p"); done
 UM_CLUSTER_TTL=${UM_CLUSTER_TTL:-900} \
   bash "$repo/e2e/cluster/with-cluster.sh" --image python3=/usr/bin/python3 \
+  --image "um-process-runner=$UM_RUNNER_BIN" \
   bash "$repo/e2e/cluster/checks/runner.sh"
 for p in "${mount_points[@]}"; do
   if [ -e "$p" ] && ! printf '%s\n' "${preexisting[@]}" | grep -qx "$p"; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks of the control plane, process runner and ingress proxy; runs inside
-# with-cluster.sh with the image mapping python3=/usr/bin/python3:
-#   with-cluster.sh --image python3=/usr/bin/python3 bash checks/runner.sh
+# with-cluster.sh with the image mappings python3 and um-process-runner:
+#   with-cluster.sh --image python3=/usr/bin/python3 \
+#     --image um-process-runner=<target>/debug/um-process-runner bash checks/runner.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../../lib/env.sh"
@@ -150,6 +151,61 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$UM_INGRESS_URL/nowhere")
 code=$(curl -s -o /dev/null -w '%{http_code}' "$UM_INGRESS_URL/whoami/x")
 [ "$code" = 404 ] || fail "Exact path matched a longer path ($code)"
 pass "ingress forwards method, path, query, headers and body unchanged; round-robin; 404"
+
+# --- a kube-rs program runs in-cluster with its own RBAC ----------------------
+# The ingress proxy itself, as a Pod (image um-process-runner): kube-rs'
+# Config::infer() falls back to the in-cluster config (no KUBECONFIG, no
+# ~/.kube/config in the Pod's HOME) and must list cluster-wide with exactly
+# the ClusterRole below.
+kubectl apply -n "$ns" -f - >/dev/null <<EOF
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: proxy}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: $ns-proxy}
+rules:
+- {apiGroups: [""], resources: [services, pods], verbs: [get, list, watch]}
+- {apiGroups: [networking.k8s.io], resources: [ingresses], verbs: [get, list, watch]}
+- {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [get, list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: $ns-proxy}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: $ns-proxy}
+subjects: [{kind: ServiceAccount, name: proxy, namespace: $ns}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: proxy}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: proxy}}
+  template:
+    metadata: {labels: {app: proxy}}
+    spec:
+      serviceAccountName: proxy
+      terminationGracePeriodSeconds: 3
+      containers:
+      - name: proxy
+        image: registry.example/um-process-runner:dev
+        args: ["ingress", "--listen", "\$(POD_IP):8080", "--ttl", "600"]
+        env:
+        - name: POD_IP
+          valueFrom: {fieldRef: {fieldPath: status.podIP}}
+        readinessProbe:
+          tcpSocket: {port: 8080}
+          periodSeconds: 1
+EOF
+kubectl wait -n "$ns" deployment/proxy --for=condition=Available --timeout=90s >/dev/null \
+  || fail "the in-cluster kube-rs proxy did not become Available"
+proxy_ip=$(kubectl get pods -n "$ns" -l app=proxy -o jsonpath='{.items[0].status.podIP}')
+[ "$(curl -sf "http://$proxy_ip:8080/file/greeting")" = hello-v2 ] || fail "in-cluster proxy did not route"
+kubectl delete clusterrolebinding "$ns-proxy" >/dev/null
+kubectl delete clusterrole "$ns-proxy" >/dev/null
+kubectl delete deployment proxy -n "$ns" >/dev/null
+pass "kube-rs in-cluster config works in a Pod with its ServiceAccount's RBAC"
 
 # --- a crashed container is restarted ----------------------------------------
 pod=$(kubectl get pods -n "$ns" -l app=echo -o jsonpath='{.items[0].metadata.name}')

@@ -64,6 +64,10 @@ struct RunArgs {
     /// Longest restart back-off, in seconds.
     #[arg(long, default_value_t = 30)]
     backoff_max_secs: u64,
+    /// Pod IPs come from 127.N.0.0/16; N is the first block (1-254) not held
+    /// by another runner, trying this one first (default: from the process id).
+    #[arg(long)]
+    pod_ip_block: Option<u8>,
 }
 
 #[derive(clap::Args)]
@@ -149,6 +153,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         pass_env,
         backoff_initial: Duration::from_millis(args.backoff_initial_ms),
         backoff_max: Duration::from_secs(args.backoff_max_secs),
+        lock_dir: std::env::temp_dir(),
+        first_block: args
+            .pod_ip_block
+            .unwrap_or((std::process::id() % 254 + 1) as u8),
     };
     let stop = stop_token(args.ttl);
     runner::run(client, config, stop).await

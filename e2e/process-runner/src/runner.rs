@@ -43,6 +43,9 @@ pub struct RunnerConfig {
     pub pass_env: Vec<(String, String)>,
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
+    /// Where the loopback block locks live, and the first block to try.
+    pub lock_dir: PathBuf,
+    pub first_block: u8,
 }
 
 /// What every Pod worker shares.
@@ -132,7 +135,9 @@ pub async fn run(
 
     let heartbeat = tokio::spawn(heartbeat_loop(client.clone(), config.clone(), stop.clone()));
 
-    let ipam = Arc::new(Mutex::new(LoopbackIpam::default()));
+    let block = crate::ipam::claim_block(&config.lock_dir, config.first_block)?;
+    info!(pod_ips = %format!("127.{}.0.0/16", block.octet), "loopback block claimed");
+    let ipam = Arc::new(Mutex::new(LoopbackIpam::new(block.octet)));
     let mut workers: HashMap<String, WorkerHandle> = HashMap::new();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(String, String, Ipv4Addr)>();
     let pods_api: Api<Pod> = Api::all(client.clone());
