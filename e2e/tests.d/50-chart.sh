@@ -48,6 +48,10 @@ grep -q 'helm.sh/resource-policy' "$work/no-keep.yaml" && fail "crds.keep=false 
 grep -q 'url: "redis://:p%40ss@redis.example:6379/0"' "$work/external.yaml" \
   || fail "external Redis URL Secret: $(grep 'redis://' "$work/external.yaml")"
 grep -q 'name: my-amqp' "$work/external.yaml" || fail "external RabbitMQ URL Secret not referenced in the operator config"
+# The Ingress host defaults to apiRoot's host name (no port; none for an IP).
+ingress_host() { template --set api.apiRoot="$1" --show-only templates/operator-configmap.yaml | grep -E '^ {6}host:'; }
+[ "$(ingress_host https://um.example.com:8443/base)" = '      host: um.example.com' ] || fail "ingress host from apiRoot with a port"
+[ "$(ingress_host http://127.0.0.1:8080)" = '      host: ""' ] || fail "ingress host from an IP apiRoot"
 
 # The chart installs exactly the CRDs of crds/ (labels and annotations aside).
 crd_specs() { kubectl apply --dry-run=client -o jsonpath='{range .items[*]}{.spec}{"\n"}{end}' -f "$1"; }
@@ -80,7 +84,7 @@ kubectl kustomize config/default >"$work/kustomize.yaml" || fail "kubectl kustom
 kubectl kustomize config/crd >"$work/kustomize-crds.yaml" || fail "kubectl kustomize config/crd"
 [ "$(crd_specs "$work/kustomize-crds.yaml" | sort)" = "$(crd_specs "$work/repo-crds.yaml" | sort)" ] \
   || fail "config/crd differs from crds/"
-kubectl create namespace universal-messaging --save-config >/dev/null
+kubectl create namespace universal-messaging >/dev/null
 kubectl apply -k config/default --server-side --dry-run=server >/dev/null || fail "kubectl apply -k config/default (server dry run)"
 kubectl delete namespace universal-messaging --wait=false >/dev/null
 

@@ -110,9 +110,20 @@ the Secret, else a new random one. include "um.password" (list . secretName key 
 {{- end -}}
 {{- end -}}
 
-{{/* Host of api.apiRoot, the default ingress host. */}}
+{{/*
+Host of the Ingress rules: ingress.host, else the host name of api.apiRoot
+without its port. An IP address cannot be an Ingress host, so an apiRoot on
+an IP gives rules for any host ("").
+*/}}
 {{- define "um.ingressHost" -}}
-{{- .Values.ingress.host | default (urlParse .Values.api.apiRoot).host -}}
+{{- if .Values.ingress.host -}}
+{{- .Values.ingress.host -}}
+{{- else -}}
+{{- $host := regexReplaceAll ":[0-9]+$" (urlParse .Values.api.apiRoot).host "" -}}
+{{- if not (regexMatch "^[0-9.]+$|^\\[" $host) -}}
+{{- $host -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
