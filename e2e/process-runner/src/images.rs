@@ -52,6 +52,21 @@ pub fn image_name(image: &str) -> &str {
     last.split(':').next().unwrap_or(last)
 }
 
+/// The program to run for a container's `argv[0]`: a command naming the
+/// image's own program (`/um-operator`, `python3` for image `python3`) or
+/// the mapped binary's file name means the mapped binary; anything else is
+/// a program of the host.
+pub fn program_for(argv0: &str, image: &str, binary: &Path) -> String {
+    let base = Path::new(argv0).file_name().and_then(|f| f.to_str());
+    let own = base.is_some_and(|b| b == image_name(image))
+        || base.is_some() && base == binary.file_name().and_then(|f| f.to_str());
+    if own {
+        binary.display().to_string()
+    } else {
+        argv0.to_owned()
+    }
+}
+
 /// The set of images this runner can run.
 #[derive(Debug, Clone, Default)]
 pub struct ImageMap {
@@ -108,6 +123,28 @@ mod tests {
         assert_eq!(
             image_name("registry:5000/x/um-connector:v1@sha256:abcd"),
             "um-connector"
+        );
+    }
+
+    #[test]
+    fn argv0_naming_the_image_program_is_the_mapped_binary() {
+        let bin = Path::new("/target/debug/um-connector");
+        assert_eq!(
+            program_for("/um-connector", "x.io/um-connector:1", bin),
+            "/target/debug/um-connector"
+        );
+        assert_eq!(
+            program_for("/usr/local/bin/connector", "x.io/connector:1", bin),
+            "/target/debug/um-connector"
+        );
+        assert_eq!(
+            program_for("um-connector", "x.io/other:1", bin),
+            "/target/debug/um-connector"
+        );
+        assert_eq!(program_for("sh", "x.io/um-connector:1", bin), "sh");
+        assert_eq!(
+            program_for("/bin/sh", "x.io/um-connector:1", bin),
+            "/bin/sh"
         );
     }
 

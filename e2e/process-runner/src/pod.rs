@@ -485,16 +485,8 @@ impl PodWorker {
         };
         let binary = self.slots[i].binary.clone();
         let mut argv = command_line(&container, &binary.display().to_string(), &env);
-        // A command naming the image's own program means the mapped binary.
         if let Some(first) = argv.first_mut() {
-            let base = Path::new(first.as_str())
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned());
-            let image = crate::images::image_name(&self.slots[i].runtime.image).to_owned();
-            let bin_name = binary.file_name().map(|f| f.to_string_lossy().into_owned());
-            if base.as_deref() == Some(image.as_str()) || base == bin_name {
-                *first = binary.display().to_string();
-            }
+            *first = crate::images::program_for(first, &self.slots[i].runtime.image, &binary);
         }
         let working_dir = container
             .working_dir
