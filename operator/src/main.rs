@@ -23,6 +23,8 @@ const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/servicea
 #[tokio::main]
 async fn main() -> ExitCode {
     init_logging();
+    // Fails only when a provider is already installed, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -58,7 +60,7 @@ async fn check_crds(client: &Client) -> anyhow::Result<()> {
         let api: Api<K> = Api::all(client.clone());
         api.list_metadata(&ListParams::default().limit(1)).await.map_err(|err| {
             anyhow::anyhow!(
-                "cannot list {crd} ({err}); is the CRD installed? Install it with `kubectl apply -f crds/` \
+                "cannot list {crd} ({err}); is the CRD installed? Install it with `kubectl apply --server-side -k crds/` \
                  (or the Helm chart with crds.enabled=true) and make sure the operator's ClusterRole may list it",
                 crd = K::crd_name()
             )

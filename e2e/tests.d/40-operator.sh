@@ -1,0 +1,287 @@
+# The operator against the real control plane: the um-operator binary runs
+# as a local process with the admin kubeconfig, the Genesys Cloud and
+# Telegram simulators (um-sim) stand in for the SaaS, the process runner
+# runs the connector Pods it creates (the real um-connector binary, with
+# real RabbitMQ and Redis), kube-controller-manager's garbage collector
+# removes what the Tenants owned.
+#
+# Checks: a Telegram + Genesys Cloud Tenant becomes Ready with its webhook
+# URL and integration id in status, the integration exists at the
+# simulator, the shared objects exist with owner references; changing the
+# integration name and the webhook token Secret PATCHes the integration; a
+# Tenant whose Secret is missing reports CredentialsResolved=False naming
+# it and becomes Ready when the Secret is created; an invalid Tenant is
+# refused by the apiserver; a conflicting default Storage is reported;
+# deleting the Tenants deletes the integrations and every object; SIGTERM
+# stops the operator cleanly and releases its Lease.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+source "$repo/e2e/lib/env.sh"
+
+if [ "${1:-}" != --in-cluster ]; then
+  um_apt_install etcd-server openssl curl python3 util-linux jq rabbitmq-server redis-server
+  bash "$repo/e2e/cluster/build.sh" >/dev/null
+  # The runner is built on its own: built together with the others, rustls
+  # would get two crypto providers and the runner cannot pick one.
+  (cd "$repo" && cargo build -q -p um-operator -p um-simulators -p um-connector --bins)
+  (cd "$repo" && cargo build -q -p um-process-runner)
+  export UM_RUNNER_BIN="$CARGO_TARGET_DIR/debug/um-process-runner"
+  UM_CLUSTER_TTL=${UM_CLUSTER_TTL:-900} exec bash "$repo/e2e/cluster/with-cluster.sh" \
+    --image "um-connector=$CARGO_TARGET_DIR/debug/um-connector" -- bash "$0" --in-cluster
+fi
+
+source "$repo/e2e/cluster/proc.sh"
+source "$repo/e2e/services.sh"
+cd "$repo"
+run=$UM_RUN_DIR
+NS=op-e2e
+OPERATOR_NS=um-system
+API=messaging.universal-messaging.io/v1alpha1
+bin="$CARGO_TARGET_DIR/debug"
+
+cleanup() {
+  local rc=$?
+  um_proc_stop "$run" operator 15 || true
+  um_proc_stop "$run" um-sim || true
+  um_services_stop "$run/services" >/dev/null 2>&1 || true
+  if [ "$rc" -ne 0 ]; then
+    um_log "operator log (last 60 lines):"
+    tail -n 60 "$run/logs/operator.log" >&2 || true
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+
+# wait_until <seconds> <description> <command...>: like um_wait_for, but
+# prints what the command last said on timeout.
+wait_until() {
+  local timeout=$1 what=$2; shift 2
+  local deadline=$(( $(date +%s) + timeout )) out=""
+  until out=$("$@" 2>&1); do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      um_log "FAIL: timed out after ${timeout}s waiting for $what; last answer: $out"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+fail() { um_die "FAIL: $*"; }
+
+# --- dependencies: RabbitMQ, Redis, simulators -----------------------------
+mkdir -p "$run/services"
+um_services_start "$run/services" >/dev/null
+source "$run/services/services.env" 2>/dev/null || true
+[ -n "${UM_TEST_AMQP_URL:-}" ] || fail "RabbitMQ/Redis did not start"
+
+BOT_TOKEN_ACME="111111:acme-bot-token"
+BOT_TOKEN_BETA="222222:beta-bot-token"
+CLIENT_ID=op-e2e-client
+CLIENT_SECRET=op-e2e-client-secret-value
+cat >"$run/sim.json" <<EOF
+{"genesys": {"oauth_clients": {"$CLIENT_ID": "$CLIENT_SECRET"}, "create_completion_gets": 2, "rate_limit_per_minute": 0},
+ "telegram": {"bot_tokens": ["$BOT_TOKEN_ACME", "$BOT_TOKEN_BETA"]}}
+EOF
+um_proc_start "$run" um-sim "$bin/um-sim" both --listen 127.0.0.1:0 --port-file "$run/sim.port" \
+  --ttl "${UM_CLUSTER_TTL:-900}" --config "$run/sim.json"
+wait_until 30 "um-sim port file" test -s "$run/sim.port"
+SIM="http://127.0.0.1:$(cat "$run/sim.port")"
+wait_until 30 "um-sim health" curl -fsS "$SIM/__sim/health"
+
+# --- CRDs, namespaces, bus Secrets -----------------------------------------
+kubectl apply --server-side -f crds/tenants.yaml -f crds/storages.yaml -f crds/notifierdestinations.yaml >/dev/null
+kubectl wait --for condition=Established --timeout=60s \
+  crd/tenants.messaging.universal-messaging.io crd/storages.messaging.universal-messaging.io \
+  crd/notifierdestinations.messaging.universal-messaging.io >/dev/null
+kubectl create namespace "$NS" >/dev/null
+kubectl create namespace "$OPERATOR_NS" >/dev/null
+kubectl -n "$NS" create secret generic um-rabbitmq --from-literal=url="$UM_TEST_AMQP_URL" >/dev/null
+kubectl -n "$NS" create secret generic um-redis --from-literal=url="$UM_TEST_REDIS_URL" >/dev/null
+
+# --- the operator -----------------------------------------------------------
+API_ROOT=$UM_INGRESS_URL
+cat >"$run/operator.yaml" <<EOF
+apiRoot: $API_ROOT
+image: {registry: ghcr.io, repository: universal-messaging/um-connector, tag: "0.1.0", pullPolicy: IfNotPresent}
+logging: {level: "INFO"}
+services:
+  gcloudcx: {logging: {level: "DEBUG"}}
+ingress: {enabled: true, className: nginx, host: "", annotations: {e2e: "yes"}, tls: []}
+rabbitmq: {urlSecretRef: {name: um-rabbitmq, key: url}}
+redis: {urlSecretRef: {name: um-redis, key: url}}
+settings: {outboundProxy: "", defaultCommander: {prefix: ">"}}
+genesysCloud: {apiBaseUrl: "$SIM", loginBaseUrl: "$SIM"}
+platformApiBaseUrls: {telegram: "$SIM"}
+EOF
+OPERATOR_PORT=$(um_free_port)
+OPERATOR_URL="http://127.0.0.1:$OPERATOR_PORT"
+UM_OPERATOR_CONFIG="$run/operator.yaml" UM_HTTP_ADDR="127.0.0.1:$OPERATOR_PORT" \
+  POD_NAMESPACE=$OPERATOR_NS POD_NAME=um-operator-e2e UM_LOG_LEVEL=info,um_operator=debug \
+  um_proc_start "$run" operator "$bin/um-operator"
+wait_until 60 "operator /readyz" curl -fsS "$OPERATOR_URL/readyz"
+wait_until 30 "operator Lease" bash -c \
+  "kubectl -n $OPERATOR_NS get lease um-operator-leader -o jsonpath='{.spec.holderIdentity}' | grep -qx um-operator-e2e"
+
+# --- helpers ---------------------------------------------------------------
+condition() { # <tenant> <type> -> "status/reason"
+  kubectl -n "$NS" get tenant "$1" -o json \
+    | jq -r --arg t "$2" '(.status.conditions // [])[] | select(.type == $t) | "\(.status)/\(.reason)"'
+}
+condition_is() { [ "$(condition "$1" "$2")" = "$3" ]; }
+tenant_yaml() { # <name> <bot secret> <integration name>
+  cat <<EOF
+apiVersion: $API
+kind: Tenant
+metadata: {name: $1, namespace: $NS}
+spec:
+  displayName: "$1 shop"
+  messaging: {telegram: {botToken: {name: $2, key: token}}}
+  cx:
+    genesysCloud:
+      region: ap-northeast-1
+      oauthClient: {clientId: $CLIENT_ID, clientSecret: {name: genesys, key: clientSecret}}
+      integration: {name: "$3", webhookToken: {name: $1-webhook, key: token}}
+EOF
+}
+sim_integration() { # <id> -> JSON of the integration at the simulator, or nothing
+  curl -fsS "$SIM/__sim/genesys/integrations" | jq -c --arg id "$1" '.current[] | select(.id == $id)'
+}
+owners_of() { # <kind> <name> -> sorted owner names
+  kubectl -n "$NS" get "$1" "$2" -o json | jq -r '[.metadata.ownerReferences[] | select(.kind == "Tenant") | .name] | sort | join(",")'
+}
+absent() { ! kubectl -n "$NS" get "$1" "$2" >/dev/null 2>&1; }
+
+# --- 1. an invalid Tenant is refused by the apiserver ----------------------
+if out=$(tenant_yaml bad acme-telegram "Bad" | sed 's/messaging: {telegram: {botToken: {name: acme-telegram, key: token}}}/messaging: {telegram: {}}/' \
+  | kubectl apply -f - 2>&1); then
+  fail "a Tenant without botToken was accepted"
+fi
+grep -q "spec.messaging.telegram.botToken" <<<"$out" || fail "refusal does not name the field: $out"
+
+# --- 2. a Telegram + Genesys Cloud Tenant becomes Ready -------------------
+kubectl -n "$NS" create secret generic acme-telegram --from-literal=token="$BOT_TOKEN_ACME" >/dev/null
+kubectl -n "$NS" create secret generic genesys --from-literal=clientSecret="$CLIENT_SECRET" >/dev/null
+kubectl -n "$NS" create secret generic acme-webhook --save-config --from-literal=token="acme-webhook-token-0123456789" >/dev/null
+tenant_yaml acme acme-telegram "ACME Telegram" | kubectl apply -f - >/dev/null
+wait_until 180 "Tenant acme Ready" condition_is acme Ready True/Ready
+
+status=$(kubectl -n "$NS" get tenant acme -o json | jq -c .status)
+[ "$(jq -r .webhookUrl <<<"$status")" = "$API_ROOT/telegram/$NS.acme" ] || fail "webhookUrl: $status"
+[ "$(jq -r .openMessagingWebhookUrl <<<"$status")" = "$API_ROOT/openmessaging/$NS.acme" ] || fail "openMessagingWebhookUrl: $status"
+for c in CredentialsResolved/True/Resolved IntegrationRegistered/True/Registered ConnectorAvailable/True/Available; do
+  type=${c%%/*}; want=${c#*/}
+  [ "$(condition acme "$type")" = "$want" ] || fail "condition $type is $(condition acme "$type"), want $want"
+done
+ACME_ID=$(jq -r .integrationId <<<"$status")
+[ -n "$ACME_ID" ] && [ "$ACME_ID" != null ] || fail "no integrationId in status: $status"
+integration=$(sim_integration "$ACME_ID")
+[ -n "$integration" ] || fail "integration $ACME_ID not at the simulator"
+[ "$(jq -r .name <<<"$integration")" = "ACME Telegram" ] || fail "integration name: $integration"
+[ "$(jq -r .webhookUrl <<<"$integration")" = "$API_ROOT/openmessaging/$NS.acme" ] || fail "integration URL: $integration"
+[ "$(jq -r .createStatus <<<"$integration")" = "Completed" ] || fail "integration not Completed: $integration"
+kubectl -n "$NS" get tenant acme -o jsonpath='{.metadata.finalizers}' | grep -q "messaging.universal-messaging.io/integration" \
+  || fail "finalizer missing on acme"
+
+for object in deployment/um-telegram deployment/um-gcloudcx service/um-telegram service/um-gcloudcx \
+  secret/um-telegram-config secret/um-gcloudcx-config hpa/um-telegram hpa/um-gcloudcx ingress/um-ingress; do
+  [ "$(owners_of "${object%%/*}" "${object#*/}")" = "acme" ] || fail "$object owners: $(owners_of "${object%%/*}" "${object#*/}")"
+done
+telegram_config=$(kubectl -n "$NS" get secret um-telegram-config -o jsonpath='{.data.service\.json}' | base64 -d)
+gcloudcx_config=$(kubectl -n "$NS" get secret um-gcloudcx-config -o jsonpath='{.data.service\.json}' | base64 -d)
+grep -qF "$BOT_TOKEN_ACME" <<<"$telegram_config" || fail "bot token not in the telegram configuration"
+grep -qF "$CLIENT_SECRET" <<<"$telegram_config" && fail "Genesys client secret leaked into the telegram configuration"
+grep -qF "$BOT_TOKEN_ACME" <<<"$gcloudcx_config" && fail "bot token leaked into the gcloudcx configuration"
+[ "$(jq -r --arg k "$NS.acme" '.tenants[$k].genesys.integrationId' <<<"$gcloudcx_config")" = "$ACME_ID" ] \
+  || fail "gcloudcx configuration lacks the integration id"
+deployment=$(kubectl -n "$NS" get deployment um-gcloudcx -o json)
+[ "$(jq -r '.spec.template.spec.automountServiceAccountToken' <<<"$deployment")" = false ] || fail "pods get an API token"
+[ "$(jq -r '.spec.template.spec.containers[0].env[] | select(.name == "UM_LOG_LEVEL") | .value' <<<"$deployment")" = DEBUG ] \
+  || fail "per-service log level not applied"
+jq -e '[.spec.template.spec.containers[0].env[] | select(.value != null) | .value] | map(select(contains("op-e2e-client-secret"))) | length == 0' \
+  <<<"$deployment" >/dev/null || fail "a credential is a literal in the Deployment"
+paths=$(kubectl -n "$NS" get ingress um-ingress -o json | jq -r '[.spec.rules[0].http.paths[] | "\(.path)=\(.backend.service.name)"] | sort | join(" ")')
+[ "$paths" = "/openmessaging=um-gcloudcx /telegram=um-telegram" ] || fail "ingress paths: $paths"
+# No secret value in status or Events.
+events=$(kubectl -n "$NS" get events -o json)
+for secret in "$CLIENT_SECRET" "$BOT_TOKEN_ACME" acme-webhook-token-0123456789; do
+  grep -qF "$secret" <<<"$status$events" && fail "a secret value appears in status or Events"
+done
+jq -e '[.items[] | select(.regarding.name == "acme" and .reason == "Registered")] | length >= 1' <<<"$events" >/dev/null \
+  || jq -e '[.items[] | select(.involvedObject.name == "acme" and .reason == "Registered")] | length >= 1' <<<"$events" >/dev/null \
+  || fail "no Registered Event for acme"
+
+# --- 3. changing the integration name and the token PATCHes it ------------
+kubectl -n "$NS" patch tenant acme --type=merge \
+  -p '{"spec": {"cx": {"genesysCloud": {"integration": {"name": "ACME Telegram (renamed)"}}}}}' >/dev/null
+wait_until 60 "integration renamed at the simulator" bash -c \
+  "curl -fsS '$SIM/__sim/genesys/integrations' | jq -e --arg id '$ACME_ID' '.current[] | select(.id == \$id and .name == \"ACME Telegram (renamed)\")'"
+kubectl -n "$NS" create secret generic acme-webhook --from-literal=token="acme-rotated-token-9876543210" \
+  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+wait_until 60 "webhook token rotated at the simulator" bash -c \
+  "curl -fsS '$SIM/__sim/genesys/integrations' | jq -e --arg id '$ACME_ID' '.current[] | select(.id == \$id and .secretToken == \"acme-rotated-token-9876543210\")'"
+[ "$(curl -fsS "$SIM/__sim/genesys/integrations" | jq '.current | length')" = 1 ] || fail "an update created a second integration"
+wait_until 60 "gcloudcx configuration carries the rotated token" bash -c \
+  "kubectl -n $NS get secret um-gcloudcx-config -o jsonpath='{.data.service\.json}' | base64 -d | grep -qF acme-rotated-token-9876543210"
+
+# --- 4. a missing Secret is named, and creating it heals the Tenant -------
+kubectl -n "$NS" create secret generic beta-webhook --from-literal=token="beta-webhook-token-0123456789" >/dev/null
+tenant_yaml beta beta-telegram "Beta Telegram" | kubectl apply -f - >/dev/null
+wait_until 60 "beta CredentialsResolved=False" condition_is beta CredentialsResolved False/SecretNotFound
+message=$(kubectl -n "$NS" get tenant beta -o json | jq -r '.status.conditions[] | select(.type == "CredentialsResolved") | .message')
+grep -q "beta-telegram" <<<"$message" || fail "CredentialsResolved message does not name the Secret: $message"
+grep -q "spec.messaging.telegram.botToken" <<<"$message" || fail "CredentialsResolved message does not name the field: $message"
+condition_is beta Ready False/NotReady || fail "beta Ready is $(condition beta Ready)"
+kubectl -n "$NS" create secret generic beta-telegram --from-literal=token="$BOT_TOKEN_BETA" >/dev/null
+wait_until 120 "Tenant beta Ready after its Secret was created" condition_is beta Ready True/Ready
+[ "$(owners_of deployment um-telegram)" = "acme,beta" ] || fail "um-telegram owners: $(owners_of deployment um-telegram)"
+BETA_ID=$(kubectl -n "$NS" get tenant beta -o jsonpath='{.status.integrationId}')
+[ -n "$(sim_integration "$BETA_ID")" ] || fail "beta's integration not at the simulator"
+
+# --- 5. Storage: two defaults conflict -------------------------------------
+kubectl -n "$NS" create secret generic gcs --from-literal=key='{"type":"service_account"}' >/dev/null
+for s in first second; do
+  kubectl apply -f - >/dev/null <<EOF
+apiVersion: $API
+kind: Storage
+metadata: {name: $s, namespace: $NS}
+spec: {type: gcs, default: true, gcs: {bucket: um-$s, serviceAccountKey: {name: gcs, key: key}}}
+EOF
+done
+storage_conflict() {
+  kubectl -n "$NS" get storage first -o json \
+    | jq -e '.status.conditions[] | select(.type == "DefaultConflict" and .status == "True" and .reason == "MultipleDefaults" and (.message | contains("second")))'
+}
+wait_until 60 "Storage first reports the conflicting default" storage_conflict
+kubectl -n "$NS" patch storage second --type=merge -p '{"spec": {"default": false}}' >/dev/null
+storage_ready() { kubectl -n "$NS" get storage first -o json | jq -e '.status.conditions[] | select(.type == "Ready" and .status == "True")'; }
+wait_until 60 "Storage first Ready once it is the only default" storage_ready
+wait_until 60 "storages rendered into the telegram configuration" bash -c \
+  "kubectl -n $NS get secret um-telegram-config -o jsonpath='{.data.service\.json}' | base64 -d | jq -e '[.storages[].name] | sort == [\"first\", \"second\"]'"
+
+# --- 6. deleting Tenants deletes integrations and objects -----------------
+kubectl -n "$NS" delete tenant acme --wait=false >/dev/null
+wait_until 60 "acme gone" absent tenant acme
+[ -z "$(sim_integration "$ACME_ID")" ] || fail "acme's integration still at the simulator"
+curl -fsS "$SIM/__sim/genesys/integrations" | jq -e --arg id "$ACME_ID" '.deleted | index($id) != null' >/dev/null \
+  || fail "the simulator saw no DELETE of acme's integration"
+wait_until 60 "um-telegram owned by beta only" bash -c "[ \"\$(kubectl -n $NS get deployment um-telegram -o json | jq -r '[.metadata.ownerReferences[].name] | join(\",\")')\" = beta ]"
+wait_until 60 "acme out of the gcloudcx configuration" bash -c \
+  "! kubectl -n $NS get secret um-gcloudcx-config -o jsonpath='{.data.service\.json}' | base64 -d | grep -qF '$NS.acme'"
+kubectl -n "$NS" delete tenant beta --wait=false >/dev/null
+wait_until 60 "beta gone" absent tenant beta
+[ -z "$(sim_integration "$BETA_ID")" ] || fail "beta's integration still at the simulator"
+for object in deployment/um-telegram deployment/um-gcloudcx service/um-telegram secret/um-telegram-config \
+  secret/um-gcloudcx-config hpa/um-gcloudcx ingress/um-ingress; do
+  wait_until 60 "$object removed" absent "${object%%/*}" "${object#*/}"
+done
+
+# --- 7. metrics, then graceful shutdown ------------------------------------
+metrics=$(curl -fsS "$OPERATOR_URL/metrics")
+grep -Eq '^um_operator_reconciles_total\{kind="Tenant"\} [1-9]' <<<"$metrics" || fail "no Tenant reconcile counted"
+grep -Eq '^um_operator_reconcile_duration_seconds_count\{kind="Storage"\} [1-9]' <<<"$metrics" || fail "no Storage duration"
+grep -Eq '^um_operator_leader 1' <<<"$metrics" || fail "leader gauge not set"
+um_proc_stop "$run" operator 20
+grep -q '"stopped"' "$run/logs/operator.log" || fail "the operator did not stop gracefully"
+holder=$(kubectl -n "$OPERATOR_NS" get lease um-operator-leader -o jsonpath='{.spec.holderIdentity}')
+[ -z "$holder" ] || fail "Lease still held by $holder after shutdown"
+grep -qF "$CLIENT_SECRET" "$run/logs/operator.log" && fail "the client secret appears in the operator log"
+um_log "operator: Tenant lifecycle, integration create/patch/delete, Secret healing, Storage conflict, GC, shutdown all checked"
