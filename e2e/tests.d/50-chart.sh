@@ -29,8 +29,8 @@ fail() { um_log "FAIL: $*"; echo x >>"$failures_file"; }
 # --- lint and template -------------------------------------------------------
 external=(--set rabbitmq.install=false --set rabbitmq.external.urlSecret.name=my-amqp
   --set redis.install=false --set redis.external.host=redis.example --set redis.external.password=p@ss)
-helm lint "$chart" >/dev/null || fail "helm lint (default values)"
-helm lint "$chart" "${external[@]}" >/dev/null || fail "helm lint (external RabbitMQ and Redis)"
+helm lint --strict "$chart" >/dev/null || fail "helm lint (default values)"
+helm lint --strict "$chart" "${external[@]}" >/dev/null || fail "helm lint (external RabbitMQ and Redis)"
 
 template() { helm template um "$chart" --namespace um-system --kube-version "$kube_version" "$@"; }
 template >"$work/default.yaml" || fail "helm template (default values)"
