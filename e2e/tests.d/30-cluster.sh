@@ -5,7 +5,10 @@ set -euo pipefail
 source "$(dirname "$0")/../lib/env.sh"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 
-um_apt_install etcd-server openssl curl python3 util-linux
+source "$repo/e2e/cluster/versions.env"
+packages=(openssl curl python3 util-linux)
+[ "$ETCD_SOURCE" = debian ] && packages+=("$ETCD_DEBIAN_PACKAGE")
+um_apt_install "${packages[@]}"
 bash "$repo/e2e/cluster/build.sh" >/dev/null
 cargo build -q -p um-process-runner
 export UM_RUNNER_BIN="$CARGO_TARGET_DIR/debug/um-process-runner"
