@@ -43,6 +43,20 @@ if [ -f "$bin/.complete" ] && ! $regen; then
   exit 0
 fi
 
+# One build per key at a time (parallel stages share the cache); whoever
+# waited finds the finished build.
+mkdir -p "$UM_CACHE/bin"
+exec 9>"$UM_CACHE/bin/.$key.lock"
+if ! flock -n 9; then
+  um_log "another build of $key runs: waiting for it"
+  flock 9
+fi
+if [ -f "$bin/.complete" ] && ! $regen; then
+  um_log "control plane binaries built meanwhile in $bin"
+  echo "$bin"
+  exit 0
+fi
+
 gomod_dir="$here/go"
 
 # Writes go.mod: require k8s.io/kubernetes and replace every staging module
