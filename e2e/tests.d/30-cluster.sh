@@ -13,7 +13,7 @@ bash "$repo/e2e/cluster/build.sh" >/dev/null
 cargo build -q -p um-process-runner
 export UM_RUNNER_BIN="$CARGO_TARGET_DIR/debug/um-process-runner"
 # Mount points the checks' Pods use; the runner removes those it created.
-mount_points=(/opt/echo /etc/web-content /var/lib/echo-init /srv/content)
+mount_points=(/opt/echo /etc/web-content /var/lib/echo-init /srv/content /srv/late)
 preexisting=()
 for p in "${mount_points[@]}"; do [ -e "$p" ] && preexisting+=("$p"); done
 UM_CLUSTER_TTL=${UM_CLUSTER_TTL:-900} \

@@ -236,6 +236,50 @@ done
 [ -s "$UM_RUN_DIR/pods/${ns}_$pod/echo.log" ] || fail "no container log at pods/${ns}_$pod/echo.log"
 pass "deleting the Deployment stopped the processes and removed the Pods"
 
+# --- a Pod waits for a Secret it needs, then starts ----------------------------
+kubectl apply -n "$ns" -f - >/dev/null <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: late}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: late}}
+  template:
+    metadata: {labels: {app: late}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: web
+        image: registry.example/e2e/python3:3.11
+        args: ["-m", "http.server", "8080", "--bind", "$(POD_IP)", "--directory", "/srv/late"]
+        env:
+        - name: POD_IP
+          valueFrom: {fieldRef: {fieldPath: status.podIP}}
+        - name: TOKEN
+          valueFrom: {secretKeyRef: {name: late-secret, key: token}}
+        readinessProbe:
+          tcpSocket: {port: 8080}
+          periodSeconds: 1
+        volumeMounts:
+        - {name: files, mountPath: /srv/late}
+      volumes:
+      - name: files
+        secret: {secretName: late-secret}
+EOF
+waiting_reason() {
+  kubectl get pods -n "$ns" -l app=late -o jsonpath='{.items[0].status.containerStatuses[0].state.waiting.reason}' \
+    | grep -qx "$1"
+}
+um_wait_for 30 "late pod waiting for its Secret" waiting_reason ContainerCreating \
+  || fail "a Pod whose Secret is missing is not waiting in ContainerCreating"
+kubectl create secret generic late-secret -n "$ns" --from-literal=token=arrived >/dev/null
+kubectl wait -n "$ns" deployment/late --for=condition=Available --timeout=60s >/dev/null \
+  || fail "the Pod did not start once its Secret existed"
+late_ip=$(kubectl get pods -n "$ns" -l app=late -o jsonpath='{.items[0].status.podIP}')
+[ "$(curl -sf "http://$late_ip:8080/token")" = arrived ] || fail "late Secret not mounted"
+kubectl delete deployment late -n "$ns" >/dev/null
+pass "a Pod waits (ContainerCreating) for a missing Secret and starts when it appears"
+
 # --- helm install/upgrade --wait, uninstall ------------------------------------
 served() { [ "$(curl -sf "http://$(kubectl get pods -n "$ns" -l app.kubernetes.io/instance=rc -o jsonpath='{.items[0].status.podIP}'):8080/message")" = "$1" ]; }
 helm install rc "$here/chart" -n "$ns" --wait --timeout 90s >/dev/null || fail "helm install --wait"

@@ -344,6 +344,14 @@ impl PodWorker {
                 }
                 Err(e) => {
                     warn!(pod = %self.key(), service_account = %sa, error = %e, "TokenRequest failed");
+                    // Retry in a while, not on every tick.
+                    self.tokens.insert(
+                        (audience, expiration),
+                        Token {
+                            value: String::new(),
+                            refresh_at: now + Duration::from_secs(2),
+                        },
+                    );
                 }
             }
         }
@@ -385,6 +393,7 @@ impl PodWorker {
                     self.tokens
                         .get(&(t.audience.clone(), t.expiration_seconds.unwrap_or(3600)))
                 })
+                .filter(|t| !t.value.is_empty())
                 .map(|t| IssuedToken { token: &t.value });
             let outcome = volume_content(volume, &facts, &lookup, token.as_ref())
                 .map_err(|e| e.to_string())
@@ -399,7 +408,10 @@ impl PodWorker {
                 Ok(true) => info!(pod = %self.key(), volume = %volume.name, "volume updated"),
                 Ok(false) => {}
                 Err(e) => {
-                    warn!(pod = %self.key(), error = %e, "volume not ready");
+                    // Logged once per distinct problem; retried every tick.
+                    if self.volumes_ok.as_ref().err() != Some(&e) {
+                        warn!(pod = %self.key(), error = %e, "volume not ready");
+                    }
                     result = Err(e);
                 }
             }
