@@ -84,6 +84,11 @@ kubectl kustomize config/default >"$work/kustomize.yaml" || fail "kubectl kustom
 kubectl kustomize config/crd >"$work/kustomize-crds.yaml" || fail "kubectl kustomize config/crd"
 [ "$(crd_specs "$work/kustomize-crds.yaml" | sort)" = "$(crd_specs "$work/repo-crds.yaml" | sort)" ] \
   || fail "config/crd differs from crds/"
+# config/rbac grants exactly what the chart grants.
+rules() { kubectl apply --dry-run=client -o jsonpath='{.rules}' -f "$1"; }
+template --show-only templates/operator-rbac.yaml | awk '/^---/{n++} n==1' >"$work/chart-clusterrole.yaml"
+[ "$(rules "$work/chart-clusterrole.yaml")" = "$(rules config/rbac/role.yaml)" ] \
+  || fail "config/rbac/role.yaml differs from the chart's ClusterRole"
 kubectl create namespace universal-messaging >/dev/null
 kubectl apply -k config/default --server-side --dry-run=server >/dev/null || fail "kubectl apply -k config/default (server dry run)"
 kubectl delete namespace universal-messaging --wait=false >/dev/null
