@@ -42,6 +42,7 @@ bin="$CARGO_TARGET_DIR/debug"
 cleanup() {
   local rc=$?
   um_proc_stop "$run" operator 15 || true
+  um_proc_stop "$run" operator-2 15 || true
   um_proc_stop "$run" um-sim || true
   um_services_stop "$run/services" >/dev/null 2>&1 || true
   if [ "$rc" -ne 0 ]; then
@@ -127,7 +128,7 @@ condition() { # <tenant> <type> -> "status/reason"
     | jq -r --arg t "$2" '(.status.conditions // [])[] | select(.type == $t) | "\(.status)/\(.reason)"'
 }
 condition_is() { [ "$(condition "$1" "$2")" = "$3" ]; }
-tenant_yaml() { # <name> <bot secret> <integration name>
+tenant_yaml() { # <name> <bot secret> <integration name> [genesys Secret]
   cat <<EOF
 apiVersion: $API
 kind: Tenant
@@ -138,7 +139,7 @@ spec:
   cx:
     genesysCloud:
       region: ap-northeast-1
-      oauthClient: {clientId: $CLIENT_ID, clientSecret: {name: genesys, key: clientSecret}}
+      oauthClient: {clientId: $CLIENT_ID, clientSecret: {name: ${4:-genesys}, key: clientSecret}}
       integration: {name: "$3", webhookToken: {name: $1-webhook, key: token}}
 EOF
 }
@@ -161,8 +162,10 @@ grep -q "spec.messaging.telegram.botToken" <<<"$out" || fail "refusal does not n
 kubectl -n "$NS" create secret generic acme-telegram --from-literal=token="$BOT_TOKEN_ACME" >/dev/null
 kubectl -n "$NS" create secret generic genesys --from-literal=clientSecret="$CLIENT_SECRET" >/dev/null
 kubectl -n "$NS" create secret generic acme-webhook --save-config --from-literal=token="acme-webhook-token-0123456789" >/dev/null
+t0=$(date +%s%N)
 tenant_yaml acme acme-telegram "ACME Telegram" | kubectl apply -f - >/dev/null
 wait_until 180 "Tenant acme Ready" condition_is acme Ready True/Ready
+um_log "acme Ready $(( ($(date +%s%N) - t0) / 1000000 )) ms after kubectl apply (integration created, connector pods available)"
 
 status=$(kubectl -n "$NS" get tenant acme -o json | jq -c .status)
 [ "$(jq -r .webhookUrl <<<"$status")" = "$API_ROOT/telegram/$NS.acme" ] || fail "webhookUrl: $status"
@@ -230,13 +233,35 @@ message=$(kubectl -n "$NS" get tenant beta -o json | jq -r '.status.conditions[]
 grep -q "beta-telegram" <<<"$message" || fail "CredentialsResolved message does not name the Secret: $message"
 grep -q "spec.messaging.telegram.botToken" <<<"$message" || fail "CredentialsResolved message does not name the field: $message"
 condition_is beta Ready False/NotReady || fail "beta Ready is $(condition beta Ready)"
+t0=$(date +%s%N)
 kubectl -n "$NS" create secret generic beta-telegram --from-literal=token="$BOT_TOKEN_BETA" >/dev/null
 wait_until 120 "Tenant beta Ready after its Secret was created" condition_is beta Ready True/Ready
+um_log "beta Ready $(( ($(date +%s%N) - t0) / 1000000 )) ms after its Secret was created"
 [ "$(owners_of deployment um-telegram)" = "acme,beta" ] || fail "um-telegram owners: $(owners_of deployment um-telegram)"
 BETA_ID=$(kubectl -n "$NS" get tenant beta -o jsonpath='{.status.integrationId}')
 [ -n "$(sim_integration "$BETA_ID")" ] || fail "beta's integration not at the simulator"
 
-# --- 5. Storage: two defaults conflict -------------------------------------
+# --- 5. wrong OAuth credentials and Genesys rate limits are reported ------
+kubectl -n "$NS" create secret generic gamma-webhook --from-literal=token="gamma-webhook-token-0123456789" >/dev/null
+kubectl -n "$NS" create secret generic genesys-gamma --save-config --from-literal=clientSecret="not-the-right-secret" >/dev/null
+tenant_yaml gamma beta-telegram "Gamma Telegram" genesys-gamma | kubectl apply -f - >/dev/null
+wait_until 60 "gamma IntegrationRegistered=False/InvalidCredentials" condition_is gamma IntegrationRegistered False/InvalidCredentials
+kubectl -n "$NS" get tenant gamma -o json | grep -qF "not-the-right-secret" && fail "the wrong secret appears in gamma"
+kubectl -n "$NS" create secret generic genesys-gamma --from-literal=clientSecret="$CLIENT_SECRET" \
+  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+wait_until 60 "gamma Ready once its credentials are fixed" condition_is gamma Ready True/Ready
+
+kubectl -n "$NS" create secret generic delta-webhook --from-literal=token="delta-webhook-token-0123456789" >/dev/null
+curl -fsS -X POST -H 'content-type: application/json' "$SIM/__sim/genesys/faults" \
+  -d '{"target": "integrations", "status": 429, "count": 3, "retry_after": 2}'
+tenant_yaml delta beta-telegram "Delta Telegram" | kubectl apply -f - >/dev/null
+wait_until 60 "delta IntegrationRegistered=False/RateLimited" condition_is delta IntegrationRegistered False/RateLimited
+wait_until 60 "delta Ready after the rate limit" condition_is delta Ready True/Ready
+for t in gamma delta; do
+  kubectl -n "$NS" delete tenant "$t" >/dev/null
+done
+
+# --- 6. Storage: two defaults conflict -------------------------------------
 kubectl -n "$NS" create secret generic gcs --from-literal=key='{"type":"service_account"}' >/dev/null
 for s in first second; do
   kubectl apply -f - >/dev/null <<EOF
@@ -257,7 +282,7 @@ wait_until 60 "Storage first Ready once it is the only default" storage_ready
 wait_until 60 "storages rendered into the telegram configuration" bash -c \
   "kubectl -n $NS get secret um-telegram-config -o jsonpath='{.data.service\.json}' | base64 -d | jq -e '[.storages[].name] | sort == [\"first\", \"second\"]'"
 
-# --- 6. deleting Tenants deletes integrations and objects -----------------
+# --- 7. deleting Tenants deletes integrations and objects -----------------
 kubectl -n "$NS" delete tenant acme --wait=false >/dev/null
 wait_until 60 "acme gone" absent tenant acme
 [ -z "$(sim_integration "$ACME_ID")" ] || fail "acme's integration still at the simulator"
@@ -274,14 +299,66 @@ for object in deployment/um-telegram deployment/um-gcloudcx service/um-telegram 
   wait_until 60 "$object removed" absent "${object%%/*}" "${object#*/}"
 done
 
-# --- 7. metrics, then graceful shutdown ------------------------------------
+
+# --- 8. metrics, leader election, graceful shutdown ------------------------
 metrics=$(curl -fsS "$OPERATOR_URL/metrics")
 grep -Eq '^um_operator_reconciles_total\{kind="Tenant"\} [1-9]' <<<"$metrics" || fail "no Tenant reconcile counted"
 grep -Eq '^um_operator_reconcile_duration_seconds_count\{kind="Storage"\} [1-9]' <<<"$metrics" || fail "no Storage duration"
+grep -Eq '^um_operator_reconcile_errors_total\{kind="Tenant",error="InvalidCredentials"\} [1-9]' <<<"$metrics" \
+  || fail "the InvalidCredentials failure was not counted"
 grep -Eq '^um_operator_leader 1' <<<"$metrics" || fail "leader gauge not set"
+
+# A second replica waits while the first leads, and takes over when it stops.
+SECOND_PORT=$(um_free_port)
+SECOND_URL="http://127.0.0.1:$SECOND_PORT"
+UM_OPERATOR_CONFIG="$run/operator.yaml" UM_HTTP_ADDR="127.0.0.1:$SECOND_PORT" \
+  POD_NAMESPACE=$OPERATOR_NS POD_NAME=um-operator-e2e-2 UM_LOG_LEVEL=info,um_operator=debug \
+  um_proc_start "$run" operator-2 "$bin/um-operator"
+wait_until 60 "second operator /readyz" curl -fsS "$SECOND_URL/readyz"
+wait_until 30 "second operator waiting for the Lease" grep -q '"waiting for leadership"' "$run/logs/operator-2.log"
+curl -fsS "$SECOND_URL/metrics" | grep -Eq '^um_operator_leader 0' || fail "the second replica claims leadership"
+[ "$(kubectl -n "$OPERATOR_NS" get lease um-operator-leader -o jsonpath='{.spec.holderIdentity}')" = um-operator-e2e ] \
+  || fail "the Lease changed hands while the first replica led"
 um_proc_stop "$run" operator 20
 grep -q '"stopped"' "$run/logs/operator.log" || fail "the operator did not stop gracefully"
-holder=$(kubectl -n "$OPERATOR_NS" get lease um-operator-leader -o jsonpath='{.spec.holderIdentity}')
-[ -z "$holder" ] || fail "Lease still held by $holder after shutdown"
-grep -qF "$CLIENT_SECRET" "$run/logs/operator.log" && fail "the client secret appears in the operator log"
-um_log "operator: Tenant lifecycle, integration create/patch/delete, Secret healing, Storage conflict, GC, shutdown all checked"
+[ "$(kubectl -n "$OPERATOR_NS" get lease um-operator-leader -o jsonpath='{.spec.holderIdentity}')" != um-operator-e2e ] \
+  || fail "the Lease is still held by the stopped replica"
+wait_until 30 "second operator leads" bash -c "curl -fsS '$SECOND_URL/metrics' | grep -Eq '^um_operator_leader 1'"
+
+# The new leader reconciles; a Tenant without Genesys Cloud (no finalizer)
+# is cleaned up by the garbage collector through its owner references.
+GC_NS=op-e2e-gc
+kubectl create namespace "$GC_NS" >/dev/null
+kubectl -n "$GC_NS" create secret generic um-rabbitmq --from-literal=url="$UM_TEST_AMQP_URL" >/dev/null
+kubectl -n "$GC_NS" create secret generic um-redis --from-literal=url="$UM_TEST_REDIS_URL" >/dev/null
+kubectl -n "$GC_NS" create secret generic solo-telegram --from-literal=token="$BOT_TOKEN_BETA" >/dev/null
+printf '%s\n' \
+  "apiVersion: $API" \
+  "kind: Tenant" \
+  "metadata: {name: solo, namespace: $GC_NS}" \
+  "spec:" \
+  "  displayName: Solo" \
+  "  messaging: {telegram: {botToken: {name: solo-telegram, key: token}}}" \
+  "  cx: {pureConnect: {primaryUrl: \"https://cic.example.com\", target: {name: Support, type: Workgroup}}}" \
+  | kubectl apply -f - >/dev/null
+solo_owns() { kubectl -n "$GC_NS" get deployment um-telegram -o json | jq -e '.metadata.ownerReferences[] | select(.name == "solo")'; }
+wait_until 60 "um-telegram owned by solo" solo_owns
+solo_not_applicable() {
+  [ "$(kubectl -n "$GC_NS" get tenant solo -o json \
+    | jq -r '(.status.conditions // [])[] | select(.type == "IntegrationRegistered") | "\(.status)/\(.reason)"')" = True/NotApplicable ]
+}
+wait_until 60 "solo IntegrationRegistered True/NotApplicable" solo_not_applicable
+[ -z "$(kubectl -n "$GC_NS" get tenant solo -o jsonpath='{.metadata.finalizers}')" ] || fail "a pureConnect Tenant got a finalizer"
+absent_gc() { ! kubectl -n "$GC_NS" get "$1" "$2" >/dev/null 2>&1; }
+absent_gc deployment um-gcloudcx || fail "gcloudcx rendered for a Tenant without Genesys Cloud"
+kubectl -n "$GC_NS" delete tenant solo >/dev/null
+for object in deployment/um-telegram service/um-telegram secret/um-telegram-config hpa/um-telegram ingress/um-ingress; do
+  wait_until 90 "$object garbage-collected" absent_gc "${object%%/*}" "${object#*/}"
+done
+
+um_proc_stop "$run" operator-2 20
+grep -q '"stopped"' "$run/logs/operator-2.log" || fail "the second operator did not stop gracefully"
+for log in operator operator-2; do
+  grep -qF "$CLIENT_SECRET" "$run/logs/$log.log" && fail "the client secret appears in the $log log"
+done
+um_log "operator: Tenant lifecycle, integration create/PATCH/DELETE, credential and rate-limit reporting, Secret healing, Storage conflict, GC, leader hand-over, shutdown: all checked"

@@ -99,21 +99,21 @@ async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Reco
 
     let step = match (&resolved, tenant.spec.cx.genesys_cloud()) {
         (_, None) => IntegrationStep::NotApplicable,
-        (Err(_), Some(_)) => IntegrationStep::WaitingForCredentials,
-        (Ok(resolved), Some(_)) => {
-            let access = resolved
-                .genesys
-                .as_ref()
-                .expect("genesysCloud tenants resolve with Genesys access");
-            let client = ctx.genesys_client(&key, access);
-            match client
-                .ensure_integration(known_id.as_deref(), &access.integration)
-                .await
-            {
-                Ok(outcome) => IntegrationStep::Done(outcome),
-                Err(err) => IntegrationStep::Failed(err),
+        (Ok(resolved), Some(_)) => match resolved.genesys.as_ref() {
+            Some(access) => {
+                let client = ctx.genesys_client(&key, access);
+                match client
+                    .ensure_integration(known_id.as_deref(), &access.integration)
+                    .await
+                {
+                    Ok(outcome) => IntegrationStep::Done(outcome),
+                    Err(err) => IntegrationStep::Failed(err),
+                }
             }
-        }
+            // resolve_tenant always gives genesysCloud Tenants their access.
+            None => IntegrationStep::WaitingForCredentials,
+        },
+        (Err(_), Some(_)) => IntegrationStep::WaitingForCredentials,
     };
     let integration_id = match &step {
         IntegrationStep::Done(outcome) => Some(outcome.id().to_owned()),
@@ -222,21 +222,26 @@ fn connector_condition(
     if tenant.spec.cx.genesys_cloud().is_some() {
         services.push(GCLOUDCX_SERVICE.to_owned());
     }
-    let mut first_good = None;
-    for service in services {
+    let mut conditions = services.into_iter().map(|service| {
         let name = object_name(&service);
-        let condition = conditions::connector_available(
+        conditions::connector_available(
             &name,
             deployments.get(&name),
             !ctx.config.service_enabled(&service),
             generation,
-        );
-        if condition.status != um_crds::conditions::TRUE {
-            return condition;
-        }
-        first_good.get_or_insert(condition);
+        )
+    });
+    // The platform connector's condition is always there; the first that is
+    // not available wins, else the platform connector's.
+    let platform = conditions
+        .next()
+        .unwrap_or_else(|| conditions::connector_available("", None, false, generation));
+    if platform.status != um_crds::conditions::TRUE {
+        return platform;
     }
-    first_good.expect("at least the platform service was checked")
+    conditions
+        .find(|c| c.status != um_crds::conditions::TRUE)
+        .unwrap_or(platform)
 }
 
 fn storage_condition(
