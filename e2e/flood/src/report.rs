@@ -1,0 +1,242 @@
+//! Measuring arrivals, the broker yardstick, and the printed figures.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use um_simulators::genesys::{GenesysRecordKind, GenesysSimulator, InboundRecord};
+
+/// The instant each of the next `total` inbound messages arrived at the
+/// Genesys simulator (woken by the simulator, not polled).
+pub async fn watch_arrivals(
+    genesys: Arc<GenesysSimulator>,
+    already: usize,
+    total: usize,
+    timeout: Duration,
+) -> Vec<Instant> {
+    let deadline = Instant::now() + timeout;
+    let mut arrivals = Vec::with_capacity(total);
+    for n in 1..=total {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !genesys
+            .wait_for(GenesysRecordKind::InboundMessage, already + n, left)
+            .await
+        {
+            break;
+        }
+        let now = Instant::now();
+        // Several may have landed at once: they share this instant.
+        let landed = genesys
+            .count(GenesysRecordKind::InboundMessage)
+            .saturating_sub(already);
+        while arrivals.len() < landed.min(total) {
+            arrivals.push(now);
+        }
+        if arrivals.len() >= total {
+            break;
+        }
+    }
+    arrivals
+}
+
+/// Latency of each arrived message: arrival minus the moment its webhook
+/// was sent (the message text carries its sequence number).
+pub fn latencies(
+    bodies: &[InboundRecord],
+    arrivals: &[Instant],
+    sent_at: &[OnceLock<Instant>],
+) -> Vec<Duration> {
+    let mut latencies: Vec<Duration> = bodies
+        .iter()
+        .zip(arrivals)
+        .filter_map(|(record, arrived)| {
+            let n: usize = record.body["text"]
+                .as_str()?
+                .strip_prefix("flood ")?
+                .parse()
+                .ok()?;
+            let sent = sent_at.get(n)?.get()?;
+            Some(arrived.saturating_duration_since(*sent))
+        })
+        .collect();
+    latencies.sort();
+    latencies
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(index).copied()
+}
+
+pub struct Yardstick {
+    pub messages: usize,
+    pub took: Duration,
+    pub error: Option<String>,
+}
+
+/// The broker alone: `messages` persistent envelopes published with
+/// confirms through the connectors' own publisher (no consumer).
+pub async fn broker_yardstick(amqp: &str, messages: usize) -> Yardstick {
+    use um_connector::bus::{Bus, BusSettings, Publisher, Route};
+    use um_connector::envelope::{
+        Body, Content, Conversation, Direction, ENVELOPE_VERSION, Envelope, Guest,
+    };
+    let namespace = format!(
+        "yardstick-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let bus = Bus::new(
+        BusSettings {
+            url: amqp.to_owned(),
+            shards: 4,
+            connection_name: "um-flood-yardstick".into(),
+            namespace,
+        },
+        um_connector::metrics::Metrics::new("flood"),
+    );
+    let publisher = Publisher::new(bus.clone());
+    let envelope = |n: usize| Envelope {
+        v: ENVELOPE_VERSION,
+        id: format!("yardstick-{n}"),
+        tenant: "flood.yardstick".into(),
+        platform: um_config::Platform::Telegram,
+        direction: Direction::GuestToAgent,
+        time: chrono::Utc::now(),
+        conversation: Conversation {
+            id: (n % 1000).to_string(),
+            guest: Guest {
+                id: (n % 1000).to_string(),
+                ..Guest::default()
+            },
+            cx_conversation_id: None,
+        },
+        body: Body::Message(Content {
+            text: Some(format!("flood {n}")),
+            ..Content::default()
+        }),
+        custom_data: Default::default(),
+        origin_id: None,
+        traceparent: None,
+    };
+    // Declares the topology outside the measurement.
+    if let Err(error) = publisher.publish(&Route::ToCx, &envelope(usize::MAX)).await {
+        return Yardstick {
+            messages,
+            took: Duration::ZERO,
+            error: Some(error.to_string()),
+        };
+    }
+    let envelopes: Vec<Envelope> = (0..messages).map(envelope).collect();
+    let started = Instant::now();
+    let result = publisher.publish_all(&Route::ToCx, &envelopes).await;
+    let took = started.elapsed();
+    remove_topology(&bus, &Route::ToCx).await;
+    bus.close().await;
+    Yardstick {
+        messages,
+        took,
+        error: result.err().map(|e| e.to_string()),
+    }
+}
+
+/// The yardstick's queues hold what it published; nobody consumes them.
+async fn remove_topology(bus: &um_connector::bus::Bus, route: &um_connector::bus::Route) {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    let Ok(channel) = bus.channel().await else {
+        eprintln!("yardstick queues not removed: no channel");
+        return;
+    };
+    let ns = bus.namespace().to_owned();
+    for shard in 0..bus.shards() {
+        let _ = channel
+            .queue_delete(
+                &route.shard_queue(&ns, shard),
+                QueueDeleteOptions::default(),
+            )
+            .await;
+    }
+    let _ = channel
+        .queue_delete(&route.dead_letter_queue(&ns), QueueDeleteOptions::default())
+        .await;
+    let _ = channel
+        .exchange_delete(&route.exchange(&ns), ExchangeDeleteOptions::default())
+        .await;
+    let _ = channel
+        .exchange_delete(
+            &um_connector::bus::dead_letter_exchange(&ns),
+            ExchangeDeleteOptions::default(),
+        )
+        .await;
+}
+
+pub struct Figures {
+    pub messages: usize,
+    pub guests: usize,
+    pub concurrency: usize,
+    pub refused: usize,
+    pub sending_took: Duration,
+    pub arrived: usize,
+    pub all_arrived_after: Option<Duration>,
+    pub latencies: Vec<Duration>,
+    pub rss: Vec<(&'static str, Option<u64>, Option<Duration>)>,
+    /// CPU time of this process (simulators and load generator).
+    pub driver_cpu: Option<Duration>,
+    pub yardstick: Option<Yardstick>,
+}
+
+fn ms(duration: Option<Duration>) -> String {
+    duration.map_or_else(
+        || "-".to_owned(),
+        |d| format!("{:.1} ms", d.as_secs_f64() * 1000.0),
+    )
+}
+
+pub fn print(f: &Figures) {
+    println!(
+        "um-flood: {} guest messages from {} guests, {} webhooks in flight",
+        f.messages, f.guests, f.concurrency
+    );
+    println!("  webhooks answered non-200:     {}", f.refused);
+    println!(
+        "  all webhooks answered after:   {:.3} s",
+        f.sending_took.as_secs_f64()
+    );
+    match f.all_arrived_after {
+        Some(total) => println!(
+            "  arrived at Genesys:            {} of {} after {:.3} s  ({:.0} msg/s end to end)",
+            f.arrived,
+            f.messages,
+            total.as_secs_f64(),
+            f.arrived as f64 / total.as_secs_f64().max(1e-9)
+        ),
+        None => println!("  arrived at Genesys:            0 of {}", f.messages),
+    }
+    println!(
+        "  latency webhook -> Genesys:    p50 {}  p99 {}  max {}",
+        ms(percentile(&f.latencies, 0.50)),
+        ms(percentile(&f.latencies, 0.99)),
+        ms(f.latencies.last().copied())
+    );
+    for (service, rss) in &f.rss {
+        match rss {
+            Some(kib) => println!(
+                "  peak RSS {service:<9} (VmHWM): {:.1} MiB",
+                *kib as f64 / 1024.0
+            ),
+            None => println!("  peak RSS {service:<9} (VmHWM): unavailable"),
+        }
+    }
+    if let Some(y) = &f.yardstick {
+        match &y.error {
+            None => println!(
+                "  broker yardstick:              {} confirmed persistent publishes in {:.3} s ({:.0} msg/s)",
+                y.messages,
+                y.took.as_secs_f64(),
+                y.messages as f64 / y.took.as_secs_f64().max(1e-9)
+            ),
+            Some(error) => println!("  broker yardstick:              failed: {error}"),
+        }
+    }
+}
