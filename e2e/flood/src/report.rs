@@ -219,14 +219,22 @@ pub fn print(f: &Figures) {
         ms(percentile(&f.latencies, 0.99)),
         ms(f.latencies.last().copied())
     );
-    for (service, rss) in &f.rss {
-        match rss {
-            Some(kib) => println!(
-                "  peak RSS {service:<9} (VmHWM): {:.1} MiB",
-                *kib as f64 / 1024.0
-            ),
-            None => println!("  peak RSS {service:<9} (VmHWM): unavailable"),
-        }
+    for (service, rss, cpu) in &f.rss {
+        let rss = rss.map_or_else(
+            || "unavailable".to_owned(),
+            |kib| format!("{:.1} MiB", kib as f64 / 1024.0),
+        );
+        let cpu = cpu.map_or_else(
+            || "-".to_owned(),
+            |cpu| format!("{:.2} s", cpu.as_secs_f64()),
+        );
+        println!("  {service:<9} peak RSS (VmHWM): {rss:<10} CPU: {cpu}");
+    }
+    if let Some(cpu) = f.driver_cpu {
+        println!(
+            "  simulators + load generator CPU: {:.2} s",
+            cpu.as_secs_f64()
+        );
     }
     if let Some(y) = &f.yardstick {
         match &y.error {
