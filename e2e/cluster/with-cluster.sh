@@ -72,9 +72,16 @@ teardown() {
   fi
   exit "$rc"
 }
+cmd_pid=
+# A signal stops the command too (it runs in the background so the trap
+# fires at once), then the EXIT trap tears down.
+on_signal() {
+  [ -n "$cmd_pid" ] && kill -TERM "$cmd_pid" 2>/dev/null
+  exit "$1"
+}
 trap teardown EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
 
 bash "$here/cluster.sh" up "$run_dir"
 source "$run_dir/cluster.env"
@@ -99,4 +106,7 @@ export UM_RUNNER_NODE='$UM_RUNNER_NODE'
 EOF
 um_log "cluster ready: KUBECONFIG=$KUBECONFIG UM_INGRESS_URL=$UM_INGRESS_URL UM_RUN_DIR=$run_dir"
 export UM_RUN_DIR=$run_dir
-"$@"
+# Explicit stdin: a background command would otherwise read /dev/null.
+"$@" <&0 &
+cmd_pid=$!
+wait "$cmd_pid"

@@ -45,7 +45,7 @@ struct RunArgs {
     #[arg(long)]
     run_dir: PathBuf,
     /// NAME=PATH: containers whose image's last path segment is NAME run PATH.
-    #[arg(long = "image", value_name = "NAME=PATH", required = true)]
+    #[arg(long = "image", value_name = "NAME=PATH")]
     images: Vec<ImageMapping>,
     #[arg(long, default_value = "um-local")]
     node_name: String,
