@@ -219,7 +219,13 @@ restarted() {
 um_wait_for 60 "restart of $pod" restarted || fail "killed container was not restarted"
 new_pid=$(curl -sf "http://$ip:8080/whoami" | json 'd["pid"]')
 [ "$new_pid" != "$pid" ] || fail "same process after restart"
-pass "killed container restarted (restartCount 1, Ready again)"
+has_event() {
+  kubectl get events -n "$ns" --field-selector "involvedObject.name=$pod,reason=$1" -o name | grep -q .
+}
+for reason in Scheduled Started BackOff; do
+  um_wait_for 10 "$reason event of $pod" has_event "$reason" || fail "no $reason event for $pod"
+done
+pass "killed container restarted (restartCount 1, Ready again; Scheduled, Started, BackOff events)"
 
 # --- deleting the Deployment stops the processes -----------------------------
 pids=()

@@ -2,6 +2,7 @@
 //! ingress controller (`ingress`) on the local control plane.
 
 mod env;
+mod events;
 mod images;
 mod ingress;
 mod ipam;

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::env::{PodFacts, command_line, resolve_env};
+use crate::events;
 use crate::lookup::StoreLookup;
 use crate::probe::{self, ProbeTracker};
 use crate::runner::Shared;
@@ -86,6 +87,8 @@ pub struct PodWorker {
     published: Option<PodStatus>,
     start_time: Timestamp,
     warned_probe: bool,
+    /// Events to record: (type, reason, message).
+    events: Vec<(&'static str, &'static str, String)>,
 }
 
 /// The directory of a Pod under the run directory.
@@ -181,6 +184,21 @@ impl PodWorker {
             published: None,
             start_time,
             warned_probe: false,
+            events: Vec::new(),
+        }
+    }
+
+    /// Records the queued Events (in the background).
+    fn flush_events(&mut self) {
+        for (kind, reason, message) in std::mem::take(&mut self.events) {
+            crate::events::record(
+                &self.shared.client,
+                &self.pod,
+                kind,
+                reason,
+                message,
+                &self.shared.config.node_name,
+            );
         }
     }
 
@@ -282,6 +300,7 @@ impl PodWorker {
         }
         self.probe_all().await;
         self.publish().await;
+        self.flush_events();
     }
 
     async fn refresh_tokens(&mut self) {
@@ -411,6 +430,8 @@ impl PodWorker {
                     // Logged once per distinct problem; retried every tick.
                     if self.volumes_ok.as_ref().err() != Some(&e) {
                         warn!(pod = %self.key(), error = %e, "volume not ready");
+                        self.events
+                            .push((events::WARNING, "FailedMount", e.clone()));
                     }
                     result = Err(e);
                 }
@@ -469,6 +490,15 @@ impl PodWorker {
 
     fn wait(&mut self, i: usize, reason: &str, message: String) {
         let slot = &mut self.slots[i];
+        let changed = !matches!(&slot.runtime.state,
+            RunState::Waiting { reason: r, message: Some(m) } if r == reason && *m == message);
+        if changed && reason != "ContainerCreating" {
+            self.events.push((
+                events::WARNING,
+                "Failed",
+                format!("Error: {message} (container {})", slot.runtime.name),
+            ));
+        }
         slot.runtime.state = RunState::Waiting {
             reason: reason.into(),
             message: Some(message),
@@ -561,6 +591,11 @@ impl PodWorker {
                 slot.next_probe = Instant::now() + delay;
                 info!(pod = %key, container = %container.name, pid = ?slot.pid,
                       restarts = slot.runtime.restart_count, "container started");
+                self.events.push((
+                    events::NORMAL,
+                    "Started",
+                    format!("Started container {}", container.name),
+                ));
             }
             Err(e) => {
                 warn!(pod = %self.key(), container = %container.name, error = %e, "container did not start");
@@ -612,6 +647,14 @@ impl PodWorker {
             slot.backoff = self.shared.config.backoff_initial;
         }
         if restarts {
+            self.events.push((
+                events::WARNING,
+                "BackOff",
+                format!(
+                    "Back-off restarting failed container {} (exit code {})",
+                    slot.runtime.name, termination.exit_code
+                ),
+            ));
             slot.next_start = Instant::now() + slot.backoff;
             slot.runtime.state = RunState::Waiting {
                 reason: "CrashLoopBackOff".into(),
@@ -689,6 +732,14 @@ impl PodWorker {
                     slot.runtime.started = true;
                 } else if !ok && t.failures_exhausted() {
                     warn!(pod = %key, container = %slot.runtime.name, "startup probe failed: restarting");
+                    self.events.push((
+                        events::WARNING,
+                        "Unhealthy",
+                        format!(
+                            "Startup probe failed: container {} will be restarted",
+                            slot.runtime.name
+                        ),
+                    ));
                     Self::kill(slot, grace);
                 }
             }
@@ -699,14 +750,33 @@ impl PodWorker {
                 && !t.record(ok)
             {
                 warn!(pod = %key, container = %slot.runtime.name, "liveness probe failed: restarting");
+                self.events.push((
+                    events::WARNING,
+                    "Unhealthy",
+                    format!(
+                        "Liveness probe failed: container {} will be restarted",
+                        slot.runtime.name
+                    ),
+                ));
                 Self::kill(slot, grace);
                 continue;
             }
 
+            let was_ready = slot.runtime.ready;
             slot.runtime.ready = match (ready, slot.readiness.as_mut()) {
                 (Some(ok), Some(t)) => t.record(ok),
                 _ => slot.readiness.as_ref().is_none_or(|t| t.healthy),
             };
+            if was_ready && !slot.runtime.ready {
+                self.events.push((
+                    events::WARNING,
+                    "Unhealthy",
+                    format!(
+                        "Readiness probe failed: container {} is not ready",
+                        slot.runtime.name
+                    ),
+                ));
+            }
         }
         if !self.warned_probe {
             for slot in &self.slots {
@@ -785,6 +855,16 @@ impl PodWorker {
     async fn terminate(&mut self, confirm: bool) {
         let grace = Duration::from_secs(self.grace_seconds());
         info!(pod = %self.key(), grace_seconds = grace.as_secs(), "stopping pod");
+        for slot in &self.slots {
+            if slot.running() {
+                self.events.push((
+                    events::NORMAL,
+                    "Killing",
+                    format!("Stopping container {}", slot.runtime.name),
+                ));
+            }
+        }
+        self.flush_events();
         self.stop_all(grace).await;
         if !confirm {
             return;

@@ -300,7 +300,20 @@ async fn bind(shared: &Shared, pod: &Pod) {
         )
         .await
     {
-        Ok(_) => info!(pod = %format!("{ns}/{name}"), node = %shared.config.node_name, "bound"),
+        Ok(_) => {
+            info!(pod = %format!("{ns}/{name}"), node = %shared.config.node_name, "bound");
+            crate::events::record(
+                &shared.client,
+                pod,
+                crate::events::NORMAL,
+                "Scheduled",
+                format!(
+                    "Successfully assigned {ns}/{name} to {}",
+                    shared.config.node_name
+                ),
+                &shared.config.node_name,
+            );
+        }
         // Already bound (a watch event raced our own binding).
         Err(kube::Error::Api(e)) if e.code == 409 => {}
         Err(e) => warn!(pod = %format!("{ns}/{name}"), error = %e, "binding failed"),
