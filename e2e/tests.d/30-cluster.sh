@@ -25,3 +25,20 @@ for p in "${mount_points[@]}"; do
     um_die "the process runner left its mount point $p behind"
   fi
 done
+
+# Bounded lifetime: a cluster left running stops itself after UM_CLUSTER_TTL.
+source "$repo/e2e/cluster/proc.sh"
+ttl_dir=$(mktemp -d "${TMPDIR:-/tmp}/um-cluster-ttl.XXXXXX")
+UM_CLUSTER_TTL=15 bash "$repo/e2e/cluster/cluster.sh" up "$ttl_dir"
+all_stopped() {
+  for c in etcd kube-apiserver kube-controller-manager watchdog; do
+    um_proc_alive "$ttl_dir" "$c" && return 1
+  done
+  return 0
+}
+um_proc_alive "$ttl_dir" kube-apiserver || um_die "TTL check: the control plane did not start"
+um_wait_for 60 "the TTL watchdog to stop the cluster" all_stopped \
+  || { bash "$repo/e2e/cluster/cluster.sh" down "$ttl_dir"; um_die "the cluster outlived UM_CLUSTER_TTL"; }
+grep -q 'TTL of 15s reached' "$ttl_dir/logs/watchdog.log" || um_die "the watchdog did not report the TTL"
+rm -rf "$ttl_dir"
+um_log "ok: the TTL watchdog stopped every component"
