@@ -272,12 +272,15 @@ spec:
       - name: files
         secret: {secretName: late-secret}
 EOF
-waiting_reason() {
-  kubectl get pods -n "$ns" -l app=late -o jsonpath='{.items[0].status.containerStatuses[0].state.waiting.reason}' \
-    | grep -qx "$1"
+waiting_for_secret() {
+  kubectl get pods -n "$ns" -l app=late \
+    -o jsonpath='{.items[0].status.containerStatuses[0].state.waiting.reason} {.items[0].status.containerStatuses[0].state.waiting.message}' \
+    | grep -q '^ContainerCreating .*late-secret'
 }
-um_wait_for 30 "late pod waiting for its Secret" waiting_reason ContainerCreating \
-  || fail "a Pod whose Secret is missing is not waiting in ContainerCreating"
+um_wait_for 30 "late pod waiting for its Secret" waiting_for_secret \
+  || fail "a Pod whose Secret is missing is not waiting in ContainerCreating naming the Secret"
+failed_mount() { kubectl get events -n "$ns" --field-selector reason=FailedMount -o jsonpath='{.items[*].message}' | grep -q late-secret; }
+um_wait_for 10 "FailedMount event" failed_mount || fail "no FailedMount event naming the missing Secret"
 kubectl create secret generic late-secret -n "$ns" --from-literal=token=arrived >/dev/null
 kubectl wait -n "$ns" deployment/late --for=condition=Available --timeout=60s >/dev/null \
   || fail "the Pod did not start once its Secret existed"
