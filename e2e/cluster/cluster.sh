@@ -133,7 +133,7 @@ up() {
 
   # A failure or Ctrl-C while starting leaves nothing behind.
   trap 'um_log "start interrupted: stopping what was started"; down; exit 1' INT TERM
-  trap 'rc=$?; if [ $rc -ne 0 ]; then down; fi' EXIT
+  trap 'if [ $? -ne 0 ]; then down; fi' EXIT
 
   mkdir -p "$run_dir/logs"
   make_pki

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by cluster.sh and with-cluster.sh: background processes of one run
 # directory. Each process is started in its own session (so a stop reaches
 # its children too) and registered in <run-dir>/pids/<name>.pid with the

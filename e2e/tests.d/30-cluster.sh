@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The local control plane, the process runner and the ingress proxy: builds
 # (cached) the pinned Kubernetes binaries, brings a cluster up in a temporary
 # run directory, runs e2e/cluster/checks/runner.sh against it, tears down.
