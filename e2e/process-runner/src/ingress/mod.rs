@@ -220,7 +220,8 @@ async fn proxy(
             out
         }
         Err(e) => {
-            warn!(%url, error = %e, "upstream request failed");
+            // Without the URL: a query string may carry a token.
+            warn!(%target, %path, error = %e.without_url(), "upstream request failed");
             text(StatusCode::BAD_GATEWAY, "502 the backend did not answer\n")
         }
     }
