@@ -123,8 +123,8 @@ wait_until 30 "operator Lease" bash -c \
   "kubectl -n $OPERATOR_NS get lease um-operator-leader -o jsonpath='{.spec.holderIdentity}' | grep -qx um-operator-e2e"
 
 # --- helpers ---------------------------------------------------------------
-condition() { # <tenant> <type> -> "status/reason"
-  kubectl -n "$NS" get tenant "$1" -o json \
+condition() { # <tenant> <type> -> "status/reason" (namespace $TNS, default $NS)
+  kubectl -n "${TNS:-$NS}" get tenant "$1" -o json \
     | jq -r --arg t "$2" '(.status.conditions // [])[] | select(.type == $t) | "\(.status)/\(.reason)"'
 }
 condition_is() { [ "$(condition "$1" "$2")" = "$3" ]; }
@@ -251,15 +251,23 @@ kubectl -n "$NS" create secret generic genesys-gamma --from-literal=clientSecret
   --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 wait_until 60 "gamma Ready once its credentials are fixed" condition_is gamma Ready True/Ready
 
-kubectl -n "$NS" create secret generic delta-webhook --from-literal=token="delta-webhook-token-0123456789" >/dev/null
-curl -fsS -X POST -H 'content-type: application/json' "$SIM/__sim/genesys/faults" \
-  -d '{"target": "integrations", "status": 429, "count": 3, "retry_after": 2}'
-tenant_yaml delta beta-telegram "Delta Telegram" | kubectl apply -f - >/dev/null
-wait_until 60 "delta IntegrationRegistered=False/RateLimited" condition_is delta IntegrationRegistered False/RateLimited
-wait_until 60 "delta Ready after the rate limit" condition_is delta Ready True/Ready
-for t in gamma delta; do
-  kubectl -n "$NS" delete tenant "$t" >/dev/null
+# The rate limit is injected where no other Tenant reconciles meanwhile
+# (the simulator's fault hits whichever call comes next).
+RL_NS=op-e2e-rl
+kubectl create namespace "$RL_NS" >/dev/null
+for secret in um-rabbitmq um-redis genesys beta-telegram; do
+  kubectl -n "$NS" get secret "$secret" -o json \
+    | jq --arg ns "$RL_NS" '{apiVersion, kind, type, data, metadata: {name: .metadata.name, namespace: $ns}}' \
+    | kubectl apply -f - >/dev/null
 done
+kubectl -n "$RL_NS" create secret generic delta-webhook --from-literal=token="delta-webhook-token-0123456789" >/dev/null
+curl -fsS -X POST -H 'content-type: application/json' "$SIM/__sim/genesys/faults" \
+  -d '{"target": "integrations", "status": 429, "count": 3, "retry_after": 3}'
+tenant_yaml delta beta-telegram "Delta Telegram" | sed "s/namespace: $NS}/namespace: $RL_NS}/" | kubectl apply -f - >/dev/null
+TNS=$RL_NS wait_until 60 "delta IntegrationRegistered=False/RateLimited" condition_is delta IntegrationRegistered False/RateLimited
+TNS=$RL_NS wait_until 60 "delta Ready after the rate limit" condition_is delta Ready True/Ready
+kubectl -n "$RL_NS" delete tenant delta >/dev/null
+kubectl -n "$NS" delete tenant gamma >/dev/null
 
 # --- 6. Storage: two defaults conflict -------------------------------------
 kubectl -n "$NS" create secret generic gcs --from-literal=key='{"type":"service_account"}' >/dev/null

@@ -71,6 +71,21 @@ pub fn resolve_tenant(
             values.insert(field, value);
         }
     }
+    // The connector pods read the bus and Redis URLs from these Secrets of
+    // the Tenant's namespace; without them the pods cannot start, so say so
+    // here rather than leave it to a Deployment that never becomes ready.
+    for (field, reference) in [
+        (
+            "rabbitmq.urlSecretRef (operator configuration)",
+            &config.rabbitmq.url_secret_ref,
+        ),
+        (
+            "redis.urlSecretRef (operator configuration)",
+            &config.redis.url_secret_ref,
+        ),
+    ] {
+        resolver.resolve(field, &reference.name, &reference.key);
+    }
     let spec = &tenant.spec;
     let platform = spec.platform();
     let messaging_prefix = format!("spec.messaging.{}.", spec.messaging.key());

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Secret as KubeSecret;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{Secret as KubeSecret, Service};
+use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
@@ -28,7 +30,7 @@ use crate::conditions::{self, IntegrationState, StorageState};
 use crate::config::GCLOUDCX_SERVICE;
 use crate::genesys::{DeleteOutcome, EnsureOutcome, GenesysError};
 use crate::model::{openmessaging_webhook_url, resolve_tenant, tenant_secret_names, webhook_url};
-use crate::render::object_name;
+use crate::render::{MANAGED_BY, object_name};
 
 /// Held by Tenants with a Genesys Cloud integration until it is deleted.
 pub const FINALIZER: &str = "messaging.universal-messaging.io/integration";
@@ -383,6 +385,25 @@ pub async fn run(ctx: Arc<Context>, controller: Controller<Tenant>) {
 }
 
 /// The Tenant controller with every watch that should trigger it.
+/// Maps a managed object to the Tenants that own it.
+fn owning_tenants<K: Resource>(
+    store: Store<Tenant>,
+) -> impl Fn(K) -> Vec<ObjectRef<Tenant>> + Send + Sync + 'static {
+    move |object: K| {
+        let namespace = object.meta().namespace.clone().unwrap_or_default();
+        let owners = owner_uids(object.meta());
+        tenants_of(&store, &namespace)
+            .into_iter()
+            .filter(|t| t.uid().is_some_and(|uid| owners.contains(&uid)))
+            .map(|t| ObjectRef::from_obj(t.as_ref()))
+            .collect()
+    }
+}
+
+/// The Tenant controller with every watch that should trigger it: its
+/// Secrets, the namespace's Storages and NotifierDestinations, and the
+/// objects it manages (Deployment availability, drift or deletion of a
+/// Service, autoscaler, Ingress or configuration Secret).
 pub fn build(
     client: kube::Client,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
@@ -390,12 +411,13 @@ pub fn build(
     let tenants: Api<Tenant> = Api::all(client.clone());
     let controller = Controller::new(tenants, watcher::Config::default().any_semantic());
     let store = controller.store();
+    let managed =
+        || watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
 
     let secrets: Api<PartialObjectMeta<KubeSecret>> = Api::all(client.clone());
     let secret_store = store.clone();
     let storage_store = store.clone();
     let notifier_store = store.clone();
-    let deployment_store = store.clone();
     controller
         .watches(secrets, watcher::Config::default(), move |secret| {
             let namespace = secret.namespace().unwrap_or_default();
@@ -419,20 +441,24 @@ pub fn build(
             },
         )
         .watches(
-            Api::<Deployment>::all(client),
-            watcher::Config::default().labels(&format!(
-                "app.kubernetes.io/managed-by={}",
-                crate::render::MANAGED_BY
-            )),
-            move |deployment| {
-                let namespace = deployment.namespace().unwrap_or_default();
-                let owners = owner_uids(&deployment.metadata);
-                tenants_of(&deployment_store, &namespace)
-                    .into_iter()
-                    .filter(|t| t.uid().is_some_and(|uid| owners.contains(&uid)))
-                    .map(|t| ObjectRef::from_obj(t.as_ref()))
-                    .collect::<Vec<_>>()
-            },
+            Api::<Deployment>::all(client.clone()),
+            managed(),
+            owning_tenants(store.clone()),
+        )
+        .watches(
+            Api::<PartialObjectMeta<Service>>::all(client.clone()),
+            managed(),
+            owning_tenants(store.clone()),
+        )
+        .watches(
+            Api::<PartialObjectMeta<HorizontalPodAutoscaler>>::all(client.clone()),
+            managed(),
+            owning_tenants(store.clone()),
+        )
+        .watches(
+            Api::<PartialObjectMeta<Ingress>>::all(client),
+            managed(),
+            owning_tenants(store),
         )
         .graceful_shutdown_on(shutdown)
 }

@@ -27,11 +27,23 @@ pub fn telegram_genesys(name: &str) -> Tenant {
     )
 }
 
+const BUS: [(&str, &[(&str, &str)]); 2] = [
+    ("um-rabbitmq", &[("url", "amqp://guest:guest@127.0.0.1/")]),
+    ("um-redis", &[("url", "redis://127.0.0.1/")]),
+];
+
 type SecretMap =
     std::collections::BTreeMap<String, std::collections::BTreeMap<String, k8s_openapi::ByteString>>;
 
+/// Tenant Secrets plus the bus and Redis Secrets every Tenant needs.
+fn with_bus(entries: &[(&str, &[(&str, &str)])]) -> SecretMap {
+    let mut all = secrets(entries);
+    all.extend(secrets(&BUS));
+    all
+}
+
 fn all_secrets() -> SecretMap {
-    secrets(&[
+    with_bus(&[
         ("acme-telegram", &[("token", "111:bot")]),
         (
             "acme-genesys",
@@ -84,7 +96,7 @@ fn resolves_a_telegram_genesys_tenant() {
 
 #[test]
 fn reports_every_missing_secret() {
-    let only_telegram = secrets(&[("acme-telegram", &[("token", "111:bot")])]);
+    let only_telegram = with_bus(&[("acme-telegram", &[("token", "111:bot")])]);
     let errors =
         resolve_tenant(&example(), &telegram_genesys("acme"), &only_telegram, None).unwrap_err();
     let fields: Vec<String> = errors
@@ -104,8 +116,30 @@ fn reports_every_missing_secret() {
 }
 
 #[test]
+fn missing_bus_secret_is_named() {
+    let without_redis = secrets(&[
+        ("acme-telegram", &[("token", "111:bot")]),
+        (
+            "acme-genesys",
+            &[
+                ("clientSecret", "cs-value"),
+                ("webhookToken", "webhook-token-0123456789"),
+            ],
+        ),
+        BUS[0],
+    ]);
+    let errors =
+        resolve_tenant(&example(), &telegram_genesys("acme"), &without_redis, None).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(
+        errors[0].to_string(),
+        "redis.urlSecretRef (operator configuration): Secret shop/um-redis not found"
+    );
+}
+
+#[test]
 fn short_webhook_token_is_refused_without_printing_it() {
-    let short = secrets(&[
+    let short = with_bus(&[
         ("acme-telegram", &[("token", "111:bot")]),
         (
             "acme-genesys",
@@ -130,7 +164,7 @@ fn generic_platform_carries_settings_and_secrets_by_field() {
                         "channelAccessToken": {"name": "line", "key": "token"}}}),
         json!({"pureConnect": {"primaryUrl": "https://cic.example.com", "target": {"name": "Support", "type": "Workgroup"}}}),
     );
-    let source = secrets(&[(
+    let source = with_bus(&[(
         "line",
         &[("secret", "line-secret"), ("token", "line-token")],
     )]);
