@@ -92,7 +92,7 @@ impl Publisher {
         let routing_key = envelope.ordering_key();
         let started = Instant::now();
         self.publish_bytes(
-            Some(route),
+            route,
             Target {
                 exchange: &exchange,
                 routing_key: &routing_key,
@@ -150,7 +150,7 @@ impl Publisher {
             .with_headers(headers)
             .with_delivery_mode(2);
         self.publish_bytes(
-            Some(route),
+            route,
             Target {
                 exchange: &dead_exchange,
                 routing_key: &queue,
@@ -184,7 +184,7 @@ impl Publisher {
 
     async fn publish_bytes(
         &self,
-        route: Option<&Route>,
+        route: &Route,
         target: Target<'_>,
         payload: &[u8],
         properties: BasicProperties,
@@ -219,14 +219,13 @@ impl Publisher {
 
     async fn try_publish(
         &self,
-        route: Option<&Route>,
+        route: &Route,
         target: &Target<'_>,
         payload: &[u8],
         properties: BasicProperties,
     ) -> Result<(), BusError> {
-        if let Some(route) = route {
-            self.bus.declare(route).await?;
-        }
+        // Declares the route (and its dead letters) once per connection.
+        self.bus.declare(route).await?;
         let channel = self.confirm_channel().await?;
         let amqp = |step: &'static str| {
             let object = target.exchange.to_owned();
