@@ -323,4 +323,4 @@ pub fn tenant_secret_names(tenant: &Tenant) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

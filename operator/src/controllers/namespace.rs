@@ -167,3 +167,88 @@ pub async fn apply_namespace(
     }
     Ok(deployments)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::tests::example;
+    use crate::model::tests::{telegram_genesys, with_bus};
+
+    fn inputs() -> NamespaceInputs {
+        let storage = |name: &str, secret: &str| -> Storage {
+            serde_json::from_value(json!({
+                "apiVersion": "messaging.universal-messaging.io/v1alpha1", "kind": "Storage",
+                "metadata": {"name": name, "namespace": "shop"},
+                "spec": {"type": "gcs", "default": false, "gcs": {"bucket": "bkt", "serviceAccountKey": {"name": secret, "key": "key"}}}
+            }))
+            .unwrap()
+        };
+        NamespaceInputs {
+            secrets: with_bus(&[
+                ("acme-telegram", &[("token", "111:bot")]),
+                (
+                    "acme-genesys",
+                    &[
+                        ("clientSecret", "cs"),
+                        ("webhookToken", "webhook-token-0123456789"),
+                    ],
+                ),
+                ("gcs", &[("key", "{}")]),
+            ]),
+            storages: vec![storage("usable", "gcs"), storage("broken", "missing")],
+            notifiers: vec![],
+        }
+    }
+
+    #[test]
+    fn renders_live_tenants_with_the_freshest_integration_id() {
+        let mut deleting = telegram_genesys("old");
+        deleting.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ));
+        let mut other_namespace = telegram_genesys("elsewhere");
+        other_namespace.metadata.namespace = Some("other".into());
+        let mut acme = telegram_genesys("acme");
+        acme.status = Some(um_crds::TenantStatus {
+            integration_id: Some("from-status".into()),
+            ..Default::default()
+        });
+        let tenants = vec![
+            Arc::new(acme),
+            Arc::new(deleting),
+            Arc::new(other_namespace),
+        ];
+
+        let state = namespace_state(&example(), "shop", &tenants, &inputs(), &BTreeMap::new());
+        assert_eq!(
+            state.tenants.len(),
+            1,
+            "deleting and foreign Tenants are left out"
+        );
+        let genesys = |state: &NamespaceState| {
+            state.tenants[0]
+                .config
+                .as_ref()
+                .unwrap()
+                .genesys
+                .as_ref()
+                .unwrap()
+                .integration_id
+                .clone()
+        };
+        assert_eq!(genesys(&state).as_deref(), Some("from-status"));
+
+        let fresh = BTreeMap::from([("uid-acme".to_owned(), Some("just-created".to_owned()))]);
+        let state = namespace_state(&example(), "shop", &tenants, &inputs(), &fresh);
+        assert_eq!(genesys(&state).as_deref(), Some("just-created"));
+        let names: Vec<_> = state.storages.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["usable"],
+            "a Storage whose Secret is missing is not rendered"
+        );
+    }
+}

@@ -36,7 +36,7 @@ type SecretMap =
     std::collections::BTreeMap<String, std::collections::BTreeMap<String, k8s_openapi::ByteString>>;
 
 /// Tenant Secrets plus the bus and Redis Secrets every Tenant needs.
-fn with_bus(entries: &[(&str, &[(&str, &str)])]) -> SecretMap {
+pub fn with_bus(entries: &[(&str, &[(&str, &str)])]) -> SecretMap {
     let mut all = secrets(entries);
     all.extend(secrets(&BUS));
     all
