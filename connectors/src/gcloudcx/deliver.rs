@@ -18,12 +18,19 @@ use crate::store::{DEFAULT_DONE_TTL, Store};
 /// Genesys requests (several attachments).
 const SENT_PART: &str = "gc-sent-part";
 
+/// Requests to Genesys in flight at once per process. The consumer works on
+/// many conversations concurrently (up to the prefetch of every shard);
+/// without a bound each would hold its own connection and buffers, which
+/// costs memory and buys nothing against one API host.
+pub const MAX_CONCURRENT_REQUESTS: usize = 64;
+
 pub struct ToGenesysHandler {
     pub config: ConfigWatcher,
     pub http: crate::http_client::HttpClients,
     pub store: Store,
     pub tokens: TokenCache,
     pub metrics: Metrics,
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl ToGenesysHandler {
@@ -39,6 +46,7 @@ impl ToGenesysHandler {
             store,
             tokens: TokenCache::default(),
             metrics,
+            in_flight: tokio::sync::Semaphore::new(MAX_CONCURRENT_REQUESTS),
         })
     }
 }
@@ -94,7 +102,15 @@ impl EnvelopeHandler for ToGenesysHandler {
             {
                 continue;
             }
-            if let Err(error) = api.post(request).await {
+            let posted = {
+                let _permit = self
+                    .in_flight
+                    .acquire()
+                    .await
+                    .map_err(|_| HandlerError::retry("shutting down"))?;
+                api.post(request).await
+            };
+            if let Err(error) = posted {
                 self.metrics.delivery(
                     if matches!(error, HandlerError::Retry { .. }) {
                         "retry"
