@@ -22,6 +22,7 @@ pub mod http_client;
 pub mod logging;
 pub mod media;
 pub mod metrics;
+pub mod notify;
 pub mod platform;
 pub mod registry;
 pub mod runtime;

@@ -66,10 +66,13 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(service = %runtime.settings.service, "started");
+    runtime.notify_lifecycle("started").await;
+    let lifecycle = runtime.clone();
     let result = match service {
         Service::Platform(platform) => um_connector::service::run_platform(runtime, platform).await,
         Service::Custom(run) => run(runtime).await,
     };
+    lifecycle.notify_lifecycle("stopped").await;
     match result {
         Ok(()) => {
             tracing::info!("stopped");

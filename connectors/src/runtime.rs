@@ -14,6 +14,7 @@ use crate::config_watch::ConfigWatcher;
 use crate::http_client::{HttpClientError, HttpClients};
 use crate::media::MediaSigner;
 use crate::metrics::Metrics;
+use crate::notify::{Notice, Notifier, TOPIC_DEFAULT};
 use crate::platform::PlatformContext;
 use crate::server::{Health, ServerBuilder};
 use crate::settings::Settings;
@@ -132,7 +133,27 @@ impl Runtime {
             max_attempts: self.settings.max_attempts,
             ..ConsumerOptions::default()
         };
-        Consumer::new(self.bus.clone(), route, options).with_done_markers(self.store.clone())
+        Consumer::new(self.bus.clone(), route, options)
+            .with_done_markers(self.store.clone())
+            .with_notifier(self.notifier(), self.settings.service.clone())
+    }
+
+    /// Notifications to the configured NotifierDestinations.
+    pub fn notifier(&self) -> Notifier {
+        Notifier::new(self.http.clone(), self.config.clone())
+    }
+
+    /// Announces start or stop on the `Default` topic (best effort).
+    pub async fn notify_lifecycle(&self, event: &str) {
+        let notice = Notice {
+            topic: TOPIC_DEFAULT,
+            summary: format!("service {} {event}", self.settings.service),
+            source: self.settings.service.clone(),
+            severity: "info",
+            details: serde_json::json!({ "event": event }),
+        };
+        let _ =
+            tokio::time::timeout(Duration::from_secs(10), self.notifier().notify(&notice)).await;
     }
 
     /// The HTTP server with health (broker + Redis) and metrics routes.

@@ -326,18 +326,18 @@ async fn order_per_conversation_holds_with_several_consumers_and_a_failover() {
         ..Recorder::default()
     });
     // Three replicas, each with its own connection, as three pods would.
-    let mut replicas = Vec::new();
-    for index in 0..3 {
-        let bus = bus(&ns, 4);
-        let consumer =
-            Consumer::new(bus, route, fast_options(5)).with_done_markers(store(&ns).await);
-        replicas.push(spawn_consumer(
-            consumer,
-            &recorder,
-            index,
-            Duration::from_millis(2),
-        ));
-    }
+    // The first one starts alone, so it is the active consumer of every
+    // shard; the other two join as standbys.
+    let replica = |index: usize| {
+        let ns = ns.clone();
+        let recorder = recorder.clone();
+        async move {
+            let consumer = Consumer::new(bus(&ns, 4), route, fast_options(5))
+                .with_done_markers(store(&ns).await);
+            spawn_consumer(consumer, &recorder, index, Duration::from_millis(15))
+        }
+    };
+    let mut replicas = vec![replica(0).await];
     let publisher = Publisher::new(bus(&ns, 4));
     let publishing: Vec<_> = (0..CONVERSATIONS)
         .map(|c| {
@@ -350,16 +350,15 @@ async fn order_per_conversation_holds_with_several_consumers_and_a_failover() {
             })
         })
         .collect();
+    let handled = |n: usize| {
+        let recorder = recorder.clone();
+        move || recorder.handled.lock().unwrap().len() >= n
+    };
+    assert!(eventually(Duration::from_secs(30), handled(20)).await);
+    replicas.push(replica(1).await);
+    replicas.push(replica(2).await);
     // Stop the first replica while work is under way: its shards fail over.
-    assert!(
-        eventually(Duration::from_secs(30), || recorder
-            .handled
-            .lock()
-            .unwrap()
-            .len()
-            >= 60)
-        .await
-    );
+    assert!(eventually(Duration::from_secs(30), handled(60)).await);
     let (first_shutdown, first_task) = replicas.remove(0);
     first_shutdown.cancel();
     first_task.await.unwrap();
@@ -386,6 +385,19 @@ async fn order_per_conversation_holds_with_several_consumers_and_a_failover() {
         recorder.handled.lock().unwrap().len(),
         total,
         "nothing handled twice"
+    );
+    let handled = recorder.handled.lock().unwrap().clone();
+    let failed_over = (0..CONVERSATIONS).any(|c| {
+        let by = |consumer: usize| {
+            handled
+                .iter()
+                .any(|(conv, _, _, index)| *conv == format!("c{c}") && *index == consumer)
+        };
+        by(0) && (by(1) || by(2))
+    });
+    assert!(
+        failed_over,
+        "some conversation moved from the stopped replica to a standby"
     );
     for c in 0..CONVERSATIONS {
         let expected: Vec<String> = (0..PER_CONVERSATION)

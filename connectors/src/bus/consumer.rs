@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use futures::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -33,6 +33,7 @@ use super::publisher::Publisher;
 use super::topology::Route;
 use super::{Bus, BusError};
 use crate::envelope::{Envelope, ReasonCode};
+use crate::notify::{Notice, Notifier, TOPIC_SUBSCRIPTIONS};
 use crate::store::{DEFAULT_DONE_TTL, Store};
 
 #[derive(Debug, Clone)]
@@ -136,6 +137,7 @@ pub struct Consumer {
     store: Option<Store>,
     route: Route,
     options: ConsumerOptions,
+    notifier: Option<(Notifier, String)>,
 }
 
 struct Shared {
@@ -146,6 +148,8 @@ struct Shared {
     handler: Arc<dyn EnvelopeHandler>,
     metrics: crate::metrics::Metrics,
     group: String,
+    namespace: String,
+    notifier: Option<(Notifier, String)>,
 }
 
 struct Lane {
@@ -164,7 +168,14 @@ impl Consumer {
             store: None,
             route,
             options,
+            notifier: None,
         }
+    }
+
+    /// Reports every dead letter on the `Subscriptions` topic, as `source`.
+    pub fn with_notifier(mut self, notifier: Notifier, source: impl Into<String>) -> Self {
+        self.notifier = Some((notifier, source.into()));
+        self
     }
 
     /// Skips envelopes this service already finished, and marks each one
@@ -181,9 +192,11 @@ impl Consumer {
             store: self.store,
             route: self.route,
             group: self.route.exchange(self.bus.namespace()),
+            namespace: self.bus.namespace().to_owned(),
             options: self.options,
             handler,
             metrics: self.bus.metrics().clone(),
+            notifier: self.notifier,
         });
         let mut shards = JoinSet::new();
         for shard in 0..self.bus.shards() {
@@ -262,10 +275,11 @@ async fn consume_once(
     let mut tasks = JoinSet::new();
     let result = loop {
         tokio::select! {
-            _ = shutdown.cancelled() => {
-                let _ = channel.basic_cancel(&tag, BasicCancelOptions::default()).await;
-                break Ok(());
-            }
+            // No basic.cancel: with single-active-consumer the broker would
+            // activate the next consumer at once and hand it newer messages
+            // while ours are still unacknowledged here. Closing the channel
+            // (below) cancels and returns everything in one step.
+            _ = shutdown.cancelled() => break Ok(()),
             next = consumer.next() => match next {
                 Some(Ok(delivery)) => {
                     dispatch(shared, &session, &mut lanes, &mut tasks, delivery);
@@ -392,6 +406,7 @@ async fn dead_letter(
                 shared
                     .metrics
                     .dead_lettered(&shared.group, dead_reason_label(reason));
+                notify_dead_letter(shared, delivery, reason, attempts);
                 return true;
             }
             Err(error) => {
@@ -403,6 +418,48 @@ async fn dead_letter(
         }
         attempt += 1;
     }
+}
+
+/// Tells the administrators, in the background (best effort).
+fn notify_dead_letter(shared: &Shared, delivery: &Delivery, reason: &str, attempts: u32) {
+    let Some((notifier, source)) = shared.notifier.clone() else {
+        return;
+    };
+    let message_id = delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .map(|id| id.as_str().to_owned())
+        .unwrap_or_default();
+    let tenant = delivery
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(super::TENANT_HEADER).cloned())
+        .and_then(|v| match v {
+            AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let queue = shared.route.dead_letter_queue(&shared.namespace);
+    let notice = Notice {
+        topic: TOPIC_SUBSCRIPTIONS,
+        summary: format!(
+            "message {message_id} of tenant {tenant} could not be processed after {attempts} attempts and was moved to {queue}: {reason}"
+        ),
+        source,
+        severity: "error",
+        details: serde_json::json!({
+            "messageId": message_id,
+            "tenant": tenant,
+            "queue": queue,
+            "attempts": attempts,
+            "reason": reason,
+        }),
+    };
+    tokio::spawn(async move {
+        notifier.notify(&notice).await;
+    });
 }
 
 fn dead_reason_label(reason: &str) -> &'static str {
