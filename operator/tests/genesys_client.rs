@@ -279,3 +279,25 @@ async fn revoked_token_is_refreshed_once() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn finds_an_integration_by_name_and_webhook_url_only() {
+    let sim = simulator(CreateCompletion::Immediate).await;
+    let client = client(&sim, CLIENT_SECRET);
+    let created = client
+        .create_integration(&spec("ACME", "token-longer-than-15"))
+        .await
+        .unwrap();
+    let found = client
+        .find_integration(&spec("ACME", "any-token-is-fine!"))
+        .await
+        .unwrap();
+    assert_eq!(found.map(|i| i.id), Some(created.id));
+    let mut elsewhere = spec("ACME", "token-longer-than-15");
+    elsewhere.webhook_url = "https://um.example.com/openmessaging/other.tenant".into();
+    assert!(
+        client.find_integration(&elsewhere).await.unwrap().is_none(),
+        "same name, other tenant"
+    );
+    sim.shutdown().await;
+}

@@ -119,6 +119,8 @@ async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Reco
     };
     let integration_id = match &step {
         IntegrationStep::Done(outcome) => Some(outcome.id().to_owned()),
+        // A Tenant moved off Genesys Cloud keeps no integration id.
+        IntegrationStep::NotApplicable => None,
         IntegrationStep::Failed(GenesysError::CreateFailed { .. }) => None,
         IntegrationStep::Failed(GenesysError::CreatePending { id, .. }) => Some(id.clone()),
         _ => known_id.clone(),
@@ -163,6 +165,20 @@ async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Reco
 
     let reference = tenant.object_ref(&());
     ctx.publish_transitions(&reference, &previous, &next).await;
+    if let (IntegrationStep::NotApplicable, Some(id)) = (&step, &known_id) {
+        // Its Genesys credentials left the spec with genesysCloud itself.
+        let note = format!(
+            "spec.cx is no longer genesysCloud: Open Messaging integration {id} was not deleted; delete it in Genesys Cloud"
+        );
+        ctx.publish(
+            &reference,
+            EventType::Warning,
+            "IntegrationLeftBehind",
+            "DeleteIntegration",
+            note,
+        )
+        .await;
+    }
     if let IntegrationStep::Done(EnsureOutcome::Updated { id, fields }) = &step {
         let note = format!(
             "Open Messaging integration {id} updated: {}",
@@ -284,28 +300,38 @@ async fn cleanup_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Re
         .status
         .as_ref()
         .and_then(|s| s.integration_id.clone());
-    if let Some(id) = known_id {
-        match resolve_tenant(&ctx.config, &tenant, &inputs.secrets, Some(id.clone())) {
+    if tenant.spec.cx.genesys_cloud().is_some() {
+        match resolve_tenant(&ctx.config, &tenant, &inputs.secrets, known_id.clone()) {
             Ok(resolved) => {
                 if let Some(access) = resolved.genesys.as_ref() {
                     let client = ctx.genesys_client(&key, access);
-                    let outcome = client.delete_integration(&id).await?;
-                    let note = match outcome {
-                        DeleteOutcome::Deleted => {
-                            format!("Open Messaging integration {id} deleted")
-                        }
-                        DeleteOutcome::AlreadyGone => {
-                            format!("Open Messaging integration {id} was already gone")
-                        }
+                    // Without a recorded id, a create may still have
+                    // happened (crash before the status write): look it up.
+                    let id = match known_id {
+                        Some(id) => Some(id),
+                        None => client
+                            .find_integration(&access.integration)
+                            .await?
+                            .map(|found| found.id),
                     };
-                    ctx.publish(
-                        &reference,
-                        EventType::Normal,
-                        "IntegrationDeleted",
-                        "DeleteIntegration",
-                        note,
-                    )
-                    .await;
+                    if let Some(id) = id {
+                        let note = match client.delete_integration(&id).await? {
+                            DeleteOutcome::Deleted => {
+                                format!("Open Messaging integration {id} deleted")
+                            }
+                            DeleteOutcome::AlreadyGone => {
+                                format!("Open Messaging integration {id} was already gone")
+                            }
+                        };
+                        ctx.publish(
+                            &reference,
+                            EventType::Normal,
+                            "IntegrationDeleted",
+                            "DeleteIntegration",
+                            note,
+                        )
+                        .await;
+                    }
                 }
             }
             Err(errors) => {
@@ -313,7 +339,8 @@ async fn cleanup_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Re
                 // is left behind and let the Tenant go.
                 let missing: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 let note = format!(
-                    "Open Messaging integration {id} could not be deleted because the credentials do not resolve ({}); delete it in Genesys Cloud",
+                    "the Open Messaging integration {} could not be deleted because the credentials do not resolve ({}); delete it in Genesys Cloud",
+                    known_id.as_deref().unwrap_or("(id unknown)"),
                     missing.join("; ")
                 );
                 ctx.publish(

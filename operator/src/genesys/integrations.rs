@@ -383,16 +383,7 @@ impl GenesysClient {
         {
             return self.converge(existing, spec, false).await;
         }
-        let adoptable = self
-            .list_integrations()
-            .await?
-            .into_iter()
-            .find(|candidate| {
-                candidate.name == spec.name
-                    && candidate.outbound_notification_webhook_url.as_deref()
-                        == Some(spec.webhook_url.as_str())
-            });
-        if let Some(existing) = adoptable {
+        if let Some(existing) = self.find_integration(spec).await? {
             return self.converge(existing, spec, true).await;
         }
         let created = self.create_integration(spec).await?;
@@ -406,6 +397,23 @@ impl GenesysClient {
             }
             Err(err) => Err(err),
         }
+    }
+
+    /// The integration with the spec's name and webhook URL, if Genesys
+    /// holds one (a create whose id was never recorded).
+    pub async fn find_integration(
+        &self,
+        spec: &IntegrationSpec,
+    ) -> Result<Option<OpenIntegration>, GenesysError> {
+        Ok(self
+            .list_integrations()
+            .await?
+            .into_iter()
+            .find(|candidate| {
+                candidate.name == spec.name
+                    && candidate.outbound_notification_webhook_url.as_deref()
+                        == Some(spec.webhook_url.as_str())
+            }))
     }
 
     async fn converge(
