@@ -19,6 +19,7 @@ pub mod config_watch;
 pub mod envelope;
 pub mod gcloudcx;
 pub mod http_client;
+pub mod line;
 pub mod logging;
 pub mod media;
 pub mod metrics;

@@ -24,6 +24,7 @@ pub fn lookup(name: &str) -> Option<Service> {
     #[allow(clippy::match_single_binding)]
     match name {
         "telegram" => Some(Service::Platform(Arc::new(crate::telegram::Telegram))),
+        "line" => Some(Service::Platform(Arc::new(crate::line::Line))),
         "gcloudcx" => Some(Service::Custom(|runtime| {
             Box::pin(crate::gcloudcx::run(runtime))
         })),
@@ -32,4 +33,4 @@ pub fn lookup(name: &str) -> Option<Service> {
 }
 
 /// Every name [`lookup`] knows, for the error message of a wrong name.
-pub const NAMES: &[&str] = &["gcloudcx", "telegram"];
+pub const NAMES: &[&str] = &["gcloudcx", "line", "telegram"];

@@ -38,6 +38,7 @@ pub enum Mode {
     Genesys,
     Telegram,
     Both,
+    Line,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -80,6 +81,8 @@ pub struct SimConfig {
     pub genesys: GenesysConfig,
     #[serde(default)]
     pub telegram: TelegramConfig,
+    #[serde(default)]
+    pub line: crate::line::control::LineConfig,
 }
 
 fn completion(gets: u32) -> CreateCompletion {
@@ -157,6 +160,7 @@ impl TelegramConfig {
 pub struct SimHost {
     pub genesys: Option<GenesysSimulator>,
     pub telegram: Option<TelegramSimulator>,
+    pub line: Option<Arc<crate::line::LineSimulator>>,
     addr: SocketAddr,
 }
 
@@ -191,9 +195,20 @@ impl SimHost {
         } else {
             None
         };
+        let line = if mode == Mode::Line {
+            let (sim, routes) = crate::line::LineSimulator::unserved(config.line.options(), addr)?;
+            let sim = Arc::new(sim);
+            router = router
+                .merge(routes)
+                .nest("/__sim/line", crate::line::control::routes(sim.clone()));
+            Some(sim)
+        } else {
+            None
+        };
         let host = Arc::new(Self {
             genesys,
             telegram,
+            line,
             addr,
         });
         let router = router.nest("/__sim", control_router(host.clone()));
@@ -268,7 +283,8 @@ fn control_router(host: Host) -> Router {
 
 async fn health(State(host): State<Host>) -> Json<Value> {
     Json(
-        json!({"base_url": host.base_url(), "genesys": host.genesys.is_some(), "telegram": host.telegram.is_some()}),
+        json!({"base_url": host.base_url(), "genesys": host.genesys.is_some(),
+               "telegram": host.telegram.is_some(), "line": host.line.is_some()}),
     )
 }
 

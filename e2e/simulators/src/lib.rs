@@ -9,6 +9,7 @@
 pub mod control;
 mod error;
 pub mod genesys;
+pub mod line;
 mod recording;
 mod server;
 pub mod telegram;

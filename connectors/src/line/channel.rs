@@ -1,0 +1,134 @@
+//! A tenant's LINE channel as the connector reads it from
+//! `MessagingConfig::Generic` (keys are the Tenant's field names).
+
+use um_config::{MessagingConfig, Secret, TenantConfig};
+
+/// `api.line.me`: everything but content.
+pub const API_BASE: &str = "https://api.line.me";
+/// `api-data.line.me`: message content (and rich menu images).
+pub const DATA_BASE: &str = "https://api-data.line.me";
+
+/// Where the two LINE API hosts are. One configured base URL (a simulator
+/// in tests) stands for both, since LINE's paths do not overlap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    pub api: String,
+    pub data: String,
+}
+
+impl Endpoints {
+    pub fn new(api_base_url: Option<&str>) -> Self {
+        match api_base_url
+            .map(|base| base.trim_end_matches('/'))
+            .filter(|b| !b.is_empty())
+        {
+            Some(base) => Self {
+                api: base.to_owned(),
+                data: base.to_owned(),
+            },
+            None => Self {
+                api: API_BASE.to_owned(),
+                data: DATA_BASE.to_owned(),
+            },
+        }
+    }
+}
+
+/// Switcher API settings (`spec.messaging.line.switcher`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwitcherSettings<'a> {
+    pub service_code: &'a str,
+    pub destination_id: &'a str,
+    pub secret: &'a Secret,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel<'a> {
+    pub tenant: &'a str,
+    pub channel_secret: &'a Secret,
+    /// Long-lived token; without it one is issued from id + secret.
+    pub access_token: Option<&'a Secret>,
+    pub channel_id: Option<&'a str>,
+    pub switcher: Option<SwitcherSettings<'a>>,
+    pub endpoints: Endpoints,
+}
+
+/// The LINE channel of `tenant`, if its configuration has one.
+pub fn channel(tenant: &TenantConfig) -> Option<Channel<'_>> {
+    let Some(MessagingConfig::Generic {
+        settings,
+        secrets,
+        api_base_url,
+    }) = &tenant.messaging
+    else {
+        return None;
+    };
+    let channel_secret = secrets.get("channelSecret").filter(|s| !s.is_empty())?;
+    let switcher = match (
+        settings.get("switcher.serviceCode"),
+        settings.get("switcher.destinationId"),
+        secrets.get("switcher.secret"),
+    ) {
+        (Some(service_code), Some(destination_id), Some(secret)) => Some(SwitcherSettings {
+            service_code,
+            destination_id,
+            secret,
+        }),
+        _ => None,
+    };
+    Some(Channel {
+        tenant: &tenant.key,
+        channel_secret,
+        access_token: secrets.get("channelAccessToken").filter(|s| !s.is_empty()),
+        channel_id: settings.get("channelId").map(String::as_str),
+        switcher,
+        endpoints: Endpoints::new(api_base_url.as_deref()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn one_base_url_points_both_hosts_default_is_line() {
+        assert_eq!(
+            Endpoints::new(None),
+            Endpoints {
+                api: "https://api.line.me".into(),
+                data: "https://api-data.line.me".into()
+            }
+        );
+        let local = Endpoints::new(Some("http://127.0.0.1:4000/"));
+        assert_eq!(local.api, "http://127.0.0.1:4000");
+        assert_eq!(local.data, "http://127.0.0.1:4000");
+    }
+
+    #[test]
+    fn reads_generic_settings_and_switcher() {
+        let mut tenant = super::super::from_webhook::tests::tenant();
+        tenant.messaging = Some(MessagingConfig::Generic {
+            settings: BTreeMap::from([
+                ("channelId".to_owned(), "1650".to_owned()),
+                ("switcher.serviceCode".to_owned(), "svc".to_owned()),
+                ("switcher.destinationId".to_owned(), "dest".to_owned()),
+            ]),
+            secrets: BTreeMap::from([
+                ("channelSecret".to_owned(), Secret::new("s")),
+                ("switcher.secret".to_owned(), Secret::new("sw")),
+            ]),
+            api_base_url: None,
+        });
+        let channel = channel(&tenant).unwrap();
+        assert_eq!(channel.channel_id, Some("1650"));
+        assert_eq!(channel.access_token, None);
+        let switcher = channel.switcher.unwrap();
+        assert_eq!(
+            (switcher.service_code, switcher.destination_id),
+            ("svc", "dest")
+        );
+        tenant.messaging = None;
+        assert!(super::channel(&tenant).is_none());
+    }
+}
