@@ -33,3 +33,4 @@ pub mod settings;
 pub mod store;
 pub mod telegram;
 pub mod verify;
+pub mod viber;

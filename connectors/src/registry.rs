@@ -24,6 +24,7 @@ pub fn lookup(name: &str) -> Option<Service> {
     #[allow(clippy::match_single_binding)]
     match name {
         "telegram" => Some(Service::Platform(Arc::new(crate::telegram::Telegram))),
+        "viber" => Some(Service::Platform(Arc::new(crate::viber::Viber))),
         "line" => Some(Service::Platform(Arc::new(crate::line::Line))),
         "gcloudcx" => Some(Service::Custom(|runtime| {
             Box::pin(crate::gcloudcx::run(runtime))
@@ -33,4 +34,4 @@ pub fn lookup(name: &str) -> Option<Service> {
 }
 
 /// Every name [`lookup`] knows, for the error message of a wrong name.
-pub const NAMES: &[&str] = &["gcloudcx", "line", "telegram"];
+pub const NAMES: &[&str] = &["gcloudcx", "line", "telegram", "viber"];

@@ -88,6 +88,20 @@ wait_until 30 "um-sim port file" test -s "$run/sim.port"
 SIM="http://127.0.0.1:$(cat "$run/sim.port")"
 wait_until 30 "um-sim health" curl -fsS "$SIM/__sim/health"
 
+# --- refusals at start: a typo in the configuration, CRDs not installed ----
+printf 'apiRoot: https://um.example.com\nrabbitmq: {urlSecretRef: {name: a, key: b}}\nredis: {urlSecretRef: {name: a, key: b}}\ningress: {clasName: nginx}\n' \
+  >"$run/typo.yaml"
+if out=$(UM_OPERATOR_CONFIG="$run/typo.yaml" UM_HTTP_ADDR="127.0.0.1:$(um_free_port)" timeout 30 "$bin/um-operator" 2>&1); then
+  fail "the operator started with a typo in its configuration"
+fi
+grep -q "typo.yaml" <<<"$out" && grep -q "clasName" <<<"$out" || fail "the configuration error names neither file nor field: $out"
+printf 'apiRoot: https://um.example.com\nrabbitmq: {urlSecretRef: {name: a, key: b}}\nredis: {urlSecretRef: {name: a, key: b}}\n' >"$run/minimal.yaml"
+if out=$(UM_OPERATOR_CONFIG="$run/minimal.yaml" UM_HTTP_ADDR="127.0.0.1:$(um_free_port)" timeout 30 "$bin/um-operator" 2>&1); then
+  fail "the operator started without its CRDs"
+fi
+grep -q "tenants.messaging.universal-messaging.io" <<<"$out" && grep -q "kubectl apply" <<<"$out" \
+  || fail "the missing-CRD error does not say which CRD and how to install it: $out"
+
 # --- CRDs, namespaces, bus Secrets -----------------------------------------
 kubectl apply --server-side -f crds/tenants.yaml -f crds/storages.yaml -f crds/notifierdestinations.yaml >/dev/null
 kubectl wait --for condition=Established --timeout=60s \

@@ -13,6 +13,7 @@ pub mod line;
 mod recording;
 mod server;
 pub mod telegram;
+pub mod viber;
 
 pub use error::SimError;
 pub use recording::RequestRecord;
