@@ -28,10 +28,26 @@ async fn main() -> ExitCode {
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "um-operator stopped");
+            tracing::error!(error = describe(&err), "um-operator stopped");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each once: most of our errors already quote
+/// their cause, anyhow's contexts do not.
+fn describe(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 fn init_logging() {
