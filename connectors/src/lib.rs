@@ -31,6 +31,7 @@ pub mod server;
 pub mod service;
 pub mod settings;
 pub mod store;
+pub mod teams;
 pub mod telegram;
 pub mod verify;
 pub mod viber;

@@ -26,6 +26,7 @@ pub fn lookup(name: &str) -> Option<Service> {
         "telegram" => Some(Service::Platform(Arc::new(crate::telegram::Telegram))),
         "viber" => Some(Service::Platform(Arc::new(crate::viber::Viber))),
         "line" => Some(Service::Platform(Arc::new(crate::line::Line))),
+        "teams" => Some(Service::Platform(Arc::new(crate::teams::Teams::default()))),
         "gcloudcx" => Some(Service::Custom(|runtime| {
             Box::pin(crate::gcloudcx::run(runtime))
         })),
@@ -34,4 +35,4 @@ pub fn lookup(name: &str) -> Option<Service> {
 }
 
 /// Every name [`lookup`] knows, for the error message of a wrong name.
-pub const NAMES: &[&str] = &["gcloudcx", "line", "telegram", "viber"];
+pub const NAMES: &[&str] = &["gcloudcx", "line", "teams", "telegram", "viber"];

@@ -54,7 +54,12 @@ impl Harness {
             runtime,
             platform,
             addr,
-            http: reqwest::Client::new(),
+            // No connection reuse: after an early 413 the server closes
+            // the connection, and a pooled one would race with that.
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
         }
     }
 
@@ -165,8 +170,9 @@ async fn refusals_have_the_right_status_and_a_json_body() {
     let chunks: Vec<Result<Bytes, std::io::Error>> = (0..10)
         .map(|_| Ok(Bytes::from(vec![b' '; dummy::BODY_LIMIT / 4])))
         .collect();
-    let response = h
-        .http
+    // A connection of its own: the server answers before reading the
+    // whole body and then closes it.
+    let response = reqwest::Client::new()
         .post(h.url(&format!("/line/{TENANT}")))
         .header(dummy::SIGNATURE_HEADER, "00")
         .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))

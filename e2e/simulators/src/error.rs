@@ -23,4 +23,6 @@ pub enum SimError {
     NoWebhook(String),
     #[error("invalid update: {0}")]
     InvalidUpdate(String),
+    #[error("cannot generate a signing key: {0}")]
+    KeyGeneration(String),
 }

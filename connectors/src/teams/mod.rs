@@ -1,0 +1,17 @@
+//! The Microsoft Teams connector (Bot Framework): JWT authentication of
+//! inbound activities against the published signing keys ([`auth`]), pure
+//! translations ([`inbound`], [`outbound`], [`errors`]), the Bot Connector
+//! and identity platform I/O ([`client`]), the app package ([`manifest`]),
+//! and the [`MessagingPlatform`](crate::platform::MessagingPlatform) around
+//! them ([`platform`]).
+
+pub mod auth;
+pub mod client;
+pub mod errors;
+pub mod inbound;
+pub mod manifest;
+pub mod outbound;
+pub mod platform;
+pub mod types;
+
+pub use platform::Teams;

@@ -1,0 +1,634 @@
+//! Microsoft Teams end to end on real RabbitMQ and Redis: the `teams` and
+//! `gcloudcx` connector processes between the Teams (Bot Framework +
+//! identity platform) and Genesys simulators.
+//!
+//! Guest text, an inline image (fetched with the bot token) and a file
+//! (pre-authenticated download URL) reach Genesys under the connector's
+//! signed URLs; every forged token (expired, wrong audience, wrong issuer,
+//! bad signature, serviceUrl mismatch, key not endorsed for msteams,
+//! unknown key, none) is refused with 401 and nothing is published; a key
+//! rotation is picked up; a redelivered activity arrives once. Agent text,
+//! an image, quick replies (suggested actions in a personal chat, an
+//! Adaptive Card with Action.Submit in a group chat) and a card reach Teams
+//! with one cached token; taps come back as button responses; receipts
+//! reach Genesys; a 429 is honoured; a blocked conversation gives a Failed
+//! receipt RecipientOptedOut. The key cache is also checked in-process.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use serde_json::Value;
+use support::{
+    CLIENT_ID, CLIENT_SECRET, Connector, WEBHOOK_TOKEN, create_integration, eventually, free_port,
+    services,
+};
+use um_config::{
+    GenesysConfig, MessagingConfig, MessagingOptions, Platform, Secret, ServiceConfig, TenantConfig,
+};
+use um_connector::teams::auth::{AuthError, KeyCache};
+use um_simulators::genesys::{
+    Card, CardAction, CreateCompletion, GenesysOptions, GenesysSimulator, OutboundMessageSpec,
+};
+use um_simulators::teams::{
+    ActivitySpec, TeamsConversation, TeamsOptions, TeamsSimulator, TeamsUser, TokenFault,
+};
+
+const WAIT: Duration = Duration::from_secs(20);
+const APP_ID: &str = "5f4c2a1b-7d1e-4c3b-9a8f-0123456789ab";
+const APP_PASSWORD: &str = "teams~bot~password~0123456789";
+
+struct TeamsBridge {
+    genesys: GenesysSimulator,
+    teams: TeamsSimulator,
+    integration_id: String,
+    teams_connector: Connector,
+    _gcloudcx_connector: Connector,
+    webhook_url: String,
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+impl TeamsBridge {
+    async fn start(amqp: &str, redis: &str) -> Self {
+        let genesys = GenesysSimulator::start(GenesysOptions {
+            rate_limit_per_minute: 0,
+            create_completion: CreateCompletion::Immediate,
+            ..GenesysOptions::default().with_client(CLIENT_ID, CLIENT_SECRET)
+        })
+        .await
+        .expect("Genesys simulator");
+        let teams = TeamsSimulator::start(TeamsOptions::default().with_bot(
+            APP_ID,
+            APP_PASSWORD,
+            "ACME Bot",
+        ))
+        .await
+        .expect("Teams simulator");
+        let tenant_key = format!("flow.{}", unique("t"));
+        let teams_port = free_port();
+        let gcloudcx_port = free_port();
+        let integration_id = create_integration(
+            &genesys.base_url(),
+            &format!("http://127.0.0.1:{gcloudcx_port}/openmessaging/{tenant_key}"),
+        )
+        .await;
+        let webhook_url = format!("http://127.0.0.1:{teams_port}/teams/{tenant_key}");
+        teams.set_messaging_endpoint(APP_ID, &webhook_url);
+        let base_tenant = TenantConfig {
+            key: tenant_key.clone(),
+            display_name: "Flow".into(),
+            platform: Platform::Teams,
+            subscription_id: None,
+            webhook_url: webhook_url.clone(),
+            options: MessagingOptions::default(),
+            messaging: None,
+            genesys: None,
+            api_auth: None,
+            storage: None,
+        };
+        let mut teams_config = ServiceConfig::new("teams");
+        teams_config.tenants.insert(
+            tenant_key.clone(),
+            TenantConfig {
+                messaging: Some(MessagingConfig::Generic {
+                    settings: BTreeMap::from([("appId".to_owned(), APP_ID.to_owned())]),
+                    secrets: BTreeMap::from([(
+                        "appPassword".to_owned(),
+                        Secret::new(APP_PASSWORD),
+                    )]),
+                    api_base_url: Some(teams.base_url()),
+                }),
+                ..base_tenant.clone()
+            },
+        );
+        let mut gcloudcx_config = ServiceConfig::new("gcloudcx");
+        gcloudcx_config.tenants.insert(
+            tenant_key.clone(),
+            TenantConfig {
+                genesys: Some(GenesysConfig {
+                    region: "local".into(),
+                    api_base_url: genesys.base_url(),
+                    login_base_url: genesys.base_url(),
+                    client_id: CLIENT_ID.into(),
+                    client_secret: Secret::new(CLIENT_SECRET),
+                    integration_id: Some(integration_id.clone()),
+                    webhook_token: Secret::new(WEBHOOK_TOKEN),
+                    custom_data: BTreeMap::new(),
+                    agent_name: None,
+                    commander: Default::default(),
+                }),
+                ..base_tenant
+            },
+        );
+        let namespace = unique("umt-");
+        let extra = [
+            ("UM_BUS_NAMESPACE", namespace.as_str()),
+            // Rotation is checked right after the keys were fetched.
+            ("UM_TEAMS_KEY_REFRESH_MIN_MS", "0"),
+        ];
+        let (teams_connector, gcloudcx_connector) = tokio::join!(
+            Connector::start("teams", &teams_config, teams_port, amqp, redis, &extra),
+            Connector::start(
+                "gcloudcx",
+                &gcloudcx_config,
+                gcloudcx_port,
+                amqp,
+                redis,
+                &extra
+            ),
+        );
+        Self {
+            genesys,
+            teams,
+            integration_id,
+            teams_connector,
+            _gcloudcx_connector: gcloudcx_connector,
+            webhook_url,
+        }
+    }
+
+    fn inbound_bodies(&self) -> Vec<Value> {
+        self.genesys
+            .inbound_messages()
+            .into_iter()
+            .filter(|record| record.integration_id == self.integration_id)
+            .map(|record| record.body)
+            .collect()
+    }
+
+    fn receipts(&self) -> Vec<Value> {
+        self.genesys
+            .receipts()
+            .into_iter()
+            .map(|r| r.body)
+            .collect()
+    }
+
+    async fn say(&self, spec: ActivitySpec) {
+        let delivery = self
+            .teams
+            .send_activity(APP_ID, spec)
+            .await
+            .expect("activity");
+        assert_eq!(delivery.status, Some(200), "{delivery:?}");
+    }
+
+    async fn agent(&self, spec: OutboundMessageSpec) -> String {
+        let sent = self
+            .genesys
+            .send_agent_message(&self.integration_id, spec)
+            .await
+            .expect("agent message");
+        assert_eq!(sent.final_status(), Some(200));
+        sent.message_id
+    }
+}
+
+async fn fetch(url: &str) -> (u16, String, Vec<u8>) {
+    let response = reqwest::get(url).await.expect("media fetch");
+    let status = response.status().as_u16();
+    let mime = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (
+        status,
+        mime,
+        response.bytes().await.expect("bytes").to_vec(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guest_activities_are_authenticated_and_reach_genesys_once() {
+    let Some((amqp, redis)) = services() else {
+        return;
+    };
+    let bridge = TeamsBridge::start(&amqp, &redis).await;
+    let user = TeamsUser::new("29:1megan", "Megan Bowen");
+    let chat = TeamsConversation::personal("a:1megan-personal");
+    bridge.say(ActivitySpec::bot_added(&chat, &user)).await;
+    bridge
+        .say(ActivitySpec::message(&chat, &user, "hello from Teams").with_id("1700000000111"))
+        .await;
+    assert!(
+        eventually(WAIT, || bridge.inbound_bodies().len() == 1).await,
+        "text did not arrive"
+    );
+    let text = &bridge.inbound_bodies()[0];
+    assert_eq!(text["text"], "hello from Teams");
+    assert_eq!(text["channel"]["from"]["id"], "a:1megan-personal");
+    assert_eq!(text["channel"]["from"]["nickname"], "Megan Bowen");
+    let attributes = &text["channel"]["metadata"]["customAttributes"];
+    assert_eq!(attributes["media"], "Microsoft Teams");
+    assert_eq!(attributes["teamsScope"], "personal");
+    assert_eq!(attributes["teamsTenantId"], "tenant-1");
+
+    // Redelivery of the same activity id: accepted, not relayed again.
+    bridge
+        .say(ActivitySpec::message(&chat, &user, "hello from Teams").with_id("1700000000111"))
+        .await;
+
+    // An inline image (needs the bot token) and a file (pre-authenticated).
+    let picture: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    let inline = bridge
+        .teams
+        .upload_inline_image(picture.clone(), "image/png");
+    bridge
+        .say(ActivitySpec::message(&chat, &user, "my screen").with_attachment(inline))
+        .await;
+    let report = b"%PDF-1.7 quarterly report".to_vec();
+    let file = bridge
+        .teams
+        .upload_file(report.clone(), "application/pdf", "report.pdf");
+    bridge
+        .say(ActivitySpec::message(&chat, &user, "").with_attachment(file))
+        .await;
+    assert!(
+        eventually(WAIT, || bridge.inbound_bodies().len() >= 3).await,
+        "media did not arrive"
+    );
+    let bodies = bridge.inbound_bodies();
+    assert_eq!(
+        bodies.len(),
+        3,
+        "the redelivered text arrived twice: {bodies:#?}"
+    );
+    let image = &bodies[1]["content"][0]["attachment"];
+    assert_eq!(bodies[1]["text"], "my screen");
+    assert_eq!(image["mediaType"], "Image");
+    let pdf = &bodies[2]["content"][0]["attachment"];
+    assert_eq!(pdf["mediaType"], "File");
+    assert_eq!(pdf["filename"], "report.pdf");
+    for (attachment, bytes, mime) in [
+        (image, &picture, "image/png"),
+        (pdf, &report, "application/pdf"),
+    ] {
+        let url = attachment["url"].as_str().expect("url");
+        assert!(url.starts_with(&bridge.teams_connector.base_url()), "{url}");
+        assert!(
+            !url.contains(&bridge.teams.base_url()),
+            "the Teams URL leaked: {url}"
+        );
+        assert!(
+            !url.contains("tempauth"),
+            "the file's pre-authentication leaked: {url}"
+        );
+        let (status, served_mime, served) = fetch(url).await;
+        assert_eq!((status, served_mime.as_str()), (200, mime));
+        assert_eq!(&served, bytes);
+        let tampered = url.replace("sig=", "sig=00");
+        assert_eq!(fetch(&tampered).await.0, 401);
+    }
+    let downloads = bridge.teams.downloads();
+    assert_eq!(downloads.len(), 2, "{downloads:?}");
+    assert!(
+        downloads[0].authorized,
+        "the inline image was fetched without the bot token"
+    );
+    assert_eq!(
+        downloads.iter().map(|d| d.status).collect::<Vec<_>>(),
+        [200, 200]
+    );
+
+    // Forged tokens: 401 each, nothing published.
+    for fault in [
+        TokenFault::Missing,
+        TokenFault::Expired,
+        TokenFault::WrongAudience,
+        TokenFault::WrongIssuer,
+        TokenFault::BadSignature,
+        TokenFault::ServiceUrlMismatch,
+        TokenFault::NotEndorsed,
+        TokenFault::UnknownKey,
+    ] {
+        let forged = bridge
+            .teams
+            .send_activity_with(APP_ID, ActivitySpec::message(&chat, &user, "forged"), fault)
+            .await
+            .expect("post");
+        assert_eq!(forged.status, Some(401), "{fault:?} was not refused");
+    }
+    // A malformed body with a valid-looking bearer: 400.
+    let malformed = reqwest::Client::new()
+        .post(&bridge.webhook_url)
+        .bearer_auth("x.y.z")
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(malformed.status(), 400);
+
+    // The channel rotates its signing key: the connector fetches the new
+    // key set and accepts the new signature.
+    let fetches_before = bridge.teams.key_fetches().len();
+    bridge.teams.rotate_keys().expect("rotation");
+    bridge.teams.retire_old_keys();
+    bridge
+        .say(ActivitySpec::message(&chat, &user, "after rotation"))
+        .await;
+    assert!(
+        bridge.teams.key_fetches().len() > fetches_before,
+        "keys were not refreshed"
+    );
+    assert!(eventually(WAIT, || bridge.inbound_bodies().len() >= 4).await);
+    let bodies = bridge.inbound_bodies();
+    assert_eq!(bodies.len(), 4);
+    assert_eq!(bodies[3]["text"], "after rotation");
+    assert!(bodies.iter().all(|b| b["text"] != "forged"));
+}
+
+/// A file server standing in for Genesys' download host.
+async fn serve_image(bytes: Vec<u8>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = Router::new().route(
+        "/downloads/map.png",
+        get(move || {
+            let bytes = bytes.clone();
+            async move { ([("content-type", "image/png")], bytes) }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(120), axum::serve(listener, app)).await;
+    });
+    format!("http://{addr}/downloads/map.png")
+}
+
+fn receipt_for<'a>(receipts: &'a [Value], id: &str) -> Option<&'a Value> {
+    receipts.iter().find(|r| r["id"] == id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn agent_messages_cards_taps_receipts_throttling_and_blocking() {
+    let Some((amqp, redis)) = services() else {
+        return;
+    };
+    let bridge = TeamsBridge::start(&amqp, &redis).await;
+    let user = TeamsUser::new("29:1adele", "Adele Vance");
+    let chat = TeamsConversation::personal("a:1adele-personal");
+    let to = chat.id.clone();
+    bridge.say(ActivitySpec::message(&chat, &user, "hi")).await;
+    assert!(eventually(WAIT, || bridge.inbound_bodies().len() == 1).await);
+
+    // Agent text: plain text from the bot to the user.
+    let text_id = bridge
+        .agent(OutboundMessageSpec::text(&to, "How can I help?"))
+        .await;
+    assert!(
+        eventually(WAIT, || bridge.teams.sent_to(&to).len() == 1).await,
+        "text not sent"
+    );
+    let sent = &bridge.teams.sent_to(&to)[0];
+    assert_eq!(sent.app_id.as_deref(), Some(APP_ID));
+    assert_eq!(sent.activity["type"], "message");
+    assert_eq!(sent.activity["text"], "How can I help?");
+    assert_eq!(sent.activity["from"]["id"], format!("28:{APP_ID}"));
+    assert_eq!(sent.activity["recipient"]["id"], user.id);
+
+    // An image by URL: the channel can fetch it.
+    let image: Vec<u8> = (0..5000u32).map(|i| (i % 7) as u8).collect();
+    let url = serve_image(image.clone()).await;
+    let image_id = bridge
+        .agent(OutboundMessageSpec::attachment(
+            &to,
+            "Image",
+            &url,
+            "image/png",
+            Some("map.png"),
+        ))
+        .await;
+    assert!(
+        eventually(WAIT, || bridge.teams.sent_to(&to).len() == 2).await,
+        "image not sent"
+    );
+    let sent = &bridge.teams.sent_to(&to)[1];
+    assert_eq!(sent.activity["attachments"][0]["contentType"], "image/png");
+    assert_eq!(sent.fetched_images, [image.len()]);
+
+    // Quick replies: suggested actions; the channel throttles the first try.
+    bridge.teams.inject_fault(429, Some(1), 1);
+    let started = Instant::now();
+    let quick_id = bridge
+        .agent(OutboundMessageSpec::quick_replies(
+            &to,
+            "Did that help?",
+            &[("Yes", "help-yes"), ("No", "help-no")],
+        ))
+        .await;
+    assert!(
+        eventually(WAIT, || bridge.teams.sent_to(&to).len() == 3).await,
+        "quick replies not sent"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was not honoured"
+    );
+    let statuses: Vec<u16> = bridge
+        .teams
+        .sent_activities()
+        .iter()
+        .map(|s| s.status)
+        .collect();
+    assert_eq!(statuses, [201, 201, 429, 201]);
+    let prompt = &bridge.teams.sent_to(&to)[2].activity;
+    assert_eq!(prompt["text"], "Did that help?");
+    assert_eq!(prompt["suggestedActions"]["actions"][0]["type"], "imBack");
+    assert_eq!(prompt["suggestedActions"]["actions"][1]["value"], "No");
+
+    // The guest taps "No": Teams posts its title as text.
+    bridge.say(ActivitySpec::message(&chat, &user, "No")).await;
+    assert!(
+        eventually(WAIT, || !bridge.genesys.structured_responses().is_empty()).await,
+        "no structured response"
+    );
+    let response = &bridge.genesys.structured_responses()[0].body;
+    assert_eq!(response["buttonResponse"]["type"], "QuickReply");
+    assert_eq!(response["buttonResponse"]["payload"], "help-no");
+
+    // A card: an Adaptive Card; its Action.Submit comes back as a button.
+    let card_id = bridge
+        .agent(OutboundMessageSpec::card(
+            &to,
+            Card {
+                title: "Blue shirt".into(),
+                description: Some("100% cotton".into()),
+                image: Some("https://cdn.example/shirt.png".into()),
+                actions: vec![
+                    CardAction::link("Details", "https://shop.example/1"),
+                    CardAction::postback("Buy", "buy-1"),
+                ],
+            },
+        ))
+        .await;
+    assert!(
+        eventually(WAIT, || bridge.teams.sent_to(&to).len() == 4).await,
+        "card not sent"
+    );
+    let card = &bridge.teams.sent_to(&to)[3].activity["attachments"][0];
+    assert_eq!(
+        card["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    assert_eq!(card["content"]["body"][0]["text"], "Blue shirt");
+    let submit = card["content"]["actions"][1].clone();
+    assert_eq!(submit["type"], "Action.Submit");
+    bridge
+        .say(ActivitySpec::submit(&chat, &user, submit["data"].clone()))
+        .await;
+    assert!(eventually(WAIT, || bridge.genesys.structured_responses().len() >= 2).await);
+    let response = &bridge.genesys.structured_responses()[1].body;
+    assert_eq!(response["buttonResponse"]["type"], "Button");
+    assert_eq!(response["buttonResponse"]["payload"], "buy-1");
+    assert_eq!(response["buttonResponse"]["text"], "Buy");
+
+    // A group chat: quick replies become Action.Submit buttons.
+    let group = TeamsConversation::group_chat("19:group-chat@thread.v2");
+    bridge
+        .say(ActivitySpec::message(
+            &group,
+            &user,
+            "<at>ACME Bot</at> help",
+        ))
+        .await;
+    assert!(eventually(WAIT, || bridge.inbound_bodies().len() >= 2).await);
+    assert_eq!(bridge.inbound_bodies()[1]["text"], "help");
+    bridge
+        .agent(OutboundMessageSpec::quick_replies(
+            &group.id,
+            "Which one?",
+            &[("A", "pick-a")],
+        ))
+        .await;
+    assert!(eventually(WAIT, || bridge.teams.sent_to(&group.id).len() == 1).await);
+    let buttons = &bridge.teams.sent_to(&group.id)[0].activity;
+    assert!(buttons.get("suggestedActions").is_none());
+    let action = &buttons["attachments"][0]["content"]["actions"][0];
+    assert_eq!(action["type"], "Action.Submit");
+    bridge
+        .say(ActivitySpec::submit(&group, &user, action["data"].clone()))
+        .await;
+    assert!(eventually(WAIT, || bridge.genesys.structured_responses().len() >= 3).await);
+    let response = &bridge.genesys.structured_responses()[2].body;
+    assert_eq!(response["buttonResponse"]["type"], "QuickReply");
+    assert_eq!(response["buttonResponse"]["payload"], "pick-a");
+
+    // Delivered receipts; one token served every send (cached in Redis).
+    let delivered = [&text_id, &image_id, &quick_id, &card_id];
+    assert!(
+        eventually(WAIT, || {
+            let receipts = bridge.receipts();
+            delivered
+                .iter()
+                .all(|id| receipt_for(&receipts, id).is_some())
+        })
+        .await,
+        "receipts missing"
+    );
+    for id in delivered {
+        assert_eq!(
+            receipt_for(&bridge.receipts(), id).expect("receipt")["status"],
+            "Delivered"
+        );
+    }
+    let tokens = bridge.teams.token_requests();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    assert_eq!(tokens[0].authority, "botframework.com");
+    assert_eq!(tokens[0].scope, "https://api.botframework.com/.default");
+
+    // The user blocked the bot: Failed, RecipientOptedOut.
+    bridge.teams.block_conversation(&to);
+    let blocked = bridge
+        .agent(OutboundMessageSpec::text(&to, "Still there?"))
+        .await;
+    assert!(
+        eventually(WAIT, || receipt_for(&bridge.receipts(), &blocked).is_some()).await,
+        "no receipt for the blocked conversation"
+    );
+    let failed = receipt_for(&bridge.receipts(), &blocked)
+        .cloned()
+        .expect("receipt");
+    assert_eq!(failed["status"], "Failed");
+    assert_eq!(failed["reasons"][0]["code"], "RecipientOptedOut");
+    assert_eq!(bridge.teams.sent_to(&to).len(), 4);
+
+    // A conversation no activity ever came from: InvalidDestination.
+    let stranger = bridge
+        .agent(OutboundMessageSpec::text("a:1never-seen", "Hello?"))
+        .await;
+    assert!(
+        eventually(WAIT, || receipt_for(&bridge.receipts(), &stranger)
+            .is_some())
+        .await
+    );
+    let failed = receipt_for(&bridge.receipts(), &stranger)
+        .cloned()
+        .expect("receipt");
+    assert_eq!(failed["reasons"][0]["code"], "InvalidDestination");
+}
+
+/// The key cache against the simulator's metadata: fetched once, reused,
+/// refreshed for an unknown key id only after the least refresh interval.
+#[tokio::test]
+async fn key_cache_fetches_once_and_refreshes_on_rotation() {
+    let teams = TeamsSimulator::start(TeamsOptions::default())
+        .await
+        .expect("simulator");
+    let http = reqwest::Client::new();
+    let metadata = format!("{}/v1/.well-known/openidconfiguration", teams.base_url());
+    let eager = KeyCache::new(Duration::ZERO);
+    let first = eager.key(&http, &metadata, "bf-key-1").await.expect("key");
+    assert!(first.endorsements.iter().any(|e| e == "msteams"));
+    eager
+        .key(&http, &metadata, "bf-key-1")
+        .await
+        .expect("cached key");
+    assert_eq!(teams.key_fetches(), ["openidconfiguration", "keys"]);
+
+    let kid = teams.rotate_keys().expect("rotation");
+    let lazy = KeyCache::new(Duration::from_secs(3600));
+    lazy.key(&http, &metadata, "bf-key-1").await.expect("key");
+    assert_eq!(
+        lazy.key(&http, &metadata, "bf-key-9").await,
+        Err(AuthError::UnknownKey("bf-key-9".into()))
+    );
+    assert_eq!(
+        teams.key_fetches().len(),
+        4,
+        "an unknown key id refetched within the interval"
+    );
+
+    assert_eq!(
+        eager
+            .key(&http, &metadata, &kid)
+            .await
+            .expect("rotated key")
+            .kid
+            .as_deref(),
+        Some(kid.as_str())
+    );
+    assert_eq!(teams.key_fetches().len(), 6);
+
+    let unreachable = KeyCache::default();
+    let error = unreachable
+        .key(
+            &http,
+            "http://127.0.0.1:9/v1/.well-known/openidconfiguration",
+            "k",
+        )
+        .await;
+    assert!(matches!(error, Err(AuthError::Keys(_))), "{error:?}");
+}
