@@ -545,3 +545,172 @@ async fn agent_reply_push_quick_replies_retry_key_429_and_blocked() {
         "something was sent to the blocked guest"
     );
 }
+
+/// The platform itself against the simulator and a real Redis (no broker):
+/// a short-lived token issued from channel id and secret (and reused from
+/// Redis), the webhook endpoint set on a tenant change, cards as Flex the
+/// simulator's validation accepts, and the (proposed) Switcher hand-over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issued_token_webhook_endpoint_flex_and_switcher() {
+    use um_connector::envelope::{
+        Body, Card, CardAction, Content, Conversation, Direction, ENVELOPE_VERSION, Envelope,
+        Guest as EnvelopeGuest,
+    };
+    use um_connector::platform::MessagingPlatform;
+    use um_simulators::line::SwitcherSpec;
+
+    let Some((_, redis)) = services() else {
+        return;
+    };
+    let channel_id = format!(
+        "{}",
+        1_700_000_000u64 + uuid::Uuid::new_v4().as_u128() as u64 % 100_000_000
+    );
+    let channel_secret = uuid::Uuid::new_v4().simple().to_string();
+    let line = LineSimulator::start(LineOptions::default().with_channel(
+        ChannelSpec::new(&channel_id, &channel_secret).with_switcher(SwitcherSpec {
+            service_code: "svc-flow".into(),
+            secret: "switcher-secret".into(),
+            destinations: vec!["dest-after-chat".into()],
+        }),
+    ))
+    .await
+    .expect("LINE simulator");
+    let tenant_key = format!("flow.{}", unique("s"));
+    let tenant = TenantConfig {
+        key: tenant_key.clone(),
+        display_name: "Flow".into(),
+        platform: Platform::Line,
+        subscription_id: None,
+        webhook_url: format!("http://127.0.0.1:9/line/{tenant_key}"),
+        options: MessagingOptions::default(),
+        messaging: Some(MessagingConfig::Generic {
+            settings: BTreeMap::from([
+                ("channelId".to_owned(), channel_id.clone()),
+                ("switcher.serviceCode".to_owned(), "svc-flow".to_owned()),
+                (
+                    "switcher.destinationId".to_owned(),
+                    "dest-after-chat".to_owned(),
+                ),
+            ]),
+            secrets: BTreeMap::from([
+                (
+                    "channelSecret".to_owned(),
+                    Secret::new(channel_secret.clone()),
+                ),
+                ("switcher.secret".to_owned(), Secret::new("switcher-secret")),
+            ]),
+            api_base_url: Some(line.base_url()),
+        }),
+        genesys: None,
+        api_auth: None,
+        storage: None,
+    };
+    let mut config = ServiceConfig::new("line");
+    config.tenants.insert(tenant_key.clone(), tenant.clone());
+    let ctx = um_connector::platform::PlatformContext {
+        service: "line".into(),
+        http: um_connector::http_client::HttpClients::new(&Default::default())
+            .expect("HTTP client"),
+        store: um_connector::store::Store::connect(&redis, &unique("line-"))
+            .await
+            .expect("Redis"),
+        metrics: um_connector::metrics::Metrics::new("line"),
+        media: um_connector::media::MediaSigner::new(None, Duration::from_secs(60)),
+        config: um_connector::config_watch::ConfigWatcher::fixed(config),
+    };
+    let platform = um_connector::line::Line;
+
+    platform
+        .tenant_changed(&ctx, &tenant, None)
+        .await
+        .expect("webhook endpoint set");
+    assert_eq!(
+        line.webhook_url(&channel_id),
+        Some(tenant.webhook_url.clone())
+    );
+
+    let guest = Guest::new("Gus");
+    let envelope = |id: &str, content: Content| Envelope {
+        v: ENVELOPE_VERSION,
+        id: id.to_owned(),
+        tenant: tenant_key.clone(),
+        platform: Platform::Line,
+        direction: Direction::AgentToGuest,
+        time: chrono::Utc::now(),
+        conversation: Conversation {
+            id: guest.user_id.clone(),
+            guest: EnvelopeGuest {
+                id: guest.user_id.clone(),
+                ..EnvelopeGuest::default()
+            },
+            cx_conversation_id: None,
+        },
+        body: Body::Message(content),
+        custom_data: BTreeMap::new(),
+        origin_id: Some(id.to_owned()),
+        traceparent: None,
+    };
+    let cards: Vec<Card> = (1..=3)
+        .map(|n| Card {
+            title: format!("Plan {n}"),
+            description: Some("monthly".into()),
+            image_url: Some("https://cdn.example/plan.png".into()),
+            actions: vec![
+                CardAction::Postback {
+                    text: "Choose this plan please".into(),
+                    payload: format!("plan-{n}"),
+                },
+                CardAction::Link {
+                    text: "Details".into(),
+                    url: "https://shop.example/plans".into(),
+                },
+            ],
+        })
+        .collect();
+    platform
+        .deliver(
+            &ctx,
+            &tenant,
+            &envelope(
+                "e-cards",
+                Content {
+                    cards,
+                    ..Content::default()
+                },
+            ),
+        )
+        .await
+        .expect("carousel accepted by the simulator's validation");
+    let sent = line.sent_to(&guest.user_id);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].messages[0]["type"], "flex");
+    assert_eq!(sent[0].messages[0]["contents"]["type"], "carousel");
+    assert_eq!(
+        sent[0].messages[0]["contents"]["contents"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+
+    let switch = Content {
+        native: Some(serde_json::json!({"switcher": {"note": "chat closed"}})),
+        ..Content::default()
+    };
+    platform
+        .deliver(&ctx, &tenant, &envelope("e-switch", switch))
+        .await
+        .expect("switched");
+    let switches = line.switches();
+    assert_eq!(switches.len(), 1);
+    assert_eq!(switches[0].destination_id, "dest-after-chat");
+    assert_eq!(switches[0].user_id, guest.user_id);
+    assert_eq!(switches[0].note.as_deref(), Some("chat closed"));
+
+    let issued = line
+        .calls()
+        .into_iter()
+        .filter(|c| c.path == "/v2/oauth/accessToken")
+        .count();
+    assert_eq!(issued, 1, "the issued token is reused from Redis");
+}
