@@ -460,3 +460,164 @@ async fn agent_messages_keyboards_receipts_rate_limit_and_opt_out() {
     assert_eq!(failed["reasons"][0]["code"], "RecipientOptedOut");
     assert_eq!(bridge.viber.sent_to(&to).len(), 3);
 }
+
+/// Callbacks as the simulator signs them and send bodies as the connector
+/// builds them: the connector verifies every signature here; with
+/// `UM_VIBER_SDK_FIXTURE` set, they are also written to that file for
+/// `e2e/simulators/conformance/viber-sdk.py`, where Viber's own Python SDK
+/// (`viberbot`) verifies and parses them.
+#[test]
+fn sdk_fixture_of_signed_callbacks_and_send_bodies() {
+    use bytes::Bytes;
+    use http::{HeaderMap, HeaderValue, Method};
+    use um_connector::envelope::{
+        Body, Card, CardAction, Content, Conversation, Direction, ENVELOPE_VERSION, Envelope,
+        Guest, Location, QuickReply, Sticker,
+    };
+    use um_connector::platform::{MessagingPlatform, WebhookRequest};
+    use um_connector::viber::Viber;
+    use um_connector::viber::outbound::{Sender, to_viber};
+    use um_simulators::viber::sign;
+
+    let token = "4453b6ac12345678-e02c5f12174805f9-daec9cbb5448c51f";
+    let tenant = TenantConfig {
+        key: "sdk.viber".into(),
+        display_name: "SDK".into(),
+        platform: Platform::Viber,
+        subscription_id: None,
+        webhook_url: "https://um.example/viber/sdk.viber".into(),
+        options: MessagingOptions::default(),
+        messaging: Some(MessagingConfig::Generic {
+            settings: BTreeMap::from([("senderName".to_owned(), "ACME".to_owned())]),
+            secrets: BTreeMap::from([("authToken".to_owned(), Secret::new(token))]),
+            api_base_url: None,
+        }),
+        genesys: None,
+        api_auth: None,
+        storage: None,
+    };
+    let user = guest("pttm25kSGUo1919sBORWyA==");
+    let specs = [
+        CallbackSpec::text(&user, "hello"),
+        CallbackSpec::picture(&user, "https://dl-media.example/p.jpg", Some("cat"), 1234),
+        CallbackSpec::file(&user, "https://dl-media.example/f.pdf", "f.pdf", 10),
+        CallbackSpec::sticker(&user, 46105, "https://dl-media.example/s.png"),
+        CallbackSpec::location(&user, 35.68, 139.76),
+        CallbackSpec::subscribed(&user),
+        CallbackSpec::conversation_started(&user),
+        CallbackSpec::unsubscribed(&user),
+    ];
+    let mut callbacks = Vec::new();
+    for (index, spec) in specs.iter().enumerate() {
+        let tracking = (index == 0).then_some("{\"umButtons\":[]}");
+        let body = spec
+            .assemble(
+                5_491_000_000_000_000_100 + index as u64,
+                1_700_000_000_000,
+                tracking,
+            )
+            .to_string();
+        let signature = sign(token, body.as_bytes());
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-viber-content-signature",
+            HeaderValue::from_str(&signature).unwrap(),
+        );
+        let bytes = Bytes::from(body.clone());
+        let request = WebhookRequest {
+            method: &Method::POST,
+            headers: &headers,
+            query: None,
+            body: &bytes,
+        };
+        assert!(
+            Viber.verify(&tenant, &request).is_ok(),
+            "connector refused {body}"
+        );
+        callbacks.push(json!({"event": spec.event, "body": body, "signature": signature}));
+    }
+
+    let envelope = |content: Content| Envelope {
+        v: ENVELOPE_VERSION,
+        id: "sdk-1".into(),
+        tenant: tenant.key.clone(),
+        platform: Platform::Viber,
+        direction: Direction::AgentToGuest,
+        time: chrono::Utc::now(),
+        conversation: Conversation {
+            id: user.id.clone(),
+            guest: Guest::default(),
+            cx_conversation_id: None,
+        },
+        body: Body::Message(content),
+        custom_data: BTreeMap::new(),
+        origin_id: None,
+        traceparent: None,
+    };
+    let sender = Sender {
+        name: "ACME",
+        avatar: Some("https://acme.example/a.png"),
+    };
+    let contents = [
+        Content {
+            text: Some("Did that help?".into()),
+            quick_replies: vec![
+                QuickReply {
+                    text: "Yes".into(),
+                    payload: "help-yes".into(),
+                    image_url: None,
+                },
+                QuickReply {
+                    text: "No".into(),
+                    payload: "help-no".into(),
+                    image_url: None,
+                },
+            ],
+            ..Content::default()
+        },
+        Content {
+            cards: vec![Card {
+                title: "Shoe".into(),
+                description: Some("Red".into()),
+                image_url: Some("https://acme.example/shoe.png".into()),
+                actions: vec![
+                    CardAction::Link {
+                        text: "Open".into(),
+                        url: "https://acme.example/shoe".into(),
+                    },
+                    CardAction::Postback {
+                        text: "Buy".into(),
+                        payload: "buy-shoe".into(),
+                    },
+                ],
+            }],
+            ..Content::default()
+        },
+        Content {
+            location: Some(Location {
+                latitude: 1.5,
+                longitude: 2.5,
+                title: None,
+                address: None,
+            }),
+            sticker: Some(Sticker {
+                id: "46105".into(),
+                emoji: None,
+                image_url: None,
+            }),
+            ..Content::default()
+        },
+    ];
+    let mut sends = Vec::new();
+    for content in contents {
+        sends.extend(
+            to_viber(&envelope(content), sender, &MessagingOptions::default()).expect("translates"),
+        );
+    }
+    assert_eq!(sends.len(), 4);
+    if let Ok(path) = std::env::var("UM_VIBER_SDK_FIXTURE") {
+        let fixture = json!({"auth_token": token, "callbacks": callbacks, "sends": sends});
+        std::fs::write(&path, serde_json::to_vec_pretty(&fixture).unwrap())
+            .expect("fixture written");
+    }
+}

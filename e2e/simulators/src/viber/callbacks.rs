@@ -192,12 +192,7 @@ impl CallbackSpec {
     }
 
     /// The JSON Viber posts.
-    pub(crate) fn assemble(
-        &self,
-        token: u64,
-        timestamp_ms: i64,
-        tracking_data: Option<&str>,
-    ) -> Value {
+    pub fn assemble(&self, token: u64, timestamp_ms: i64, tracking_data: Option<&str>) -> Value {
         let mut callback = json!({
             "event": self.event, "timestamp": timestamp_ms, "message_token": token,
         });
