@@ -30,6 +30,7 @@ pub mod runtime;
 pub mod server;
 pub mod service;
 pub mod settings;
+pub mod slack;
 pub mod store;
 pub mod teams;
 pub mod telegram;

@@ -350,6 +350,13 @@ pub trait MessagingPlatform: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Routes this platform serves besides its webhook and media (e.g.
+    /// Slack's OAuth install and registration pages), merged into the
+    /// service's server. Default: none.
+    fn extra_routes(&self, _ctx: PlatformContext) -> Option<axum::Router> {
+        None
+    }
+
     /// Fetches media named by a reference this platform put into a
     /// [`PlatformContext::media_url`].
     async fn fetch_media(

@@ -27,6 +27,7 @@ pub fn lookup(name: &str) -> Option<Service> {
         "viber" => Some(Service::Platform(Arc::new(crate::viber::Viber))),
         "line" => Some(Service::Platform(Arc::new(crate::line::Line))),
         "teams" => Some(Service::Platform(Arc::new(crate::teams::Teams::default()))),
+        "slack" => Some(Service::Platform(Arc::new(crate::slack::Slack))),
         "gcloudcx" => Some(Service::Custom(|runtime| {
             Box::pin(crate::gcloudcx::run(runtime))
         })),
@@ -35,4 +36,4 @@ pub fn lookup(name: &str) -> Option<Service> {
 }
 
 /// Every name [`lookup`] knows, for the error message of a wrong name.
-pub const NAMES: &[&str] = &["gcloudcx", "line", "teams", "telegram", "viber"];
+pub const NAMES: &[&str] = &["gcloudcx", "line", "slack", "teams", "telegram", "viber"];

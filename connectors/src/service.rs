@@ -523,7 +523,10 @@ pub async fn run_platform(
 ) -> anyhow::Result<()> {
     let shutdown = runtime.shutdown.clone();
     let ctx = runtime.platform_context();
-    let routes = platform_routes(WebhookState::new(&runtime, platform.clone()));
+    let mut routes = platform_routes(WebhookState::new(&runtime, platform.clone()));
+    if let Some(extra) = platform.extra_routes(ctx.clone()) {
+        routes = routes.merge(extra);
+    }
     let (bound, server) = runtime
         .server()
         .merge(routes)

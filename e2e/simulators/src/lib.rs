@@ -12,6 +12,7 @@ pub mod genesys;
 pub mod line;
 mod recording;
 mod server;
+pub mod slack;
 pub mod teams;
 pub mod telegram;
 pub mod viber;

@@ -1,0 +1,632 @@
+//! Slack end to end: the Slack simulator, the `slack` and `gcloudcx`
+//! connector processes, real RabbitMQ and Redis, the Genesys simulator.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use serde_json::Value;
+use support::{
+    CLIENT_ID, CLIENT_SECRET, Connector, WEBHOOK_TOKEN, create_integration, eventually, free_port,
+    services,
+};
+use um_config::{
+    GenesysConfig, MessagingConfig, MessagingOptions, Platform, Secret, ServiceConfig, TenantConfig,
+};
+use um_simulators::genesys::{
+    CreateCompletion, GenesysOptions, GenesysSimulator, OutboundMessageSpec,
+};
+use um_simulators::slack::{RetryPolicy, SlackOptions, SlackSimulator, Workspace};
+
+const WAIT: Duration = Duration::from_secs(20);
+const TEAM: &str = "T0ACME001";
+const OTHER_TEAM: &str = "T0BETA002";
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+struct SlackBridge {
+    genesys: GenesysSimulator,
+    slack: SlackSimulator,
+    tenant_key: String,
+    webhook_url: String,
+    bot_token: String,
+    other_token: String,
+    integration_id: String,
+    slack_connector: Connector,
+    _gcloudcx_connector: Connector,
+}
+
+impl SlackBridge {
+    async fn start(amqp: &str, redis: &str) -> Self {
+        let genesys = GenesysSimulator::start(GenesysOptions {
+            rate_limit_per_minute: 0,
+            create_completion: CreateCompletion::Immediate,
+            ..GenesysOptions::default().with_client(CLIENT_ID, CLIENT_SECRET)
+        })
+        .await
+        .expect("Genesys simulator");
+        let signing_secret = uuid::Uuid::new_v4().simple().to_string();
+        let bot_token = unique("xoxb-1-");
+        let other_token = unique("xoxb-2-");
+        let mut options = SlackOptions::new(&signing_secret)
+            .with_workspace(
+                Workspace::new(TEAM, "Acme HQ", &bot_token).with_enterprise("E0ACME", "Acme Corp"),
+            )
+            .with_workspace(Workspace::new(OTHER_TEAM, "Beta Team", &other_token));
+        options.client_secret = unique("client-secret-");
+        options.retry = RetryPolicy {
+            retries: 3,
+            interval: Duration::from_millis(100),
+            timeout: Duration::from_secs(3),
+        };
+        let slack = SlackSimulator::start(options)
+            .await
+            .expect("Slack simulator");
+        let tenant_key = format!("flow.{}", unique("s"));
+        let slack_port = free_port();
+        let gcloudcx_port = free_port();
+        let integration_id = create_integration(
+            &genesys.base_url(),
+            &format!("http://127.0.0.1:{gcloudcx_port}/openmessaging/{tenant_key}"),
+        )
+        .await;
+        let webhook_url = format!("http://127.0.0.1:{slack_port}/slack/{tenant_key}");
+        let base_tenant = TenantConfig {
+            key: tenant_key.clone(),
+            display_name: "Flow".into(),
+            platform: Platform::Slack,
+            subscription_id: None,
+            webhook_url: webhook_url.clone(),
+            options: MessagingOptions::default(),
+            messaging: None,
+            genesys: None,
+            api_auth: None,
+            storage: None,
+        };
+        let mut slack_config = ServiceConfig::new("slack");
+        slack_config.tenants.insert(
+            tenant_key.clone(),
+            TenantConfig {
+                messaging: Some(MessagingConfig::Generic {
+                    settings: BTreeMap::from([
+                        ("appId".to_owned(), slack.options().app_id.clone()),
+                        ("clientId".to_owned(), slack.options().client_id.clone()),
+                    ]),
+                    secrets: BTreeMap::from([
+                        (
+                            "signingSecret".to_owned(),
+                            Secret::new(signing_secret.clone()),
+                        ),
+                        ("botToken".to_owned(), Secret::new(bot_token.clone())),
+                        (
+                            "clientSecret".to_owned(),
+                            Secret::new(slack.options().client_secret.clone()),
+                        ),
+                    ]),
+                    api_base_url: Some(slack.base_url()),
+                }),
+                ..base_tenant.clone()
+            },
+        );
+        let mut gcloudcx_config = ServiceConfig::new("gcloudcx");
+        gcloudcx_config.tenants.insert(
+            tenant_key.clone(),
+            TenantConfig {
+                genesys: Some(GenesysConfig {
+                    region: "local".into(),
+                    api_base_url: genesys.base_url(),
+                    login_base_url: genesys.base_url(),
+                    client_id: CLIENT_ID.into(),
+                    client_secret: Secret::new(CLIENT_SECRET),
+                    integration_id: Some(integration_id.clone()),
+                    webhook_token: Secret::new(WEBHOOK_TOKEN),
+                    custom_data: BTreeMap::new(),
+                    agent_name: None,
+                    commander: Default::default(),
+                }),
+                ..base_tenant
+            },
+        );
+        let namespace = unique("umt-");
+        let extra = [("UM_BUS_NAMESPACE", namespace.as_str())];
+        let (slack_connector, gcloudcx_connector) = tokio::join!(
+            Connector::start("slack", &slack_config, slack_port, amqp, redis, &extra),
+            Connector::start(
+                "gcloudcx",
+                &gcloudcx_config,
+                gcloudcx_port,
+                amqp,
+                redis,
+                &extra
+            ),
+        );
+        Self {
+            genesys,
+            slack,
+            tenant_key,
+            webhook_url,
+            bot_token,
+            other_token,
+            integration_id,
+            slack_connector,
+            _gcloudcx_connector: gcloudcx_connector,
+        }
+    }
+
+    fn inbound_bodies(&self) -> Vec<Value> {
+        self.genesys
+            .inbound_messages()
+            .into_iter()
+            .filter(|record| record.integration_id == self.integration_id)
+            .map(|record| record.body)
+            .collect()
+    }
+
+    fn receipts(&self) -> Vec<Value> {
+        self.genesys
+            .receipts()
+            .into_iter()
+            .map(|r| r.body)
+            .collect()
+    }
+
+    async fn send(&self, event: &Value) -> Option<u16> {
+        self.slack
+            .send_event(&self.webhook_url, event)
+            .await
+            .status()
+    }
+}
+
+async fn serve_file(name: &'static str, mime: &'static str, bytes: Vec<u8>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = Router::new().route(
+        &format!("/downloads/{name}"),
+        get(move || {
+            let bytes = bytes.clone();
+            async move { ([("content-type", mime)], bytes) }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/downloads/{name}")
+}
+
+fn receipt<'a>(receipts: &'a [Value], id: &str) -> Option<&'a Value> {
+    receipts.iter().find(|receipt| receipt["id"] == id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guest_text_file_redelivery_signatures_and_oauth_install() {
+    let Some((amqp, redis)) = services() else {
+        return;
+    };
+    let bridge = SlackBridge::start(&amqp, &redis).await;
+
+    // Saving the request URL in Slack: the challenge comes back as is.
+    let verification = bridge
+        .slack
+        .verify_url(&bridge.webhook_url, "3eZbrw1aBm2rZgRNFdxV2595")
+        .await;
+    assert_eq!(verification.status(), Some(200));
+    assert_eq!(
+        verification.response_body.as_deref(),
+        Some("3eZbrw1aBm2rZgRNFdxV2595")
+    );
+
+    let channel = bridge.slack.open_dm(TEAM, "U0BOB");
+    let text = bridge
+        .slack
+        .message_event(TEAM, "U0BOB", &channel, "hello from Slack & co");
+    assert_eq!(bridge.send(&text).await, Some(200));
+    assert!(
+        eventually(WAIT, || bridge.inbound_bodies().len() == 1).await,
+        "text did not arrive"
+    );
+    let body = &bridge.inbound_bodies()[0];
+    assert_eq!(body["text"], "hello from Slack & co");
+    assert_eq!(body["channel"]["from"]["id"], format!("{TEAM}:{channel}"));
+    let attributes = &body["channel"]["metadata"]["customAttributes"];
+    assert_eq!(attributes["media"], "Slack");
+    assert_eq!(attributes["workspaceId"], TEAM);
+    assert_eq!(attributes["enterpriseId"], "E0ACME");
+
+    // Slack retries the same event (same event_id): accepted, not relayed.
+    assert_eq!(bridge.send(&text).await, Some(200));
+
+    // A tampered body, a missing signature and a replayed (stale) request:
+    // 401, nothing published.
+    let forged = bridge
+        .slack
+        .message_event(TEAM, "U0BOB", &channel, "forged")
+        .to_string()
+        .into_bytes();
+    let now = chrono::Utc::now().timestamp();
+    let wrong = bridge.slack.sign(now, b"something else");
+    let post = |body: Vec<u8>, ts: Option<i64>, sig: Option<String>| {
+        let slack = &bridge.slack;
+        let url = bridge.webhook_url.clone();
+        async move {
+            slack
+                .post_raw(&url, body, "application/json", ts, sig.as_deref())
+                .await
+        }
+    };
+    assert_eq!(
+        post(forged.clone(), Some(now), Some(wrong)).await,
+        Some(401)
+    );
+    assert_eq!(post(forged.clone(), Some(now), None).await, Some(401));
+    let stale = now - 600;
+    let stale_sig = bridge.slack.sign(stale, &forged);
+    assert_eq!(
+        post(forged.clone(), Some(stale), Some(stale_sig)).await,
+        Some(401)
+    );
+
+    // A file: served by the connector with the workspace's token, under a
+    // URL that carries no credential.
+    let image_bytes: Vec<u8> = (0..30_000u32).map(|i| (i % 251) as u8).collect();
+    let file = bridge
+        .slack
+        .add_file(TEAM, "map.png", "image/png", image_bytes.clone());
+    let shared = bridge
+        .slack
+        .file_event(TEAM, "U0BOB", &channel, "", vec![file]);
+    assert_eq!(bridge.send(&shared).await, Some(200));
+    assert!(
+        eventually(WAIT, || bridge.inbound_bodies().len() >= 2).await,
+        "file did not arrive"
+    );
+    let bodies = bridge.inbound_bodies();
+    assert_eq!(
+        bodies.len(),
+        2,
+        "redelivered or forged events were relayed: {bodies:#?}"
+    );
+    let attachment = &bodies[1]["content"][0]["attachment"];
+    assert_eq!(attachment["mediaType"], "Image");
+    let url = attachment["url"].as_str().expect("attachment url");
+    assert!(url.starts_with(&bridge.slack_connector.base_url()), "{url}");
+    assert!(
+        !url.contains(&bridge.bot_token) && !url.contains("files-pri"),
+        "a Slack URL or token leaked: {url}"
+    );
+    let fetched = reqwest::Client::new()
+        .get(url)
+        .send()
+        .await
+        .expect("media fetch");
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.headers()["content-type"], "image/png");
+    assert_eq!(
+        fetched.bytes().await.unwrap().as_ref(),
+        image_bytes.as_slice()
+    );
+    let downloads = bridge.slack.downloads();
+    assert_eq!(downloads.len(), 1);
+    assert_eq!(downloads[0].http_status, 200);
+    let mut tampered = url::Url::parse(url).unwrap();
+    let pairs: Vec<(String, String)> = tampered
+        .query_pairs()
+        .map(|(k, v)| {
+            let value = if k == "sig" {
+                "0".repeat(v.len())
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), value)
+        })
+        .collect();
+    tampered.query_pairs_mut().clear().extend_pairs(pairs);
+    let refused = reqwest::get(tampered.as_str()).await.expect("media fetch");
+    assert_eq!(refused.status(), 401);
+
+    // OAuth v2 install into a second workspace: install link → Slack's
+    // authorize page → callback; the workspace's own token then answers
+    // its guests.
+    bridge.slack.approve_as(OTHER_TEAM);
+    let page = reqwest::Client::new()
+        .get(format!(
+            "{}/slack/{}/install",
+            bridge.slack_connector.base_url(),
+            bridge.tenant_key
+        ))
+        .send()
+        .await
+        .expect("install");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Beta Team"), "{html}");
+    assert!(!html.contains(&bridge.other_token));
+    let forged_state = reqwest::get(format!(
+        "{}/slack/{}/oauth/callback?code=x&state=9999999999.00",
+        bridge.slack_connector.base_url(),
+        bridge.tenant_key
+    ))
+    .await
+    .unwrap();
+    assert_eq!(forged_state.status(), 401);
+    let beta_channel = bridge.slack.open_dm(OTHER_TEAM, "U0CARL");
+    let hello = bridge
+        .slack
+        .message_event(OTHER_TEAM, "U0CARL", &beta_channel, "hi from Beta");
+    assert_eq!(bridge.send(&hello).await, Some(200));
+    assert!(
+        eventually(WAIT, || bridge.inbound_bodies().len() == 3).await,
+        "Beta message did not arrive"
+    );
+    let beta = &bridge.inbound_bodies()[2];
+    assert_eq!(
+        beta["channel"]["metadata"]["customAttributes"]["workspaceName"],
+        "Beta Team"
+    );
+    let to = format!("{OTHER_TEAM}:{beta_channel}");
+    let reply = bridge
+        .genesys
+        .send_agent_message(
+            &bridge.integration_id,
+            OutboundMessageSpec::text(&to, "Welcome, Beta"),
+        )
+        .await
+        .expect("webhook sent");
+    assert_eq!(reply.final_status(), Some(200));
+    assert!(bridge.slack.wait_posted(1, WAIT).await, "reply not posted");
+    let posted = bridge.slack.posted_to(&beta_channel);
+    assert_eq!(
+        posted[0].team_id, OTHER_TEAM,
+        "posted with another workspace's token"
+    );
+    assert_eq!(posted[0].text.as_deref(), Some("Welcome, Beta"));
+
+    // The manifest and the registration page name this tenant's URLs.
+    let manifest: Value = reqwest::get(format!(
+        "{}/slack/{}/manifest",
+        bridge.slack_connector.base_url(),
+        bridge.tenant_key
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        manifest["settings"]["event_subscriptions"]["request_url"],
+        bridge.webhook_url.as_str()
+    );
+    let register = reqwest::get(format!(
+        "{}/slack/register?customer={}",
+        bridge.slack_connector.base_url(),
+        bridge.tenant_key
+    ))
+    .await
+    .unwrap();
+    assert_eq!(register.status(), 200);
+    assert!(
+        register
+            .text()
+            .await
+            .unwrap()
+            .contains(&format!("/slack/{}/install", bridge.tenant_key))
+    );
+    let unknown = reqwest::get(format!(
+        "{}/slack/register?customer=nobody.here",
+        bridge.slack_connector.base_url()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(unknown.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn agent_text_blocks_files_taps_429_and_archived() {
+    let Some((amqp, redis)) = services() else {
+        return;
+    };
+    let bridge = SlackBridge::start(&amqp, &redis).await;
+    let channel = bridge.slack.open_dm(TEAM, "U0ANN");
+    let to = format!("{TEAM}:{channel}");
+    let hi = bridge.slack.message_event(TEAM, "U0ANN", &channel, "hi");
+    assert_eq!(bridge.send(&hi).await, Some(200));
+    assert!(eventually(WAIT, || bridge.inbound_bodies().len() == 1).await);
+
+    let first = bridge
+        .genesys
+        .send_agent_message(
+            &bridge.integration_id,
+            OutboundMessageSpec::text(&to, "How can I <help>?"),
+        )
+        .await
+        .expect("webhook sent");
+    assert_eq!(first.final_status(), Some(200));
+    assert!(bridge.slack.wait_posted(1, WAIT).await, "text not posted");
+    assert_eq!(
+        bridge.slack.posted_to(&channel)[0].text.as_deref(),
+        Some("How can I &lt;help&gt;?")
+    );
+
+    // An image: an image block pointing at the agent's URL.
+    let image: Vec<u8> = (0..4000u32).map(|i| (i % 13) as u8).collect();
+    let image_url = serve_file("map.png", "image/png", image).await;
+    let picture = bridge
+        .genesys
+        .send_agent_message(
+            &bridge.integration_id,
+            OutboundMessageSpec::attachment(&to, "Image", &image_url, "image/png", Some("map.png")),
+        )
+        .await
+        .expect("webhook sent");
+    assert_eq!(picture.final_status(), Some(200));
+    assert!(bridge.slack.wait_posted(2, WAIT).await, "image not posted");
+    let blocks = bridge.slack.posted_to(&channel)[1]
+        .blocks
+        .clone()
+        .expect("blocks");
+    assert_eq!(blocks[0]["type"], "image");
+    assert_eq!(blocks[0]["image_url"], image_url.as_str());
+
+    // A document: uploaded through the external upload flow.
+    let pdf: Vec<u8> = (0..9000u32).map(|i| (i % 7) as u8).collect();
+    let pdf_url = serve_file("terms.pdf", "application/pdf", pdf.clone()).await;
+    let document = bridge
+        .genesys
+        .send_agent_message(
+            &bridge.integration_id,
+            OutboundMessageSpec::attachment(
+                &to,
+                "File",
+                &pdf_url,
+                "application/pdf",
+                Some("terms.pdf"),
+            ),
+        )
+        .await
+        .expect("webhook sent");
+    assert_eq!(document.final_status(), Some(200));
+    assert!(
+        bridge.slack.wait_uploaded(1, WAIT).await,
+        "file not uploaded"
+    );
+    let uploaded = &bridge.slack.uploaded()[0];
+    assert_eq!(uploaded.channel, channel);
+    assert_eq!(uploaded.filename, "terms.pdf");
+    assert_eq!(uploaded.bytes_len, pdf.len());
+
+    // Quick replies: buttons in an actions block; the tap comes back to
+    // Genesys as a structured response.
+    let quick = bridge
+        .genesys
+        .send_agent_message(
+            &bridge.integration_id,
+            OutboundMessageSpec::quick_replies(
+                &to,
+                "Did that help?",
+                &[("Yes", "help-yes"), ("No", "help-no")],
+            ),
+        )
+        .await
+        .expect("webhook sent");
+    assert_eq!(quick.final_status(), Some(200));
+    assert!(
+        bridge.slack.wait_posted(3, WAIT).await,
+        "quick replies not posted"
+    );
+    let prompt = bridge.slack.posted_to(&channel)[2].clone();
+    let blocks = prompt.blocks.clone().expect("blocks");
+    assert_eq!(blocks[0]["text"]["text"], "Did that help?");
+    let buttons = blocks[1]["elements"].as_array().expect("buttons");
+    assert_eq!(buttons.len(), 2);
+    assert_eq!(buttons[0]["text"]["text"], "Yes");
+    let action_id = buttons[0]["action_id"].as_str().unwrap().to_owned();
+    let tap = bridge
+        .slack
+        .block_actions(&prompt, "U0ANN", &action_id)
+        .expect("button found");
+    let tapped = bridge
+        .slack
+        .send_interaction(&bridge.webhook_url, &tap)
+        .await;
+    assert_eq!(tapped.status(), Some(200));
+    assert!(
+        eventually(WAIT, || !bridge.genesys.structured_responses().is_empty()).await,
+        "no structured response"
+    );
+    let response = &bridge.genesys.structured_responses()[0].body;
+    assert_eq!(response["buttonResponse"]["type"], "QuickReply");
+    assert_eq!(response["buttonResponse"]["payload"], "help-yes");
+    assert_eq!(response["buttonResponse"]["text"], "Yes");
+
+    for id in [
+        &first.message_id,
+        &picture.message_id,
+        &document.message_id,
+        &quick.message_id,
+    ] {
+        assert!(
+            eventually(WAIT, || receipt(&bridge.receipts(), id).is_some()).await,
+            "no receipt for {id}"
+        );
+        assert_eq!(
+            receipt(&bridge.receipts(), id).unwrap()["status"],
+            "Delivered"
+        );
+    }
+
+    // 429 with Retry-After: 2: retried no sooner.
+    bridge.slack.inject_rate_limit("chat.postMessage", 2, 1);
+    let started = Instant::now();
+    let limited = bridge
+        .genesys
+        .send_agent_message(
+            &bridge.integration_id,
+            OutboundMessageSpec::text(&to, "after the limit"),
+        )
+        .await
+        .expect("webhook sent");
+    assert!(
+        eventually(WAIT, || receipt(&bridge.receipts(), &limited.message_id)
+            .is_some())
+        .await
+    );
+    assert_eq!(
+        receipt(&bridge.receipts(), &limited.message_id).unwrap()["status"],
+        "Delivered"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "Retry-After was not honoured"
+    );
+    let limited_calls: Vec<u16> = bridge
+        .slack
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "chat.postMessage")
+        .map(|c| c.http_status)
+        .collect();
+    assert!(limited_calls.ends_with(&[429, 200]), "{limited_calls:?}");
+    assert_eq!(
+        bridge
+            .slack
+            .posted_to(&channel)
+            .last()
+            .unwrap()
+            .text
+            .as_deref(),
+        Some("after the limit")
+    );
+
+    // The guest's conversation is archived: a Failed receipt, nothing posted.
+    let posted_before = bridge.slack.posted_to(&channel).len();
+    bridge.slack.archive(&channel);
+    let blocked = bridge
+        .genesys
+        .send_agent_message(
+            &bridge.integration_id,
+            OutboundMessageSpec::text(&to, "Still there?"),
+        )
+        .await
+        .expect("webhook sent");
+    assert_eq!(blocked.final_status(), Some(200));
+    assert!(
+        eventually(WAIT, || receipt(&bridge.receipts(), &blocked.message_id)
+            .is_some())
+        .await
+    );
+    let receipts = bridge.receipts();
+    let failed = receipt(&receipts, &blocked.message_id).unwrap();
+    assert_eq!(failed["status"], "Failed");
+    assert_eq!(failed["reasons"][0]["code"], "RecipientOptedOut");
+    assert_eq!(bridge.slack.posted_to(&channel).len(), posted_before);
+}

@@ -1,0 +1,423 @@
+//! The HTTP side of the Slack simulator: Web API methods, OAuth authorize,
+//! upload URLs and private file URLs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use super::{
+    ApiCall, FileDownload, PendingUpload, PostedMessage, SlackState, UploadedFile, Workspace,
+    blocks,
+};
+use crate::recording::lock;
+
+type Shared = Arc<SlackState>;
+
+pub(super) fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/api/{method}", post(method))
+        .route("/oauth/v2/authorize", get(authorize))
+        .route("/upload/{id}", post(upload))
+        .route("/files-pri/{*path}", get(private_file))
+        .with_state(state)
+}
+
+fn answer(
+    state: &SlackState,
+    method: &str,
+    team: Option<&str>,
+    status: StatusCode,
+    body: Value,
+) -> Response {
+    state.calls.push(ApiCall {
+        method: method.to_owned(),
+        team_id: team.map(str::to_owned),
+        http_status: status.as_u16(),
+        error: body["error"].as_str().map(str::to_owned),
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+fn fail(state: &SlackState, method: &str, team: Option<&str>, error: &str) -> Response {
+    answer(
+        state,
+        method,
+        team,
+        StatusCode::OK,
+        json!({"ok": false, "error": error}),
+    )
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+/// Arguments as Slack reads them: JSON or form body.
+fn arguments(headers: &HeaderMap, body: &Bytes) -> Option<Value> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/json") {
+        return serde_json::from_slice(body).ok();
+    }
+    let map: serde_json::Map<String, Value> = form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect();
+    Some(Value::Object(map))
+}
+
+async fn method(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(args) = arguments(&headers, &body) else {
+        return fail(&state, &name, None, "invalid_json");
+    };
+    if name == "oauth.v2.access" {
+        return oauth_access(&state, &args);
+    }
+    let token = bearer(&headers)
+        .map(str::to_owned)
+        .or_else(|| args["token"].as_str().map(str::to_owned));
+    let Some(token) = token else {
+        return fail(&state, &name, None, "not_authed");
+    };
+    let Some(workspace) = state.workspace_by_token(&token).cloned() else {
+        return fail(&state, &name, None, "invalid_auth");
+    };
+    let team = Some(workspace.team_id.as_str());
+    if let Some(fault) = state.take_fault(&name) {
+        let status =
+            StatusCode::from_u16(fault.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = answer(
+            &state,
+            &name,
+            team,
+            status,
+            json!({"ok": false, "error": fault.error}),
+        );
+        if let Some(after) = fault.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, after.into());
+        }
+        return response;
+    }
+    match name.as_str() {
+        "chat.postMessage" => post_message(&state, &workspace, &args),
+        "files.getUploadURLExternal" => get_upload_url(&state, &workspace, &args),
+        "files.completeUploadExternal" => complete_upload(&state, &workspace, &args),
+        "auth.test" => answer(
+            &state,
+            &name,
+            team,
+            StatusCode::OK,
+            json!({"ok": true, "team_id": workspace.team_id, "team": workspace.team_name, "user_id": workspace.bot_user_id}),
+        ),
+        _ => fail(&state, &name, team, "unknown_method"),
+    }
+}
+
+fn channel_check(
+    state: &SlackState,
+    workspace: &Workspace,
+    channel: &str,
+) -> Result<(), &'static str> {
+    match lock(&state.channels).get(channel) {
+        Some(team) if *team == workspace.team_id => {}
+        _ => return Err("channel_not_found"),
+    }
+    if lock(&state.archived).iter().any(|c| c == channel) {
+        return Err("is_archived");
+    }
+    Ok(())
+}
+
+fn post_message(state: &SlackState, workspace: &Workspace, args: &Value) -> Response {
+    let method = "chat.postMessage";
+    let team = Some(workspace.team_id.as_str());
+    let Some(channel) = args["channel"].as_str() else {
+        return fail(state, method, team, "channel_not_found");
+    };
+    if let Err(error) = channel_check(state, workspace, channel) {
+        return fail(state, method, team, error);
+    }
+    let text = args["text"].as_str().map(str::to_owned);
+    // Form posts carry blocks as a JSON string.
+    let blocks = match &args["blocks"] {
+        Value::String(s) => serde_json::from_str(s).ok(),
+        Value::Null => None,
+        other => Some(other.clone()),
+    };
+    if text.as_deref().is_none_or(str::is_empty) && blocks.is_none() {
+        return fail(state, method, team, "no_text");
+    }
+    if text
+        .as_deref()
+        .is_some_and(|t| t.chars().count() > blocks::MAX_TEXT)
+    {
+        return fail(state, method, team, "msg_too_long");
+    }
+    if let Some(blocks) = &blocks
+        && let Err(reason) = blocks::validate(blocks)
+    {
+        tracing::debug!(%reason, "invalid_blocks");
+        return fail(state, method, team, "invalid_blocks");
+    }
+    let ts = format!(
+        "{}.{:06}",
+        chrono::Utc::now().timestamp(),
+        state
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % 1_000_000
+    );
+    state.posted.push(PostedMessage {
+        team_id: workspace.team_id.clone(),
+        channel: channel.to_owned(),
+        ts: ts.clone(),
+        text: text.clone(),
+        blocks: blocks.clone(),
+    });
+    answer(
+        state,
+        method,
+        team,
+        StatusCode::OK,
+        json!({"ok": true, "channel": channel, "ts": ts, "message": {"type": "message", "text": text, "bot_id": format!("B{}", workspace.team_id), "ts": ts, "blocks": blocks}}),
+    )
+}
+
+fn get_upload_url(state: &SlackState, workspace: &Workspace, args: &Value) -> Response {
+    let method = "files.getUploadURLExternal";
+    let team = Some(workspace.team_id.as_str());
+    let filename = args["filename"].as_str().unwrap_or("");
+    let length = args["length"]
+        .as_str()
+        .and_then(|l| l.parse::<usize>().ok())
+        .or_else(|| args["length"].as_u64().map(|l| l as usize));
+    let Some(length) = length.filter(|_| !filename.is_empty()) else {
+        return fail(state, method, team, "invalid_arguments");
+    };
+    let id = state.id("F");
+    lock(&state.uploads).insert(
+        id.clone(),
+        PendingUpload {
+            team_id: workspace.team_id.clone(),
+            filename: filename.to_owned(),
+            length,
+            bytes: None,
+        },
+    );
+    let url = format!("{}/upload/{id}", state.base_url());
+    answer(
+        state,
+        method,
+        team,
+        StatusCode::OK,
+        json!({"ok": true, "upload_url": url, "file_id": id}),
+    )
+}
+
+async fn upload(State(state): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
+    let mut uploads = lock(&state.uploads);
+    let Some(pending) = uploads.get_mut(&id) else {
+        return (StatusCode::NOT_FOUND, "unknown upload").into_response();
+    };
+    if body.len() != pending.length {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("expected {} bytes, got {}", pending.length, body.len()),
+        )
+            .into_response();
+    }
+    pending.bytes = Some(body);
+    (StatusCode::OK, format!("OK - {}", pending.length)).into_response()
+}
+
+fn complete_upload(state: &SlackState, workspace: &Workspace, args: &Value) -> Response {
+    let method = "files.completeUploadExternal";
+    let team = Some(workspace.team_id.as_str());
+    let files: Option<Vec<Value>> = match &args["files"] {
+        Value::String(s) => serde_json::from_str(s).ok(),
+        Value::Array(a) => Some(a.clone()),
+        _ => None,
+    };
+    let Some(files) = files.filter(|f| !f.is_empty()) else {
+        return fail(state, method, team, "invalid_arguments");
+    };
+    let channel = args["channel_id"].as_str().map(str::to_owned);
+    if let Some(channel) = &channel
+        && let Err(error) = channel_check(state, workspace, channel)
+    {
+        return fail(state, method, team, error);
+    }
+    let mut done = Vec::new();
+    for file in &files {
+        let id = file["id"].as_str().unwrap_or("");
+        let uploads = lock(&state.uploads);
+        let Some(pending) = uploads.get(id).filter(|p| p.team_id == workspace.team_id) else {
+            drop(uploads);
+            return fail(state, method, team, "file_not_found");
+        };
+        let Some(bytes) = &pending.bytes else {
+            drop(uploads);
+            return fail(state, method, team, "file_upload_not_complete");
+        };
+        done.push(UploadedFile {
+            team_id: workspace.team_id.clone(),
+            channel: channel.clone().unwrap_or_default(),
+            file_id: id.to_owned(),
+            filename: pending.filename.clone(),
+            title: file["title"].as_str().map(str::to_owned),
+            bytes_len: bytes.len(),
+        });
+    }
+    let ids: Vec<Value> = done
+        .iter()
+        .map(|f| json!({"id": f.file_id, "title": f.title}))
+        .collect();
+    for file in done {
+        state.uploaded.push(file);
+    }
+    answer(
+        state,
+        method,
+        team,
+        StatusCode::OK,
+        json!({"ok": true, "files": ids}),
+    )
+}
+
+fn oauth_access(state: &SlackState, args: &Value) -> Response {
+    let method = "oauth.v2.access";
+    let options = &state.options;
+    if args["client_id"].as_str() != Some(options.client_id.as_str()) {
+        return fail(state, method, None, "invalid_client_id");
+    }
+    if args["client_secret"].as_str() != Some(options.client_secret.as_str()) {
+        return fail(state, method, None, "bad_client_secret");
+    }
+    let code = args["code"].as_str().unwrap_or("");
+    let Some(team_id) = lock(&state.codes).remove(code) else {
+        return fail(state, method, None, "invalid_code");
+    };
+    let Some(workspace) = options.workspaces.iter().find(|w| w.team_id == team_id) else {
+        return fail(state, method, None, "invalid_code");
+    };
+    answer(
+        state,
+        method,
+        Some(&team_id),
+        StatusCode::OK,
+        json!({
+            "ok": true,
+            "access_token": workspace.bot_token,
+            "token_type": "bot",
+            "scope": "chat:write,im:history,files:read,files:write,users:read",
+            "bot_user_id": workspace.bot_user_id,
+            "app_id": options.app_id,
+            "team": {"id": workspace.team_id, "name": workspace.team_name},
+            "enterprise": workspace.enterprise.as_ref().map(|(id, name)| json!({"id": id, "name": name})),
+            "authed_user": {"id": "UADMIN"},
+            "is_enterprise_install": false,
+        }),
+    )
+}
+
+/// The administrator approves at once. `team` picks the workspace (default:
+/// the first configured).
+async fn authorize(
+    State(state): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let options = &state.options;
+    if query.get("client_id") != Some(&options.client_id) {
+        return (StatusCode::BAD_REQUEST, "invalid client_id").into_response();
+    }
+    let Some(redirect) = query.get("redirect_uri") else {
+        return (StatusCode::BAD_REQUEST, "redirect_uri required").into_response();
+    };
+    let team = query
+        .get("team")
+        .cloned()
+        .or_else(|| lock(&state.approving_team).clone())
+        .or_else(|| options.workspaces.first().map(|w| w.team_id.clone()));
+    let Some(team) = team else {
+        return (StatusCode::BAD_REQUEST, "no workspace").into_response();
+    };
+    let code = state.id("code-");
+    lock(&state.codes).insert(code.clone(), team);
+    let mut target = url::Url::parse(redirect).map_or_else(|_| redirect.clone(), |u| u.to_string());
+    let query_string = form_urlencoded::Serializer::new(String::new())
+        .append_pair("code", &code)
+        .append_pair("state", query.get("state").map_or("", String::as_str))
+        .finish();
+    target.push(if target.contains('?') { '&' } else { '?' });
+    target.push_str(&query_string);
+    Redirect::to(&target).into_response()
+}
+
+async fn private_file(
+    State(state): State<Shared>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let file_id = path
+        .split('/')
+        .next()
+        .and_then(|first| first.split_once('-'))
+        .map(|(_, id)| id.to_owned())
+        .unwrap_or_default();
+    let token_team = bearer(&headers)
+        .and_then(|t| state.workspace_by_token(t))
+        .map(|w| w.team_id.clone());
+    let files = lock(&state.files);
+    let (status, response) = match files.get(&file_id) {
+        None => (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND.into_response()),
+        // Slack answers an unauthenticated download with its login page.
+        Some(file) if token_team.as_deref() != Some(file.team_id.as_str()) => (
+            StatusCode::FORBIDDEN,
+            (
+                StatusCode::FORBIDDEN,
+                [(header::CONTENT_TYPE, "text/html")],
+                "<html>sign in</html>",
+            )
+                .into_response(),
+        ),
+        Some(file) => (
+            StatusCode::OK,
+            (
+                [
+                    (header::CONTENT_TYPE, file.mime.clone()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{}\"", file.name),
+                    ),
+                ],
+                file.bytes.clone(),
+            )
+                .into_response(),
+        ),
+    };
+    drop(files);
+    state.downloads.push(FileDownload {
+        file_id,
+        http_status: status.as_u16(),
+    });
+    response
+}
