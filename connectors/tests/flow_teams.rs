@@ -29,7 +29,10 @@ use support::{
 use um_config::{
     GenesysConfig, MessagingConfig, MessagingOptions, Platform, Secret, ServiceConfig, TenantConfig,
 };
+use um_connector::store::Store;
 use um_connector::teams::auth::{AuthError, KeyCache};
+use um_connector::teams::manifest::PackageState;
+use um_connector::teams::platform::PACKAGE_KIND;
 use um_simulators::genesys::{
     Card, CardAction, CreateCompletion, GenesysOptions, GenesysSimulator, OutboundMessageSpec,
 };
@@ -42,6 +45,8 @@ const APP_ID: &str = "5f4c2a1b-7d1e-4c3b-9a8f-0123456789ab";
 const APP_PASSWORD: &str = "teams~bot~password~0123456789";
 
 struct TeamsBridge {
+    tenant_key: String,
+    teams_config: ServiceConfig,
     genesys: GenesysSimulator,
     teams: TeamsSimulator,
     integration_id: String,
@@ -147,6 +152,8 @@ impl TeamsBridge {
             ),
         );
         Self {
+            tenant_key,
+            teams_config,
             genesys,
             teams,
             integration_id,
@@ -578,6 +585,75 @@ async fn agent_messages_cards_taps_receipts_throttling_and_blocking() {
         .cloned()
         .expect("receipt");
     assert_eq!(failed["reasons"][0]["code"], "InvalidDestination");
+}
+
+async fn package_state(store: &Store, tenant: &str) -> Option<PackageState> {
+    let text = store
+        .get(tenant, PACKAGE_KIND, "state")
+        .await
+        .expect("redis")?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The app package is built at start and its version moves when the
+/// tenant's bot name or accent color changes (configuration reload).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_app_package_is_versioned_by_content() {
+    let Some((amqp, redis)) = services() else {
+        return;
+    };
+    let mut bridge = TeamsBridge::start(&amqp, &redis).await;
+    let store = Store::connect(&redis, "teams").await.expect("redis");
+    let tenant = bridge.tenant_key.clone();
+    let first = wait_for_package(&store, &tenant, |_| true).await;
+    assert_eq!(first.version, "1.0.0");
+    use base64::Engine;
+    let zip = store
+        .get(&tenant, PACKAGE_KIND, "zip")
+        .await
+        .expect("redis")
+        .expect("zip");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(zip)
+        .expect("base64");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("zip");
+    let manifest: Value =
+        serde_json::from_reader(archive.by_name("manifest.json").expect("manifest")).expect("json");
+    assert_eq!(manifest["bots"][0]["botId"], APP_ID);
+    assert_eq!(manifest["name"]["short"], "Flow");
+    assert_eq!(manifest["version"], "1.0.0");
+    assert!(archive.by_name("color.png").is_ok() && archive.by_name("outline.png").is_ok());
+
+    let mut config = bridge.teams_config.clone();
+    if let Some(TenantConfig {
+        messaging: Some(MessagingConfig::Generic { settings, .. }),
+        ..
+    }) = config.tenants.get_mut(&tenant)
+    {
+        settings.insert("botName".into(), "ACME Help".into());
+        settings.insert("accentColor".into(), "#FF8800".into());
+    }
+    bridge.teams_connector.rewrite_config(&config);
+    bridge.teams_config = config;
+    let second = wait_for_package(&store, &tenant, |s| s != &first).await;
+    assert_eq!(second.version, "1.0.1");
+    assert_ne!(second.content_hash, first.content_hash);
+}
+
+/// The package state once `accept` takes it (polled with a deadline).
+async fn wait_for_package(
+    store: &Store,
+    tenant: &str,
+    accept: impl Fn(&PackageState) -> bool,
+) -> PackageState {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(state) = package_state(store, tenant).await.filter(|s| accept(s)) {
+            return state;
+        }
+        assert!(Instant::now() < deadline, "the package state did not come");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
 
 /// The key cache against the simulator's metadata: fetched once, reused,

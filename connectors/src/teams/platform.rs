@@ -14,12 +14,13 @@ use um_config::{Platform, TenantConfig};
 use super::auth::{self, AuthError, Expected, KeyCache};
 use super::client::{self, Bot};
 use super::inbound::{self, MediaSource};
+use super::manifest::{self, PackageState};
 use super::outbound::to_teams;
 use super::types::{Activity, ConversationRef};
 use crate::envelope::{Body, ButtonKind, Envelope, QuickReply, ReasonCode};
 use crate::platform::{
     Delivered, DeliveryError, InboundEvent, Media, MediaError, MessagingPlatform, PlatformContext,
-    Rejection, WebhookRequest,
+    PlatformError, Rejection, WebhookRequest,
 };
 use crate::store::Store;
 
@@ -28,6 +29,8 @@ pub const BODY_LIMIT: usize = 256 * 1024;
 const CONVERSATION_KIND: &str = "teams-conversation";
 const OFFERED_KIND: &str = "teams-offered";
 const MEDIA_KIND: &str = "teams-media";
+/// The tenant's app package: `state` ([`PackageState`]) and `zip` (base64).
+pub const PACKAGE_KIND: &str = "teams-package";
 /// A conversation reference outlives any chat: Teams conversations last.
 const CONVERSATION_TTL: Duration = Duration::from_secs(180 * 24 * 3600);
 const OFFERED_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -261,6 +264,56 @@ impl MessagingPlatform for Teams {
         Ok(Delivered {
             platform_message_id: id,
         })
+    }
+
+    /// Builds the tenant's app package and keeps it with its version in
+    /// Redis ([`PACKAGE_KIND`]); the version moves only when the package's
+    /// content (name, color, icons, bot) changed.
+    async fn tenant_changed(
+        &self,
+        ctx: &PlatformContext,
+        tenant: &TenantConfig,
+        _previous: Option<&TenantConfig>,
+    ) -> Result<(), PlatformError> {
+        let error = |step: &'static str, detail: String| PlatformError {
+            step,
+            tenant: tenant.key.clone(),
+            detail,
+        };
+        let bot = Bot::of(tenant).map_err(|e| error("Teams bot", e))?;
+        let settings = match &tenant.messaging {
+            Some(um_config::MessagingConfig::Generic { settings, .. }) => settings.clone(),
+            _ => Default::default(),
+        };
+        let app = manifest::definition_for(
+            &tenant.display_name,
+            &bot.app_id,
+            &settings,
+            &tenant.webhook_url,
+        )
+        .map_err(|e| error("Teams app package", e.to_string()))?;
+        let previous: Option<PackageState> = load(&ctx.store, &tenant.key, PACKAGE_KIND, "state")
+            .await
+            .map_err(|e| error("Teams app package state", e))?;
+        let state = manifest::next_state(previous.as_ref(), &app);
+        if previous.as_ref() != Some(&state) {
+            use base64::Engine;
+            let zip = manifest::package(&app, &state.version)
+                .map_err(|e| error("Teams app package", e.to_string()))?;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(zip);
+            for (id, value) in [
+                ("zip", encoded),
+                ("state", serde_json::to_string(&state).unwrap_or_default()),
+            ] {
+                ctx.store
+                    .set(&tenant.key, PACKAGE_KIND, id, &value, None)
+                    .await
+                    .map_err(|e| error("Teams app package store", e.to_string()))?;
+            }
+        }
+        tracing::info!(tenant = %tenant.key, version = %state.version, messaging_endpoint = %tenant.webhook_url,
+            "Teams app package ready; register the messaging endpoint on the Azure Bot");
+        Ok(())
     }
 
     async fn fetch_media(

@@ -423,3 +423,75 @@ async fn inline_images_need_the_bot_token_and_files_their_tempauth() {
     let statuses: Vec<u16> = sim.downloads().iter().map(|d| d.status).collect();
     assert_eq!(statuses, [401, 200, 200, 403]);
 }
+
+/// Run by e2e/tests.d/25-sdk-teams.sh with `UM_TEAMS_SDK_PYTHON` (a venv
+/// with botframework-connector) and `UM_TEAMS_SDK_SCRIPT` set; skipped
+/// otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_validates_the_simulators_tokens() {
+    let (Ok(python), Ok(script)) = (
+        std::env::var("UM_TEAMS_SDK_PYTHON"),
+        std::env::var("UM_TEAMS_SDK_SCRIPT"),
+    ) else {
+        eprintln!(
+            "SKIPPED: UM_TEAMS_SDK_PYTHON / UM_TEAMS_SDK_SCRIPT not set (e2e/tests.d/25-sdk-teams.sh sets them)"
+        );
+        return;
+    };
+    let (sim, received) = simulator().await;
+    let user = TeamsUser::new("29:1user", "Megan");
+    let chat = TeamsConversation::personal("a:1chat");
+    let cases = [
+        ("valid", TokenFault::None, true),
+        ("expired", TokenFault::Expired, false),
+        ("wrong audience", TokenFault::WrongAudience, false),
+        ("wrong issuer", TokenFault::WrongIssuer, false),
+        ("bad signature", TokenFault::BadSignature, false),
+        ("serviceurl mismatch", TokenFault::ServiceUrlMismatch, false),
+        ("not endorsed for msteams", TokenFault::NotEndorsed, false),
+        ("unknown key", TokenFault::UnknownKey, false),
+        ("no token", TokenFault::Missing, false),
+    ];
+    for (_, fault, _) in cases {
+        sim.send_activity_with(APP_ID, ActivitySpec::message(&chat, &user, "hello"), fault)
+            .await
+            .unwrap();
+    }
+    let kid = sim.rotate_keys().unwrap();
+    sim.send_activity(APP_ID, ActivitySpec::message(&chat, &user, "rotated"))
+        .await
+        .unwrap();
+    let received = received.lock().unwrap().clone();
+    let names = cases
+        .iter()
+        .map(|(name, _, valid)| (*name, *valid))
+        .chain([("after rotation", true)]);
+    let file: Vec<Value> = received
+        .iter()
+        .zip(names)
+        .map(|((auth, activity), (name, valid))| {
+            json!({"name": name, "activity": activity, "authorization": auth, "valid": valid})
+        })
+        .collect();
+    assert_eq!(file.len(), cases.len() + 1);
+    assert!(received.last().unwrap().0.is_some() && !kid.is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cases.json");
+    std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+    let metadata = format!("{}/v1/.well-known/openidconfiguration", sim.base_url());
+    let output = tokio::process::Command::new(python)
+        .arg(script)
+        .arg(metadata)
+        .arg(APP_ID)
+        .arg(&path)
+        .output()
+        .await
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "the SDK disagreed with the simulator:\n{stdout}"
+    );
+    assert!(stdout.contains(&format!("{n}/{n} cases as expected", n = cases.len() + 1)));
+}
