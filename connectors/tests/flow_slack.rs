@@ -630,3 +630,216 @@ async fn agent_text_blocks_files_taps_429_and_archived() {
     assert_eq!(failed["reasons"][0]["code"], "RecipientOptedOut");
     assert_eq!(bridge.slack.posted_to(&channel).len(), posted_before);
 }
+
+/// Stage 25-sdk-slack: requests signed by Slack's Python SDK
+/// (`UM_SLACK_SDK_SIGNED`) must pass the connector's verification, and the
+/// simulator's signatures and the connector's blocks go back to the SDK
+/// (`UM_SLACK_SDK_FIXTURE`). Without the variables (plain `cargo test`)
+/// there is nothing to check.
+#[test]
+fn sdk_fixture_round_trip() {
+    use um_connector::envelope::{
+        Attachment, Body, Card, CardAction, Content, Conversation, Direction, ENVELOPE_VERSION,
+        Envelope, Guest, MediaType, QuickReply,
+    };
+    use um_connector::platform::{MessagingPlatform, WebhookRequest};
+    use um_connector::slack::Slack;
+    use um_connector::slack::inbound::{SlackRequest, parse_request};
+    use um_connector::slack::outbound::{SlackCall, to_slack};
+
+    let (Ok(signed_path), Ok(fixture_path)) = (
+        std::env::var("UM_SLACK_SDK_SIGNED"),
+        std::env::var("UM_SLACK_SDK_FIXTURE"),
+    ) else {
+        eprintln!("SKIPPED: run through e2e/tests.d/25-sdk-slack.sh");
+        return;
+    };
+    let signed: Value =
+        serde_json::from_slice(&std::fs::read(signed_path).expect("SDK fixture")).expect("JSON");
+    let tenant_with = |secret: &str| TenantConfig {
+        key: "sdk.slack".into(),
+        display_name: "SDK".into(),
+        platform: Platform::Slack,
+        subscription_id: None,
+        webhook_url: "https://um.example/slack/sdk.slack".into(),
+        options: MessagingOptions::default(),
+        messaging: Some(MessagingConfig::Generic {
+            settings: BTreeMap::new(),
+            secrets: BTreeMap::from([("signingSecret".to_owned(), Secret::new(secret))]),
+            api_base_url: None,
+        }),
+        genesys: None,
+        api_auth: None,
+        storage: None,
+    };
+    let tenant = tenant_with(signed["signing_secret"].as_str().unwrap());
+    let requests = signed["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 3);
+    for request in requests {
+        let kind = request["kind"].as_str().unwrap();
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "content-type",
+            request["content_type"].as_str().unwrap().parse().unwrap(),
+        );
+        headers.insert(
+            "x-slack-request-timestamp",
+            request["timestamp"].as_str().unwrap().parse().unwrap(),
+        );
+        headers.insert(
+            "x-slack-signature",
+            request["signature"].as_str().unwrap().parse().unwrap(),
+        );
+        let body = bytes::Bytes::from(request["body"].as_str().unwrap().to_owned());
+        let method = http::Method::POST;
+        let webhook = WebhookRequest {
+            method: &method,
+            headers: &headers,
+            query: None,
+            body: &body,
+        };
+        assert_eq!(
+            Slack.verify(&tenant, &webhook),
+            Ok(()),
+            "{kind}: SDK signature refused"
+        );
+        assert!(
+            Slack
+                .verify(&tenant_with("another-secret"), &webhook)
+                .is_err(),
+            "{kind}: another secret accepted"
+        );
+        let tampered = bytes::Bytes::from(format!("{} ", request["body"].as_str().unwrap()));
+        let forged = WebhookRequest {
+            body: &tampered,
+            ..webhook
+        };
+        assert!(
+            Slack.verify(&tenant, &forged).is_err(),
+            "{kind}: tampered body accepted"
+        );
+        let parsed = parse_request(request["content_type"].as_str(), &body).expect("parsed");
+        match (kind, parsed) {
+            ("event_callback", SlackRequest::Event(event)) => assert_eq!(event.event_id, "Ev0SDK1"),
+            ("url_verification", SlackRequest::UrlVerification { challenge }) => {
+                assert_eq!(challenge, "sdk-challenge");
+                let reply = Slack.handshake(&tenant, &webhook).expect("handshake");
+                assert_eq!(reply.body.as_ref(), b"sdk-challenge");
+            }
+            ("block_actions", SlackRequest::Interaction(payload)) => {
+                assert_eq!(payload.actions[0].value.as_deref(), Some("yes"))
+            }
+            (kind, other) => panic!("{kind}: parsed as {other:?}"),
+        }
+    }
+
+    // The other way: the simulator's signatures and the connector's blocks.
+    let secret = "sim-signing-secret-77";
+    let now = chrono::Utc::now().timestamp();
+    let sim_signed: Vec<Value> = [
+        (
+            "event_callback",
+            serde_json::json!({"type": "event_callback", "event_id": "Ev1"}).to_string(),
+        ),
+        (
+            "block_actions",
+            "payload=%7B%22type%22%3A%22block_actions%22%7D".to_owned(),
+        ),
+    ]
+    .into_iter()
+    .map(|(kind, body)| {
+        serde_json::json!({"kind": kind, "timestamp": now.to_string(), "body": body,
+            "signature": um_simulators::slack::sign(secret, now, body.as_bytes())})
+    })
+    .collect();
+    let envelope = |content: Content| Envelope {
+        v: ENVELOPE_VERSION,
+        id: "sdk".into(),
+        tenant: "sdk.slack".into(),
+        platform: Platform::Slack,
+        direction: Direction::AgentToGuest,
+        time: chrono::Utc::now(),
+        conversation: Conversation {
+            id: "T1:D1".into(),
+            guest: Guest::default(),
+            cx_conversation_id: None,
+        },
+        body: Body::Message(content),
+        custom_data: BTreeMap::new(),
+        origin_id: None,
+        traceparent: None,
+    };
+    let card = |title: &str| Card {
+        title: title.into(),
+        description: Some("A fine thing & more".into()),
+        image_url: Some(format!("https://img.example/{title}.png")),
+        actions: vec![
+            CardAction::Postback {
+                text: "Buy".into(),
+                payload: format!("buy-{title}"),
+            },
+            CardAction::Link {
+                text: "Details".into(),
+                url: "https://shop.example/x".into(),
+            },
+        ],
+    };
+    let contents = [
+        (
+            "quick replies",
+            Content {
+                text: Some("Did that help?".into()),
+                quick_replies: vec![
+                    QuickReply {
+                        text: "Yes".into(),
+                        payload: "help-yes".into(),
+                        image_url: None,
+                    },
+                    QuickReply {
+                        text: "No".into(),
+                        payload: "help-no".into(),
+                        image_url: None,
+                    },
+                ],
+                ..Content::default()
+            },
+        ),
+        (
+            "carousel",
+            Content {
+                cards: vec![card("one"), card("two"), card("three")],
+                ..Content::default()
+            },
+        ),
+        (
+            "image",
+            Content {
+                text: Some("Here is the map".into()),
+                attachments: vec![Attachment {
+                    media_type: MediaType::Image,
+                    url: "https://cdn.example/map.png".into(),
+                    mime: "image/png".into(),
+                    filename: Some("map.png".into()),
+                    size_bytes: None,
+                    caption: None,
+                    sha256: None,
+                }],
+                ..Content::default()
+            },
+        ),
+    ];
+    let messages: Vec<Value> = contents
+        .into_iter()
+        .map(|(what, content)| {
+            let calls =
+                to_slack(&envelope(content), "D1", &MessagingOptions::default()).expect(what);
+            let SlackCall::PostMessage(body) = &calls[0] else {
+                panic!("{what}: not a post")
+            };
+            serde_json::json!({"what": what, "blocks": body["blocks"]})
+        })
+        .collect();
+    let fixture =
+        serde_json::json!({"signing_secret": secret, "signed": sim_signed, "messages": messages});
+    std::fs::write(fixture_path, fixture.to_string()).expect("fixture written");
+}
