@@ -616,13 +616,38 @@ async fn the_app_package_is_versioned_by_content() {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(zip)
         .expect("base64");
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("zip");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.clone())).expect("zip");
     let manifest: Value =
         serde_json::from_reader(archive.by_name("manifest.json").expect("manifest")).expect("json");
     assert_eq!(manifest["bots"][0]["botId"], APP_ID);
     assert_eq!(manifest["name"]["short"], "Flow");
     assert_eq!(manifest["version"], "1.0.0");
     assert!(archive.by_name("color.png").is_ok() && archive.by_name("outline.png").is_ok());
+
+    // The registration page and the package download.
+    let base = bridge.teams_connector.base_url();
+    let page = reqwest::get(format!("{base}/teams/{tenant}/register"))
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.expect("html");
+    assert!(page.contains(APP_ID), "{page}");
+    assert!(page.contains(&bridge.webhook_url));
+    assert!(page.contains("version 1.0.0"));
+    assert!(!page.contains(APP_PASSWORD));
+    let download = reqwest::get(format!("{base}/teams/{tenant}/app-package.zip"))
+        .await
+        .expect("zip");
+    assert_eq!(download.status(), 200);
+    assert_eq!(download.headers()["content-type"], "application/zip");
+    assert_eq!(
+        download.bytes().await.expect("bytes").as_ref(),
+        bytes.as_slice()
+    );
+    let unknown = reqwest::get(format!("{base}/teams/flow.nobody/register"))
+        .await
+        .expect("page");
+    assert_eq!(unknown.status(), 404);
 
     let mut config = bridge.teams_config.clone();
     if let Some(TenantConfig {

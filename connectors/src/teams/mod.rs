@@ -2,7 +2,7 @@
 //! inbound activities against the published signing keys ([`auth`]), pure
 //! translations ([`inbound`], [`outbound`], [`errors`]), the Bot Connector
 //! and identity platform I/O ([`client`]), the app package ([`manifest`]),
-//! and the [`MessagingPlatform`](crate::platform::MessagingPlatform) around
+//! the registration page ([`register`]), and the [`MessagingPlatform`](crate::platform::MessagingPlatform) around
 //! them ([`platform`]).
 
 pub mod auth;
@@ -12,6 +12,7 @@ pub mod inbound;
 pub mod manifest;
 pub mod outbound;
 pub mod platform;
+pub mod register;
 pub mod types;
 
 pub use platform::Teams;

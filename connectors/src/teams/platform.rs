@@ -316,6 +316,19 @@ impl MessagingPlatform for Teams {
         Ok(())
     }
 
+    fn extra_routes(&self, ctx: PlatformContext) -> Option<axum::Router> {
+        use axum::routing::get;
+        Some(
+            axum::Router::new()
+                .route("/teams/{tenant}/register", get(super::register::page))
+                .route(
+                    "/teams/{tenant}/app-package.zip",
+                    get(super::register::package),
+                )
+                .with_state(ctx),
+        )
+    }
+
     async fn fetch_media(
         &self,
         ctx: &PlatformContext,
