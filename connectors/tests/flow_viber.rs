@@ -260,6 +260,9 @@ async fn guest_messages_reach_genesys_once_with_custom_data_and_served_media() {
     assert_eq!(bridge.viber.media_downloads().len(), 1);
     let tampered = url.replace("sig=", "sig=00");
     assert_eq!(reqwest::get(&tampered).await.expect("fetch").status(), 401);
+    // Once Viber's URL expired, the connector's URL answers 404 (not 502).
+    bridge.viber.expire_media(&media);
+    assert_eq!(reqwest::get(url).await.expect("fetch").status(), 404);
 
     // The user details were asked once (Viber's quota) and cached.
     assert_eq!(bridge.viber.calls_of("get_user_details").len(), 1);

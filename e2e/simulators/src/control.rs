@@ -39,6 +39,7 @@ pub enum Mode {
     Telegram,
     Both,
     Line,
+    Viber,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -83,6 +84,8 @@ pub struct SimConfig {
     pub telegram: TelegramConfig,
     #[serde(default)]
     pub line: crate::line::control::LineConfig,
+    #[serde(default)]
+    pub viber: crate::viber::control::ViberConfig,
 }
 
 fn completion(gets: u32) -> CreateCompletion {
@@ -161,6 +164,7 @@ pub struct SimHost {
     pub genesys: Option<GenesysSimulator>,
     pub telegram: Option<TelegramSimulator>,
     pub line: Option<Arc<crate::line::LineSimulator>>,
+    pub viber: Option<Arc<crate::viber::ViberSimulator>>,
     addr: SocketAddr,
 }
 
@@ -205,10 +209,22 @@ impl SimHost {
         } else {
             None
         };
+        let viber = if mode == Mode::Viber {
+            let (sim, routes) =
+                crate::viber::ViberSimulator::unserved(config.viber.options(), addr)?;
+            let sim = Arc::new(sim);
+            router = router
+                .merge(routes)
+                .nest("/__sim/viber", crate::viber::control::routes(sim.clone()));
+            Some(sim)
+        } else {
+            None
+        };
         let host = Arc::new(Self {
             genesys,
             telegram,
             line,
+            viber,
             addr,
         });
         let router = router.nest("/__sim", control_router(host.clone()));
@@ -284,7 +300,7 @@ fn control_router(host: Host) -> Router {
 async fn health(State(host): State<Host>) -> Json<Value> {
     Json(
         json!({"base_url": host.base_url(), "genesys": host.genesys.is_some(),
-               "telegram": host.telegram.is_some(), "line": host.line.is_some()}),
+               "telegram": host.telegram.is_some(), "line": host.line.is_some(), "viber": host.viber.is_some()}),
     )
 }
 

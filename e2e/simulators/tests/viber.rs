@@ -303,3 +303,80 @@ async fn faults_user_details_quota_and_expiring_media() {
         [200, 404]
     );
 }
+
+#[tokio::test]
+async fn um_sim_control_api_drives_the_viber_simulator() {
+    use um_simulators::control::{Mode, SimConfig, SimHost, serve};
+    let config: SimConfig =
+        serde_json::from_value(json!({"viber": {"auth_tokens": [TOKEN]}})).unwrap();
+    let (host, listener, router) =
+        SimHost::bind(Mode::Viber, &config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("host");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, router, async move {
+        let _ = stopped.await;
+    }));
+    let base = host.base_url();
+    let client = reqwest::Client::new();
+    let receiver = Receiver::start().await;
+    let set: Value = client
+        .post(format!("{base}/pa/set_webhook"))
+        .header("X-Viber-Auth-Token", TOKEN)
+        .json(&json!({"url": receiver.url}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(set["status"], 0);
+    let delivery: Value = client
+        .post(format!("{base}/__sim/viber/callbacks"))
+        .json(&json!({"token": TOKEN, "user_id": "u9", "name": "Zed", "text": "from the shell"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(delivery["attempts"][0]["status"], 200, "{delivery}");
+    assert_eq!(delivery["callback"]["message"]["text"], "from the shell");
+    let fault = client
+        .post(format!("{base}/__sim/viber/faults"))
+        .json(&json!({"method": "send_message", "status": 6}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fault.status(), 204);
+    let answer: Value = client
+        .post(format!("{base}/pa/send_message"))
+        .header("X-Viber-Auth-Token", TOKEN)
+        .json(&text("Bot", "u9", "hi"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["status"], 6);
+    let calls: Value = client
+        .get(format!("{base}/__sim/viber/records?kind=calls"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(calls.as_array().map(Vec::len), Some(2));
+    let wait = client
+        .get(format!(
+            "{base}/__sim/viber/wait?kind=sent&count=1&timeout_ms=50"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wait.status(), 408, "nothing was sent");
+    let _ = stop.send(());
+    let _ = server.await;
+}

@@ -7,6 +7,7 @@
 
 mod api;
 mod callbacks;
+pub mod control;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
