@@ -18,6 +18,6 @@ fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 UM_VIBER_SDK_FIXTURE="$work/fixture.json" cargo test -q -p um-connector --test flow_viber \
-  sdk_fixture_of_signed_callbacks_and_send_bodies >/dev/null
+  sdk_fixture_of_signed_callbacks_and_send_bodies
 [ -s "$work/fixture.json" ] || um_die "the flow_viber test wrote no fixture"
 "$venv/bin/python" "$here/viber-sdk.py" "$work/fixture.json"
