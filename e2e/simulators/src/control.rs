@@ -39,6 +39,7 @@ pub enum Mode {
     Telegram,
     Both,
     Line,
+    Teams,
     Viber,
 }
 
@@ -84,6 +85,8 @@ pub struct SimConfig {
     pub telegram: TelegramConfig,
     #[serde(default)]
     pub line: crate::line::control::LineConfig,
+    #[serde(default)]
+    pub teams: crate::teams::control::TeamsConfig,
     #[serde(default)]
     pub viber: crate::viber::control::ViberConfig,
 }
@@ -164,6 +167,7 @@ pub struct SimHost {
     pub genesys: Option<GenesysSimulator>,
     pub telegram: Option<TelegramSimulator>,
     pub line: Option<Arc<crate::line::LineSimulator>>,
+    pub teams: Option<Arc<crate::teams::TeamsSimulator>>,
     pub viber: Option<Arc<crate::viber::ViberSimulator>>,
     addr: SocketAddr,
 }
@@ -220,7 +224,19 @@ impl SimHost {
         } else {
             None
         };
+        let teams = if mode == Mode::Teams {
+            let (sim, routes) =
+                crate::teams::TeamsSimulator::unserved(config.teams.options(), addr)?;
+            let sim = Arc::new(sim);
+            router = router
+                .merge(routes)
+                .nest("/__sim/teams", crate::teams::control::routes(sim.clone()));
+            Some(sim)
+        } else {
+            None
+        };
         let host = Arc::new(Self {
+            teams,
             genesys,
             telegram,
             line,
@@ -300,7 +316,7 @@ fn control_router(host: Host) -> Router {
 async fn health(State(host): State<Host>) -> Json<Value> {
     Json(
         json!({"base_url": host.base_url(), "genesys": host.genesys.is_some(),
-               "telegram": host.telegram.is_some(), "line": host.line.is_some(), "viber": host.viber.is_some()}),
+               "telegram": host.telegram.is_some(), "line": host.line.is_some(), "teams": host.teams.is_some(), "viber": host.viber.is_some()}),
     )
 }
 

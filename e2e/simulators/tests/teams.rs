@@ -495,3 +495,92 @@ async fn sdk_validates_the_simulators_tokens() {
     );
     assert!(stdout.contains(&format!("{n}/{n} cases as expected", n = cases.len() + 1)));
 }
+
+/// `um-sim teams`: the simulator behind the `/__sim/teams` control API.
+#[tokio::test]
+async fn the_control_api_drives_the_simulator() {
+    use um_simulators::control::{Mode, SimConfig, SimHost, serve};
+    let config: SimConfig = serde_json::from_value(json!({
+        "teams": {"bots": [{"app_id": APP_ID, "password": PASSWORD, "name": "ACME Bot"}]}
+    }))
+    .unwrap();
+    let (host, listener, router) =
+        SimHost::bind(Mode::Teams, &config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+    tokio::spawn(serve(listener, router, async {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }));
+    let base = host.base_url();
+    let http = reqwest::Client::new();
+    let health: Value = http
+        .get(format!("{base}/__sim/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["teams"], true);
+    let control = format!("{base}/__sim/teams");
+    let (url, received) = bot_endpoint().await;
+    let no_endpoint = http
+        .post(format!("{control}/activities"))
+        .json(&json!({"app_id": APP_ID, "conversation_id": "a:1", "user_id": "29:1", "user_name": "M", "text": "hi"}))
+        .send().await.unwrap();
+    assert_eq!(no_endpoint.status(), 409);
+    let set = http
+        .post(format!("{control}/endpoint"))
+        .json(&json!({"app_id": APP_ID, "url": url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 204);
+    let sent: Value = http
+        .post(format!("{control}/activities"))
+        .json(&json!({"app_id": APP_ID, "conversation_id": "a:1", "scope": "groupChat", "user_id": "29:1",
+                      "user_name": "M", "text": "hi", "token_fault": "expired"}))
+        .send().await.unwrap().json().await.unwrap();
+    assert_eq!(sent["status"], 200);
+    assert_eq!(
+        sent["activity"]["conversation"]["conversationType"],
+        "groupChat"
+    );
+    let keys = published_keys_at(&base).await;
+    let (auth, _) = received.lock().unwrap()[0].clone();
+    assert!(verify(bearer(&auth), &keys).unwrap_err().contains("xpired"));
+    let rotated: Value = http
+        .post(format!("{control}/keys/rotate"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rotated["kid"], "bf-key-2");
+    let fetches: Value = http
+        .get(format!("{control}/records?kind=key_fetches"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetches, json!(["keys"]));
+    let bad = http
+        .get(format!("{control}/records?kind=nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
+
+async fn published_keys_at(base: &str) -> Vec<Value> {
+    let jwks: Value = reqwest::get(format!("{base}/v1/.well-known/keys"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"].as_array().unwrap().clone()
+}

@@ -17,6 +17,7 @@
 //!   it to the bot's messaging endpoint; [`TokenFault`] forges bad tokens.
 
 mod channel;
+pub mod control;
 mod keys;
 
 use std::collections::HashMap;
@@ -410,6 +411,18 @@ impl TeamsSimulator {
         if let Some(server) = self.server {
             server.shutdown().await;
         }
+    }
+
+    /// Registers a bot (as an Azure Bot resource would).
+    pub fn add_bot(&self, app_id: &str, password: &str, name: &str) {
+        lock(&self.state.bots).insert(
+            app_id.to_owned(),
+            Bot {
+                password: password.to_owned(),
+                name: name.to_owned(),
+                webhook: None,
+            },
+        );
     }
 
     /// The messaging endpoint of a bot (Azure Bot registration).
