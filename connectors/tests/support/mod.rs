@@ -24,20 +24,19 @@ pub const CLIENT_ID: &str = "flow-client";
 pub const CLIENT_SECRET: &str = "flow-client-secret";
 pub const WEBHOOK_TOKEN: &str = "genesys-webhook-token-0123456789";
 
-/// Broker and Redis addresses, or None (the test is then skipped with a
-/// message: run it through `e2e/run-tests`, which starts both).
+/// Broker and Redis addresses. A flow test without them fails (it must not
+/// pass silently): run it through `e2e/run-tests`, or start both with
+/// `source <(bash e2e/services.sh start DIR)`.
 pub fn services() -> Option<(String, String)> {
     match (
         std::env::var("UM_TEST_AMQP_URL"),
         std::env::var("UM_TEST_REDIS_URL"),
     ) {
         (Ok(amqp), Ok(redis)) if !amqp.is_empty() && !redis.is_empty() => Some((amqp, redis)),
-        _ => {
-            eprintln!(
-                "SKIPPED: UM_TEST_AMQP_URL and UM_TEST_REDIS_URL are not set (e2e/services.sh sets them)"
-            );
-            None
-        }
+        _ => panic!(
+            "UM_TEST_AMQP_URL and UM_TEST_REDIS_URL are not set: run the flow tests through \
+             e2e/run-tests, or start RabbitMQ and Redis with `source <(bash e2e/services.sh start DIR)`"
+        ),
     }
 }
 
