@@ -75,7 +75,12 @@ mod tests {
         struct Holder {
             token: Secret,
         }
-        let holder = format!("{:?}", Holder { token: secret.clone() });
+        let holder = format!(
+            "{:?}",
+            Holder {
+                token: secret.clone()
+            }
+        );
         assert!(!holder.contains("very-secret"), "{holder}");
         assert_eq!(secret.expose(), "xoxb-very-secret");
     }

@@ -370,7 +370,9 @@ pub enum ConfigError {
     },
     #[error("service configuration is not valid JSON of the expected shape: {0}")]
     Parse(#[source] serde_json::Error),
-    #[error("service configuration has format version {found}, this build reads version {expected}")]
+    #[error(
+        "service configuration has format version {found}, this build reads version {expected}"
+    )]
     Version { found: u32, expected: u32 },
     #[error("unknown platform {0:?}")]
     UnknownPlatform(String),
@@ -390,7 +392,10 @@ mod tests {
                 display_name: "ACME".into(),
                 platform: Platform::Telegram,
                 subscription_id: None,
-                webhook_url: format!("https://um.example.com{}", webhook_path(Platform::Telegram, &key)),
+                webhook_url: format!(
+                    "https://um.example.com{}",
+                    webhook_path(Platform::Telegram, &key)
+                ),
                 options: MessagingOptions::default(),
                 messaging: Some(MessagingConfig::Telegram {
                     bot_token: Secret::new("123:ABC"),
@@ -420,7 +425,8 @@ mod tests {
 
     #[test]
     fn refuses_another_format_version() {
-        let mut value: serde_json::Value = serde_json::from_slice(&telegram_service().to_json()).unwrap();
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&telegram_service().to_json()).unwrap();
         value["version"] = 99.into();
         let err = ServiceConfig::from_json(value.to_string().as_bytes()).unwrap_err();
         assert!(err.to_string().contains("version 99"), "{err}");
@@ -432,14 +438,22 @@ mod tests {
             assert_eq!(platform.as_str().parse::<Platform>().unwrap(), platform);
             let json = serde_json::to_string(&platform).unwrap();
             assert_eq!(json, format!("\"{}\"", platform.as_str()));
-            assert!(platform.object_name().chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+            assert!(
+                platform
+                    .object_name()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            );
         }
     }
 
     #[test]
     fn webhook_paths() {
         let key = tenant_key("shop", "acme");
-        assert_eq!(webhook_path(Platform::Telegram, &key), "/telegram/shop.acme");
+        assert_eq!(
+            webhook_path(Platform::Telegram, &key),
+            "/telegram/shop.acme"
+        );
         assert_eq!(openmessaging_webhook_path(&key), "/openmessaging/shop.acme");
     }
 }
