@@ -19,7 +19,7 @@ use um_config::{
 use um_simulators::genesys::{
     CreateCompletion, GenesysOptions, GenesysSimulator, OutboundMessageSpec,
 };
-use um_simulators::slack::{RetryPolicy, SlackOptions, SlackSimulator, Workspace};
+use um_simulators::slack::{RetryPolicy, SlackOptions, SlackSimulator, SlackUser, Workspace};
 
 const WAIT: Duration = Duration::from_secs(20);
 const TEAM: &str = "T0ACME001";
@@ -227,6 +227,15 @@ async fn guest_text_file_redelivery_signatures_and_oauth_install() {
     );
 
     let channel = bridge.slack.open_dm(TEAM, "U0BOB");
+    bridge.slack.add_user(
+        TEAM,
+        "U0BOB",
+        SlackUser {
+            display_name: Some("bobby".into()),
+            locale: Some("en-GB".into()),
+            ..SlackUser::new("bob", "Bob Smith")
+        },
+    );
     let text = bridge
         .slack
         .message_event(TEAM, "U0BOB", &channel, "hello from Slack & co");
@@ -238,6 +247,11 @@ async fn guest_text_file_redelivery_signatures_and_oauth_install() {
     let body = &bridge.inbound_bodies()[0];
     assert_eq!(body["text"], "hello from Slack & co");
     assert_eq!(body["channel"]["from"]["id"], format!("{TEAM}:{channel}"));
+    assert_eq!(
+        body["channel"]["from"]["nickname"], "bobby",
+        "users.info profile not used"
+    );
+    assert_eq!(body["channel"]["from"]["firstName"], "Bob");
     let attributes = &body["channel"]["metadata"]["customAttributes"];
     assert_eq!(attributes["media"], "Slack");
     assert_eq!(attributes["workspaceId"], TEAM);

@@ -83,6 +83,50 @@ pub struct Workspace {
     pub enterprise_name: Option<String>,
 }
 
+/// What `users.info` tells about a guest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Profile {
+    pub nickname: Option<String>,
+    pub real_name: Option<String>,
+    pub email: Option<String>,
+    pub avatar_url: Option<String>,
+    pub locale: Option<String>,
+}
+
+impl Profile {
+    /// Fills the guest's names (the id stays).
+    pub fn apply(&self, guest: &mut Guest) {
+        if let Some(nickname) = &self.nickname {
+            guest.nickname = Some(nickname.clone());
+        }
+        if let Some(real_name) = &self.real_name {
+            let mut parts = real_name.splitn(2, ' ');
+            guest.first_name = parts.next().map(str::to_owned).filter(|n| !n.is_empty());
+            guest.last_name = parts.next().map(str::to_owned).filter(|n| !n.is_empty());
+        }
+        guest.email = self.email.clone().or(guest.email.take());
+        guest.avatar_url = self.avatar_url.clone().or(guest.avatar_url.take());
+        guest.locale = self.locale.clone().or(guest.locale.take());
+    }
+}
+
+/// The profile in a `users.info` `user` object.
+pub fn profile_of(user: &Value) -> Option<Profile> {
+    let text = |value: &Value| value.as_str().map(str::to_owned).filter(|s| !s.is_empty());
+    let profile = &user["profile"];
+    let real_name = text(&profile["real_name"]).or_else(|| text(&user["real_name"]));
+    Some(Profile {
+        nickname: text(&profile["display_name"])
+            .or_else(|| real_name.clone())
+            .or_else(|| text(&user["name"])),
+        real_name,
+        email: text(&profile["email"]),
+        avatar_url: text(&profile["image_192"]).or_else(|| text(&profile["image_72"])),
+        locale: text(&user["locale"]),
+    })
+    .filter(|p| p.nickname.is_some())
+}
+
 /// Conversation id of a Slack channel: the team picks the bot token.
 pub fn conversation_id(team_id: &str, channel: &str) -> String {
     format!("{team_id}:{channel}")
@@ -603,6 +647,38 @@ pub(crate) mod tests {
                 .unwrap()
                 .contains("13345224609")
         );
+    }
+
+    #[test]
+    fn users_info_profile_fills_the_guest() {
+        let user = json!({"id": "U1", "name": "bob", "real_name": "Bob Smith", "locale": "en-US",
+            "profile": {"display_name": "bobby", "real_name": "Bob Smith", "email": "bob@example.com",
+                        "image_72": "https://avatars.example/72.png"}});
+        let profile = profile_of(&user).unwrap();
+        let mut guest = Guest {
+            id: "U1".into(),
+            nickname: Some("U1".into()),
+            ..Guest::default()
+        };
+        profile.apply(&mut guest);
+        assert_eq!(guest.id, "U1");
+        assert_eq!(guest.nickname.as_deref(), Some("bobby"));
+        assert_eq!(
+            (guest.first_name.as_deref(), guest.last_name.as_deref()),
+            (Some("Bob"), Some("Smith"))
+        );
+        assert_eq!(guest.email.as_deref(), Some("bob@example.com"));
+        assert_eq!(
+            guest.avatar_url.as_deref(),
+            Some("https://avatars.example/72.png")
+        );
+        assert_eq!(guest.locale.as_deref(), Some("en-US"));
+        let no_display = json!({"id": "U2", "name": "ann", "profile": {"display_name": ""}});
+        assert_eq!(
+            profile_of(&no_display).unwrap().nickname.as_deref(),
+            Some("ann")
+        );
+        assert_eq!(profile_of(&json!({"id": "U3"})), None);
     }
 
     #[test]

@@ -24,6 +24,12 @@ use crate::platform::{
 
 /// Store kind of the per-call markers of a multi-call delivery.
 const SENT_PART: &str = "slack-sent-part";
+/// Store kind of cached guest profiles (`users.info`), id `<team>/<user>`.
+const USER_KIND: &str = "slack-user";
+/// How long a cached profile is used before asking Slack again.
+const USER_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// Longest the webhook waits for `users.info` (Slack wants an answer in 3 s).
+const USER_LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
 
 #[derive(Debug, Default)]
 pub struct Slack;
@@ -72,6 +78,50 @@ async fn token_for(
         .await
         .map(|found| found.map(|(token, _)| token))
         .map_err(|error| error.to_string())
+}
+
+/// The guest's names from `users.info` (cached per team and user), or
+/// `None` when Slack cannot be asked: the envelope then keeps the user id.
+async fn guest_profile(
+    ctx: &PlatformContext,
+    tenant: &TenantConfig,
+    team_id: &str,
+    user_id: &str,
+) -> Option<super::inbound::Profile> {
+    let cache_id = format!("{team_id}/{user_id}");
+    if let Ok(Some(cached)) = ctx.store.get(&tenant.key, USER_KIND, &cache_id).await
+        && let Ok(profile) = serde_json::from_str(&cached)
+    {
+        return Some(profile);
+    }
+    let slack = SlackTenant::of(tenant)?;
+    let token = token_for(ctx, tenant, team_id).await.ok()??;
+    let response = ctx
+        .http()
+        .get(format!("{}/api/users.info", slack.base_url))
+        .query(&[("user", user_id)])
+        .bearer_auth(token.expose())
+        .timeout(USER_LOOKUP_TIMEOUT)
+        .send()
+        .await
+        .ok()?;
+    let answer = match super::client::read_answer("users.info", response).await {
+        Ok(answer) => answer,
+        Err(error) => {
+            tracing::info!(tenant = %tenant.key, error = %error, "guest profile not read");
+            return None;
+        }
+    };
+    let profile = super::inbound::profile_of(answer.rest.get("user")?)?;
+    if let Ok(json) = serde_json::to_string(&profile)
+        && let Err(error) = ctx
+            .store
+            .set(&tenant.key, USER_KIND, &cache_id, &json, Some(USER_TTL))
+            .await
+    {
+        tracing::debug!(error = %error, "guest profile not cached");
+    }
+    Some(profile)
 }
 
 #[async_trait]
@@ -129,9 +179,17 @@ impl MessagingPlatform for Slack {
                 let workspace = event_workspace(ctx, tenant, &callback).await;
                 let own_app = SlackTenant::of(tenant).and_then(|slack| slack.app_id);
                 let media_url = |reference: &str| ctx.media_url(tenant, reference);
-                from_event(&callback, tenant, &workspace, own_app, now, &media_url)
-                    .map(|event| event.into_iter().collect())
-                    .map_err(|error| Rejection::BadRequest(error.to_string()))
+                let mut event = from_event(&callback, tenant, &workspace, own_app, now, &media_url)
+                    .map_err(|error| Rejection::BadRequest(error.to_string()))?;
+                if let Some(event) = event.as_mut() {
+                    let guest = &mut event.envelope.conversation.guest;
+                    if let Some(profile) =
+                        guest_profile(ctx, tenant, &workspace.team_id, &guest.id).await
+                    {
+                        profile.apply(guest);
+                    }
+                }
+                Ok(event.into_iter().collect())
             }
             SlackRequest::Interaction(payload) => {
                 let Some(workspace) = interaction_workspace(&payload) else {

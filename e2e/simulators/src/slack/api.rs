@@ -22,7 +22,7 @@ type Shared = Arc<SlackState>;
 
 pub(super) fn router(state: Shared) -> Router {
     Router::new()
-        .route("/api/{method}", post(method))
+        .route("/api/{method}", post(method).get(method_get))
         .route("/oauth/v2/authorize", get(authorize))
         .route("/upload/{id}", post(upload))
         .route("/files-pri/{*path}", get(private_file))
@@ -78,6 +78,22 @@ fn arguments(headers: &HeaderMap, body: &Bytes) -> Option<Value> {
     Some(Value::Object(map))
 }
 
+/// Read methods (`users.info`) also take their arguments in the query.
+async fn method_get(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let args = Value::Object(
+        query
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+    );
+    run_method(&state, &name, &headers, &args)
+}
+
 async fn method(
     State(state): State<Shared>,
     Path(name): Path<String>,
@@ -87,25 +103,29 @@ async fn method(
     let Some(args) = arguments(&headers, &body) else {
         return fail(&state, &name, None, "invalid_json");
     };
+    run_method(&state, &name, &headers, &args)
+}
+
+fn run_method(state: &SlackState, name: &str, headers: &HeaderMap, args: &Value) -> Response {
     if name == "oauth.v2.access" {
-        return oauth_access(&state, &args);
+        return oauth_access(state, args);
     }
-    let token = bearer(&headers)
+    let token = bearer(headers)
         .map(str::to_owned)
         .or_else(|| args["token"].as_str().map(str::to_owned));
     let Some(token) = token else {
-        return fail(&state, &name, None, "not_authed");
+        return fail(state, name, None, "not_authed");
     };
     let Some(workspace) = state.workspace_by_token(&token).cloned() else {
-        return fail(&state, &name, None, "invalid_auth");
+        return fail(state, name, None, "invalid_auth");
     };
     let team = Some(workspace.team_id.as_str());
-    if let Some(fault) = state.take_fault(&name) {
+    if let Some(fault) = state.take_fault(name) {
         let status =
             StatusCode::from_u16(fault.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = answer(
-            &state,
-            &name,
+            state,
+            name,
             team,
             status,
             json!({"ok": false, "error": fault.error}),
@@ -117,19 +137,45 @@ async fn method(
         }
         return response;
     }
-    match name.as_str() {
-        "chat.postMessage" => post_message(&state, &workspace, &args),
-        "files.getUploadURLExternal" => get_upload_url(&state, &workspace, &args),
-        "files.completeUploadExternal" => complete_upload(&state, &workspace, &args),
+    match name {
+        "chat.postMessage" => post_message(state, &workspace, args),
+        "files.getUploadURLExternal" => get_upload_url(state, &workspace, args),
+        "files.completeUploadExternal" => complete_upload(state, &workspace, args),
+        "users.info" => users_info(state, &workspace, args),
         "auth.test" => answer(
-            &state,
-            &name,
+            state,
+            name,
             team,
             StatusCode::OK,
             json!({"ok": true, "team_id": workspace.team_id, "team": workspace.team_name, "user_id": workspace.bot_user_id}),
         ),
-        _ => fail(&state, &name, team, "unknown_method"),
+        _ => fail(state, name, team, "unknown_method"),
     }
+}
+
+fn users_info(state: &SlackState, workspace: &Workspace, args: &Value) -> Response {
+    let method = "users.info";
+    let team = Some(workspace.team_id.as_str());
+    let id = args["user"].as_str().unwrap_or("");
+    let Some(user) = lock(&state.users)
+        .get(&(workspace.team_id.clone(), id.to_owned()))
+        .cloned()
+    else {
+        return fail(state, method, team, "user_not_found");
+    };
+    let display_name = user.display_name.clone().unwrap_or_default();
+    answer(
+        state,
+        method,
+        team,
+        StatusCode::OK,
+        json!({"ok": true, "user": {
+            "id": id, "team_id": workspace.team_id, "name": user.name, "real_name": user.real_name,
+            "deleted": false, "is_bot": false, "locale": user.locale, "tz": "Europe/Paris",
+            "profile": {"display_name": display_name, "real_name": user.real_name,
+                        "email": user.email, "image_72": format!("{}/avatars/{id}_72.png", state.base_url())},
+        }}),
+    )
 }
 
 fn channel_check(

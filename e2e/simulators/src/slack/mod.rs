@@ -66,6 +66,28 @@ impl Workspace {
     }
 }
 
+/// A user as `users.info` describes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlackUser {
+    pub name: String,
+    pub real_name: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub locale: Option<String>,
+}
+
+impl SlackUser {
+    pub fn new(name: &str, real_name: &str) -> Self {
+        Self {
+            name: name.into(),
+            real_name: real_name.into(),
+            display_name: None,
+            email: None,
+            locale: None,
+        }
+    }
+}
+
 /// Retries of an event the webhook did not answer with 2xx in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -211,6 +233,8 @@ pub(crate) struct SlackState {
     pub codes: Mutex<HashMap<String, String>>,
     /// The workspace the next authorize approves (default: the first).
     pub approving_team: Mutex<Option<String>>,
+    /// Profiles by (team, user id).
+    pub users: Mutex<HashMap<(String, String), SlackUser>>,
     pub faults: Mutex<Vec<Fault>>,
     pub calls: RecordList<ApiCall>,
     pub posted: RecordList<PostedMessage>,
@@ -276,6 +300,7 @@ impl SlackSimulator {
             uploads: Mutex::new(HashMap::new()),
             codes: Mutex::new(HashMap::new()),
             approving_team: Mutex::new(None),
+            users: Mutex::new(HashMap::new()),
             faults: Mutex::new(Vec::new()),
             calls: RecordList::new(),
             posted: RecordList::new(),
@@ -312,6 +337,11 @@ impl SlackSimulator {
         lock(&self.state.channels).insert(channel.clone(), team_id.to_owned());
         let _ = user;
         channel
+    }
+
+    /// Adds a user to `team` (answered by `users.info`).
+    pub fn add_user(&self, team_id: &str, user_id: &str, user: SlackUser) {
+        lock(&self.state.users).insert((team_id.to_owned(), user_id.to_owned()), user);
     }
 
     /// The authorize page approves installs into `team_id` from now on.
