@@ -34,5 +34,6 @@ pub mod slack;
 pub mod store;
 pub mod teams;
 pub mod telegram;
+pub mod text;
 pub mod verify;
 pub mod viber;

@@ -17,6 +17,7 @@ use crate::envelope::{
     Attachment, Body, ButtonKind, Card, CardAction, Content, Direction, Envelope, MediaType,
     QuickReply, ReasonCode,
 };
+use crate::text::{self, TextUnit};
 
 /// Text message limit.
 pub const MAX_TEXT: usize = 5000;
@@ -51,39 +52,8 @@ pub struct Refused {
     pub what: String,
 }
 
-fn line_len(text: &str) -> usize {
-    text.encode_utf16().count()
-}
-
-/// Splits text into pieces of at most `limit` UTF-16 units, preferring to
-/// cut after a newline, then after a space.
-pub fn split_text(text: &str, limit: usize) -> Vec<String> {
-    let mut pieces = Vec::new();
-    let mut rest = text;
-    while line_len(rest) > limit {
-        let mut units = 0;
-        let mut hard_end = 0;
-        for (index, ch) in rest.char_indices() {
-            if units + ch.len_utf16() > limit {
-                break;
-            }
-            units += ch.len_utf16();
-            hard_end = index + ch.len_utf8();
-        }
-        let window = &rest[..hard_end];
-        let end = window
-            .rfind('\n')
-            .or_else(|| window.rfind(' '))
-            .map(|at| at + 1)
-            .filter(|&at| at > 0)
-            .unwrap_or(hard_end);
-        pieces.push(rest[..end].to_owned());
-        rest = &rest[end..];
-    }
-    if !rest.is_empty() {
-        pieces.push(rest.to_owned());
-    }
-    pieces
+fn split_text(text: &str, limit: usize) -> Vec<String> {
+    text::split_text(text, limit, TextUnit::Utf16)
 }
 
 /// At most `limit` characters, the last one an ellipsis when cut.
@@ -499,7 +469,7 @@ mod tests {
         assert_eq!(batches[0].len(), MAX_MESSAGES_PER_SEND);
         assert!(
             all.iter()
-                .all(|m| line_len(m["text"].as_str().unwrap()) <= MAX_TEXT)
+                .all(|m| TextUnit::Utf16.len(m["text"].as_str().unwrap()) <= MAX_TEXT)
         );
         let joined: String = all.iter().map(|m| m["text"].as_str().unwrap()).collect();
         assert_eq!(joined, text);

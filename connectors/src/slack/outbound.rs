@@ -14,6 +14,7 @@ use super::inbound::{CARD_ACTION, LINK_ACTION, QUICK_REPLY_ACTION};
 use crate::envelope::{
     Attachment, Body, Card, CardAction, Content, Envelope, MediaType, ReasonCode,
 };
+use crate::text::{self, TextUnit};
 
 /// Slack refuses (`msg_too_long`) message text over 40 000 characters.
 pub const MAX_TEXT: usize = 40_000;
@@ -52,36 +53,14 @@ pub struct Refused {
 }
 
 /// Escapes the three characters Slack's text formatting reserves.
+fn split_text(text: &str, limit: usize) -> Vec<String> {
+    text::split_text(text, limit, TextUnit::Chars)
+}
+
 pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-}
-
-/// Splits text into pieces of at most `limit` characters, preferring to cut
-/// after a newline, then after a space.
-pub fn split_text(text: &str, limit: usize) -> Vec<String> {
-    let mut pieces = Vec::new();
-    let mut rest = text;
-    while rest.chars().count() > limit {
-        let hard_end = rest
-            .char_indices()
-            .nth(limit)
-            .map_or(rest.len(), |(index, _)| index);
-        let window = &rest[..hard_end];
-        let end = window
-            .rfind('\n')
-            .or_else(|| window.rfind(' '))
-            .map(|at| at + 1)
-            .filter(|&at| at > 0)
-            .unwrap_or(hard_end);
-        pieces.push(rest[..end].to_owned());
-        rest = &rest[end..];
-    }
-    if !rest.is_empty() {
-        pieces.push(rest.to_owned());
-    }
-    pieces
 }
 
 struct Builder<'a> {

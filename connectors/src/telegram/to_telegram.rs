@@ -16,6 +16,7 @@ use crate::envelope::{
     Attachment, Body, Card, CardAction, Content, Direction, Envelope, MediaType, QuickReply,
     ReasonCode,
 };
+use crate::text::{self, TextUnit};
 
 /// Text limit of `sendMessage`, in UTF-16 code units as Telegram counts.
 pub const MAX_TEXT: usize = 4096;
@@ -50,39 +51,11 @@ impl ToTelegramError {
 }
 
 fn telegram_len(text: &str) -> usize {
-    text.encode_utf16().count()
+    TextUnit::Utf16.len(text)
 }
 
-/// Splits text into pieces of at most `limit` UTF-16 units, preferring to
-/// cut after a newline, then after a space.
-pub fn split_text(text: &str, limit: usize) -> Vec<String> {
-    let mut pieces = Vec::new();
-    let mut rest = text;
-    while telegram_len(rest) > limit {
-        // Largest char boundary within the limit.
-        let mut units = 0;
-        let mut hard_end = 0;
-        for (index, ch) in rest.char_indices() {
-            if units + ch.len_utf16() > limit {
-                break;
-            }
-            units += ch.len_utf16();
-            hard_end = index + ch.len_utf8();
-        }
-        let window = &rest[..hard_end];
-        let end = window
-            .rfind('\n')
-            .or_else(|| window.rfind(' '))
-            .map(|at| at + 1)
-            .filter(|&at| at > 0)
-            .unwrap_or(hard_end);
-        pieces.push(rest[..end].to_owned());
-        rest = &rest[end..];
-    }
-    if !rest.is_empty() {
-        pieces.push(rest.to_owned());
-    }
-    pieces
+fn split_text(text: &str, limit: usize) -> Vec<String> {
+    text::split_text(text, limit, TextUnit::Utf16)
 }
 
 fn markup_value(markup: &ReplyMarkup) -> Value {

@@ -13,6 +13,7 @@ use crate::envelope::{
     Attachment, Body, ButtonKind, Card, CardAction, Content, Envelope, MediaType, QuickReply,
     ReasonCode,
 };
+use crate::text::{self, TextUnit};
 
 /// Characters of a `text` message.
 pub const MAX_TEXT: usize = 7000;
@@ -85,27 +86,8 @@ impl Builder<'_> {
     }
 }
 
-/// Splits at the last line break or space before `limit` characters when
-/// there is one, else at `limit`.
-pub fn split_text(text: &str, limit: usize) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut rest: Vec<char> = text.chars().collect();
-    while rest.len() > limit {
-        let window = &rest[..limit];
-        let cut = window
-            .iter()
-            .rposition(|c| *c == '\n')
-            .or_else(|| window.iter().rposition(|c| c.is_whitespace()))
-            .filter(|at| *at > 0)
-            .map_or(limit, |at| at + 1);
-        parts.push(rest[..cut].iter().collect::<String>().trim_end().to_owned());
-        rest = rest[cut..].to_vec();
-    }
-    if !rest.is_empty() {
-        parts.push(rest.into_iter().collect());
-    }
-    parts.retain(|p| !p.is_empty());
-    parts
+fn split_text(text: &str, limit: usize) -> Vec<String> {
+    text::split_text(text, limit, TextUnit::Chars)
 }
 
 fn prefixed(agent_name: Option<&str>, options: &MessagingOptions, text: &str) -> String {
