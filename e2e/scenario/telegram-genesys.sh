@@ -164,11 +164,12 @@ sim_wait receipts 1 30
 [ "$mode" = demo ] && jqget "d[0]['message']" <<<"$sent"
 
 say "An invalid Tenant (two platforms) is refused by the apiserver"
-if out=$({ tenant_manifest bad acme-telegram; printf '    viber:\n      authToken: {name: x, key: y}\n      senderName: x\n'; } \
+if out=$({ tenant_manifest bad acme-telegram; printf '    viber:\n      authToken: {name: "viber", key: "authToken"}\n      senderName: "ACME"\n'; } \
       | kubectl apply -f - 2>&1); then
   fail "a Tenant with two platforms was accepted"
 fi
-grep -q "spec.messaging" <<<"$out" || fail "refusal does not name spec.messaging: $out"
+grep -q "spec.messaging" <<<"$out" && grep -q "set only one messaging platform" <<<"$out" && grep -q "viber" <<<"$out" \
+  || fail "refusal does not say spec.messaging has two platforms: $out"
 [ "$mode" = demo ] && echo "$out" >&2
 
 say "A Tenant whose Secret is missing says which"
