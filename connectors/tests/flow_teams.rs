@@ -23,12 +23,10 @@ use axum::Router;
 use axum::routing::get;
 use serde_json::Value;
 use support::{
-    CLIENT_ID, CLIENT_SECRET, Connector, WEBHOOK_TOKEN, create_integration, eventually, free_port,
-    services,
+    CLIENT_ID, CLIENT_SECRET, Connector, create_integration, eventually, free_port, services,
+    simulator_genesys_config,
 };
-use um_config::{
-    GenesysConfig, MessagingConfig, MessagingOptions, Platform, Secret, ServiceConfig, TenantConfig,
-};
+use um_config::{MessagingConfig, MessagingOptions, Platform, Secret, ServiceConfig, TenantConfig};
 use um_connector::store::Store;
 use um_connector::teams::auth::{AuthError, KeyCache};
 use um_connector::teams::manifest::PackageState;
@@ -119,18 +117,10 @@ impl TeamsBridge {
         gcloudcx_config.tenants.insert(
             tenant_key.clone(),
             TenantConfig {
-                genesys: Some(GenesysConfig {
-                    region: "local".into(),
-                    api_base_url: genesys.base_url(),
-                    login_base_url: genesys.base_url(),
-                    client_id: CLIENT_ID.into(),
-                    client_secret: Secret::new(CLIENT_SECRET),
-                    integration_id: Some(integration_id.clone()),
-                    webhook_token: Secret::new(WEBHOOK_TOKEN),
-                    custom_data: BTreeMap::new(),
-                    agent_name: None,
-                    commander: Default::default(),
-                }),
+                genesys: Some(simulator_genesys_config(
+                    &genesys.base_url(),
+                    &integration_id,
+                )),
                 ..base_tenant
             },
         );

@@ -40,6 +40,23 @@ pub fn services() -> Option<(String, String)> {
     }
 }
 
+/// The gcloudcx side of a flow-test tenant: the Genesys simulator with the
+/// test OAuth client and webhook token.
+pub fn simulator_genesys_config(genesys_base: &str, integration_id: &str) -> GenesysConfig {
+    GenesysConfig {
+        region: "local".into(),
+        api_base_url: genesys_base.to_owned(),
+        login_base_url: genesys_base.to_owned(),
+        client_id: CLIENT_ID.into(),
+        client_secret: Secret::new(CLIENT_SECRET),
+        integration_id: Some(integration_id.to_owned()),
+        webhook_token: Secret::new(WEBHOOK_TOKEN),
+        custom_data: BTreeMap::new(),
+        agent_name: None,
+        commander: Default::default(),
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
