@@ -41,6 +41,7 @@ pub enum Mode {
     Line,
     Teams,
     Viber,
+    Slack,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -89,6 +90,8 @@ pub struct SimConfig {
     pub teams: crate::teams::control::TeamsConfig,
     #[serde(default)]
     pub viber: crate::viber::control::ViberConfig,
+    #[serde(default)]
+    pub slack: crate::slack::control::SlackConfig,
 }
 
 fn completion(gets: u32) -> CreateCompletion {
@@ -169,6 +172,7 @@ pub struct SimHost {
     pub line: Option<Arc<crate::line::LineSimulator>>,
     pub teams: Option<Arc<crate::teams::TeamsSimulator>>,
     pub viber: Option<Arc<crate::viber::ViberSimulator>>,
+    pub slack: Option<Arc<crate::slack::SlackSimulator>>,
     addr: SocketAddr,
 }
 
@@ -235,8 +239,20 @@ impl SimHost {
         } else {
             None
         };
+        let slack = if mode == Mode::Slack {
+            let (sim, routes) =
+                crate::slack::SlackSimulator::unserved(config.slack.options(), addr)?;
+            let sim = Arc::new(sim);
+            router = router
+                .merge(routes)
+                .nest("/__sim/slack", crate::slack::control::routes(sim.clone()));
+            Some(sim)
+        } else {
+            None
+        };
         let host = Arc::new(Self {
             teams,
+            slack,
             genesys,
             telegram,
             line,
@@ -316,7 +332,8 @@ fn control_router(host: Host) -> Router {
 async fn health(State(host): State<Host>) -> Json<Value> {
     Json(
         json!({"base_url": host.base_url(), "genesys": host.genesys.is_some(),
-               "telegram": host.telegram.is_some(), "line": host.line.is_some(), "teams": host.teams.is_some(), "viber": host.viber.is_some()}),
+               "telegram": host.telegram.is_some(), "line": host.line.is_some(), "teams": host.teams.is_some(), "viber": host.viber.is_some(),
+               "slack": host.slack.is_some()}),
     )
 }
 
@@ -436,6 +453,9 @@ async fn clear(State(host): State<Host>) -> StatusCode {
         sim.clear_records();
     }
     if let Some(sim) = &host.telegram {
+        sim.clear_records();
+    }
+    if let Some(sim) = &host.slack {
         sim.clear_records();
     }
     StatusCode::NO_CONTENT

@@ -1,6 +1,7 @@
-//! `um-sim genesys|telegram|both --listen 127.0.0.1:PORT [--port-file F]
-//! [--ttl SECONDS] [--config FILE]`: runs the simulators on one loopback
-//! listener with the `/__sim/` control API, until SIGTERM/SIGINT or the TTL.
+//! `um-sim genesys|telegram|both|line|teams|viber|slack --listen 127.0.0.1:PORT
+//! [--port-file F] [--ttl SECONDS] [--config FILE]`: runs the simulators on
+//! one loopback listener with the `/__sim/` control API (platform parts
+//! under `/__sim/<platform>`), until SIGTERM/SIGINT or the TTL.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use um_simulators::control::{Mode, SimConfig, SimHost, serve};
 #[derive(Parser)]
 #[command(
     name = "um-sim",
-    about = "Genesys Cloud and Telegram Bot API simulators for end-to-end tests"
+    about = "Simulators of Genesys Cloud Open Messaging and of Telegram, LINE, Microsoft Teams, Viber and Slack for end-to-end tests"
 )]
 struct Args {
     /// Which simulators to run.
@@ -28,7 +29,9 @@ struct Args {
     /// Exit after this many seconds.
     #[arg(long, default_value_t = 3600)]
     ttl: u64,
-    /// JSON configuration (OAuth clients, bot tokens, limits, retry policies).
+    /// JSON configuration: one section per simulator (`genesys`, `telegram`,
+    /// `line`, `teams`, `viber`, `slack`) with credentials, limits and retry
+    /// policies.
     #[arg(long)]
     config: Option<PathBuf>,
 }

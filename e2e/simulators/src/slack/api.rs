@@ -116,7 +116,7 @@ fn run_method(state: &SlackState, name: &str, headers: &HeaderMap, args: &Value)
     let Some(token) = token else {
         return fail(state, name, None, "not_authed");
     };
-    let Some(workspace) = state.workspace_by_token(&token).cloned() else {
+    let Some(workspace) = state.workspace_by_token(&token) else {
         return fail(state, name, None, "invalid_auth");
     };
     let team = Some(workspace.team_id.as_str());
@@ -351,7 +351,7 @@ fn complete_upload(state: &SlackState, workspace: &Workspace, args: &Value) -> R
 
 fn oauth_access(state: &SlackState, args: &Value) -> Response {
     let method = "oauth.v2.access";
-    let options = &state.options;
+    let options = lock(&state.options).clone();
     if args["client_id"].as_str() != Some(options.client_id.as_str()) {
         return fail(state, method, None, "invalid_client_id");
     }
@@ -391,7 +391,7 @@ async fn authorize(
     State(state): State<Shared>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let options = &state.options;
+    let options = lock(&state.options).clone();
     if query.get("client_id") != Some(&options.client_id) {
         return (StatusCode::BAD_REQUEST, "invalid client_id").into_response();
     }

@@ -1,23 +1,36 @@
 //! Slack simulator: the Web API the connector calls (`chat.postMessage`
 //! with Block Kit validation and Slack's `{ok:false, error}` answers,
 //! `files.getUploadURLExternal` / upload / `files.completeUploadExternal`,
-//! `oauth.v2.access`, private file downloads that need the bot token), the
-//! OAuth v2 authorize page (approves at once, like an administrator
-//! clicking "Allow"), and the Events API side: signed `event_callback`,
-//! `url_verification` and interactivity posts with Slack's retries
-//! (`X-Slack-Retry-Num`, `X-Slack-Retry-Reason`).
+//! `users.info`, `auth.test`, `oauth.v2.access`, private file downloads
+//! that need the bot token), the OAuth v2 authorize page (approves at once,
+//! like an administrator clicking "Allow"), and the Events API side: signed
+//! `event_callback`, `url_verification` and interactivity posts with
+//! Slack's retries (`X-Slack-Retry-Num`, `X-Slack-Retry-Reason`).
+//!
+//! The app (signing secret, ids) and the workspaces it is installed in are
+//! state, not only construction options: a scenario learns the signing
+//! secret at run time and installs workspaces as it goes
+//! ([`control`] drives this over HTTP under `/__sim/slack`).
 
 mod api;
 pub mod blocks;
+pub mod control;
+mod events;
+mod records;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use axum::Router;
 use bytes::Bytes;
-use serde::Serialize;
 use serde_json::{Value, json};
+
+pub use records::{
+    ApiCall, Attempt, EventDelivery, FileDownload, PostedMessage, SlackRecordKind, UploadedFile,
+};
 
 use crate::SimError;
 use crate::recording::{RecordList, lock};
@@ -138,64 +151,6 @@ impl SlackOptions {
     }
 }
 
-/// One Web API call and how it was answered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ApiCall {
-    pub method: String,
-    pub team_id: Option<String>,
-    pub http_status: u16,
-    pub error: Option<String>,
-}
-
-/// A message the bot posted.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PostedMessage {
-    pub team_id: String,
-    pub channel: String,
-    pub ts: String,
-    pub text: Option<String>,
-    pub blocks: Option<Value>,
-}
-
-/// A file the bot uploaded into a channel.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct UploadedFile {
-    pub team_id: String,
-    pub channel: String,
-    pub file_id: String,
-    pub filename: String,
-    pub title: Option<String>,
-    pub bytes_len: usize,
-}
-
-/// A download of a private file (by the connector).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FileDownload {
-    pub file_id: String,
-    pub http_status: u16,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Attempt {
-    pub retry_num: u32,
-    pub status: Option<u16>,
-    pub error: Option<String>,
-}
-
-/// The outcome of posting one request to the webhook.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EventDelivery {
-    pub body: String,
-    pub attempts: Vec<Attempt>,
-    pub response_body: Option<String>,
-}
-
-impl EventDelivery {
-    pub fn status(&self) -> Option<u16> {
-        self.attempts.last().and_then(|a| a.status)
-    }
-}
-
 #[derive(Debug, Clone)]
 pub(crate) struct Fault {
     pub method: String,
@@ -220,13 +175,16 @@ pub(crate) struct PendingUpload {
 }
 
 pub(crate) struct SlackState {
-    pub options: SlackOptions,
+    /// The app and its workspaces as they are now (changed at run time).
+    pub options: Mutex<SlackOptions>,
     pub base_url: OnceLock<String>,
     pub http: reqwest::Client,
     pub next_id: AtomicU64,
-    /// Channels that exist, per team; archived ones.
+    /// Channels that exist → their team; archived ones.
     pub channels: Mutex<HashMap<String, String>>,
     pub archived: Mutex<Vec<String>>,
+    /// The app's direct-message channel with a user: (team, user) → channel.
+    pub dms: Mutex<HashMap<(String, String), String>>,
     pub files: Mutex<HashMap<String, StoredFile>>,
     pub uploads: Mutex<HashMap<String, PendingUpload>>,
     /// OAuth codes issued by the authorize page: code → team id.
@@ -244,6 +202,33 @@ pub(crate) struct SlackState {
 }
 
 impl SlackState {
+    fn new(options: SlackOptions) -> Result<Self, SimError> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(SimError::HttpClient)?;
+        Ok(Self {
+            options: Mutex::new(options),
+            base_url: OnceLock::new(),
+            http,
+            next_id: AtomicU64::new(1),
+            channels: Mutex::new(HashMap::new()),
+            archived: Mutex::new(Vec::new()),
+            dms: Mutex::new(HashMap::new()),
+            files: Mutex::new(HashMap::new()),
+            uploads: Mutex::new(HashMap::new()),
+            codes: Mutex::new(HashMap::new()),
+            approving_team: Mutex::new(None),
+            users: Mutex::new(HashMap::new()),
+            faults: Mutex::new(Vec::new()),
+            calls: RecordList::new(),
+            posted: RecordList::new(),
+            uploaded: RecordList::new(),
+            downloads: RecordList::new(),
+            deliveries: RecordList::new(),
+        })
+    }
+
     pub(crate) fn id(&self, prefix: &str) -> String {
         format!(
             "{prefix}{:08X}",
@@ -255,11 +240,24 @@ impl SlackState {
         self.base_url.get().cloned().unwrap_or_default()
     }
 
-    pub(crate) fn workspace_by_token(&self, token: &str) -> Option<&Workspace> {
-        self.options
+    pub(crate) fn app_id(&self) -> String {
+        lock(&self.options).app_id.clone()
+    }
+
+    pub(crate) fn workspace(&self, team_id: &str) -> Option<Workspace> {
+        lock(&self.options)
+            .workspaces
+            .iter()
+            .find(|w| w.team_id == team_id)
+            .cloned()
+    }
+
+    pub(crate) fn workspace_by_token(&self, token: &str) -> Option<Workspace> {
+        lock(&self.options)
             .workspaces
             .iter()
             .find(|w| w.bot_token == token)
+            .cloned()
     }
 
     pub(crate) fn take_fault(&self, method: &str) -> Option<Fault> {
@@ -276,7 +274,8 @@ impl SlackState {
     }
 }
 
-/// A running Slack simulator. Stops when dropped.
+/// A Slack simulator, serving itself ([`SlackSimulator::start`], stops
+/// when dropped) or served by a host ([`SlackSimulator::unserved`]).
 pub struct SlackSimulator {
     state: Arc<SlackState>,
     server: Option<ServerHandle>,
@@ -285,29 +284,7 @@ pub struct SlackSimulator {
 impl SlackSimulator {
     pub async fn start(options: SlackOptions) -> Result<Self, SimError> {
         let listen = options.listen;
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .map_err(SimError::HttpClient)?;
-        let state = Arc::new(SlackState {
-            options,
-            base_url: OnceLock::new(),
-            http,
-            next_id: AtomicU64::new(1),
-            channels: Mutex::new(HashMap::new()),
-            archived: Mutex::new(Vec::new()),
-            files: Mutex::new(HashMap::new()),
-            uploads: Mutex::new(HashMap::new()),
-            codes: Mutex::new(HashMap::new()),
-            approving_team: Mutex::new(None),
-            users: Mutex::new(HashMap::new()),
-            faults: Mutex::new(Vec::new()),
-            calls: RecordList::new(),
-            posted: RecordList::new(),
-            uploaded: RecordList::new(),
-            downloads: RecordList::new(),
-            deliveries: RecordList::new(),
-        });
+        let state = Arc::new(SlackState::new(options)?);
         let server = ServerHandle::serve(listen, api::router(state.clone())).await?;
         let _ = state.base_url.set(format!("http://{}", server.addr()));
         Ok(Self {
@@ -316,13 +293,29 @@ impl SlackSimulator {
         })
     }
 
+    /// The simulator and its router, for a host that serves it on `addr`
+    /// (`options.listen` is not used).
+    pub fn unserved(options: SlackOptions, addr: SocketAddr) -> Result<(Self, Router), SimError> {
+        let state = Arc::new(SlackState::new(options)?);
+        let _ = state.base_url.set(format!("http://{addr}"));
+        let router = api::router(state.clone());
+        Ok((
+            Self {
+                state,
+                server: None,
+            },
+            router,
+        ))
+    }
+
     /// `http://127.0.0.1:PORT`: Web API under `/api/`, OAuth under `/oauth/v2/`.
     pub fn base_url(&self) -> String {
         self.state.base_url()
     }
 
-    pub fn options(&self) -> &SlackOptions {
-        &self.state.options
+    /// The app and workspaces as they are now (a copy).
+    pub fn options(&self) -> SlackOptions {
+        lock(&self.state.options).clone()
     }
 
     pub async fn shutdown(self) {
@@ -331,12 +324,63 @@ impl SlackSimulator {
         }
     }
 
-    /// Opens a direct-message channel between the app and `user` in `team`.
+    /// Changes the app: the signing secret signs every later post; `None`
+    /// keeps the current value.
+    pub fn set_app(
+        &self,
+        signing_secret: &str,
+        app_id: Option<&str>,
+        client_id: Option<&str>,
+        client_secret: Option<&str>,
+    ) {
+        let mut options = lock(&self.state.options);
+        options.signing_secret = signing_secret.to_owned();
+        if let Some(app_id) = app_id {
+            options.app_id = app_id.to_owned();
+        }
+        if let Some(client_id) = client_id {
+            options.client_id = client_id.to_owned();
+        }
+        if let Some(client_secret) = client_secret {
+            options.client_secret = client_secret.to_owned();
+        }
+    }
+
+    /// Installs the app in a workspace, or replaces the installation of the
+    /// same team (its previous bot token stops working).
+    pub fn add_workspace(&self, workspace: Workspace) {
+        let mut options = lock(&self.state.options);
+        options
+            .workspaces
+            .retain(|w| w.team_id != workspace.team_id);
+        options.workspaces.push(workspace);
+    }
+
+    pub fn workspace(&self, team_id: &str) -> Option<Workspace> {
+        self.state.workspace(team_id)
+    }
+
+    pub fn set_retry(&self, retry: RetryPolicy) {
+        lock(&self.state.options).retry = retry;
+    }
+
+    /// The app's direct-message channel with `user` in `team`, opened on
+    /// first use (like `conversations.open`, the same user keeps one).
     pub fn open_dm(&self, team_id: &str, user: &str) -> String {
+        let key = (team_id.to_owned(), user.to_owned());
+        let mut dms = lock(&self.state.dms);
+        if let Some(channel) = dms.get(&key) {
+            return channel.clone();
+        }
         let channel = format!("D{}", &self.state.id("")[..8]);
         lock(&self.state.channels).insert(channel.clone(), team_id.to_owned());
-        let _ = user;
+        dms.insert(key, channel.clone());
         channel
+    }
+
+    /// The team a channel belongs to, if it exists.
+    pub fn channel_team(&self, channel: &str) -> Option<String> {
+        lock(&self.state.channels).get(channel).cloned()
     }
 
     /// Adds a user to `team` (answered by `users.info`).
@@ -414,6 +458,35 @@ impl SlackSimulator {
         self.state.uploaded.wait_len(count, timeout).await
     }
 
+    pub fn count(&self, kind: SlackRecordKind) -> usize {
+        match kind {
+            SlackRecordKind::Call => self.state.calls.len(),
+            SlackRecordKind::Posted => self.state.posted.len(),
+            SlackRecordKind::Uploaded => self.state.uploaded.len(),
+            SlackRecordKind::Download => self.state.downloads.len(),
+            SlackRecordKind::Delivery => self.state.deliveries.len(),
+        }
+    }
+
+    /// Waits (without polling) until `count` records of `kind` exist.
+    pub async fn wait_for(&self, kind: SlackRecordKind, count: usize, timeout: Duration) -> bool {
+        match kind {
+            SlackRecordKind::Call => self.state.calls.wait_len(count, timeout).await,
+            SlackRecordKind::Posted => self.state.posted.wait_len(count, timeout).await,
+            SlackRecordKind::Uploaded => self.state.uploaded.wait_len(count, timeout).await,
+            SlackRecordKind::Download => self.state.downloads.wait_len(count, timeout).await,
+            SlackRecordKind::Delivery => self.state.deliveries.wait_len(count, timeout).await,
+        }
+    }
+
+    pub fn clear_records(&self) {
+        self.state.calls.clear();
+        self.state.posted.clear();
+        self.state.uploaded.clear();
+        self.state.downloads.clear();
+        self.state.deliveries.clear();
+    }
+
     /// Stores a private file of `team` and returns its `files[]` object
     /// (its `url_private` answers only with that team's bot token).
     pub fn add_file(&self, team_id: &str, name: &str, mime: &str, bytes: Vec<u8>) -> Value {
@@ -431,224 +504,8 @@ impl SlackSimulator {
         );
         json!({
             "id": id, "name": name, "title": name, "mimetype": mime, "filetype": name.rsplit('.').next(),
-            "size": size, "url_private": url, "url_private_download": format!("{url}?download=1"),
+            "size": size, "mode": "hosted", "is_external": false, "created": chrono::Utc::now().timestamp(),
+            "url_private": url, "url_private_download": format!("{url}?download=1"),
         })
-    }
-
-    /// An `event_callback` carrying a `message.im` event from `user`.
-    pub fn message_event(&self, team_id: &str, user: &str, channel: &str, text: &str) -> Value {
-        let ts = self.ts();
-        let workspace = self
-            .state
-            .options
-            .workspaces
-            .iter()
-            .find(|w| w.team_id == team_id);
-        json!({
-            "token": "deprecated-verification-token",
-            "team_id": team_id,
-            "enterprise_id": workspace.and_then(|w| w.enterprise.as_ref()).map(|(id, _)| id.clone()),
-            "api_app_id": self.state.options.app_id,
-            "event": {
-                "type": "message", "channel_type": "im", "user": user, "text": text,
-                "channel": channel, "ts": ts, "event_ts": ts, "team": team_id,
-            },
-            "type": "event_callback",
-            "event_id": self.state.id("Ev"),
-            "event_time": chrono::Utc::now().timestamp(),
-            "authorizations": [{
-                "enterprise_id": null, "team_id": team_id,
-                "user_id": workspace.map(|w| w.bot_user_id.clone()), "is_bot": true,
-                "is_enterprise_install": false,
-            }],
-            "is_ext_shared_channel": false,
-            "event_context": self.state.id("4-"),
-        })
-    }
-
-    /// A message event with files (`subtype: file_share`).
-    pub fn file_event(
-        &self,
-        team_id: &str,
-        user: &str,
-        channel: &str,
-        text: &str,
-        files: Vec<Value>,
-    ) -> Value {
-        let mut event = self.message_event(team_id, user, channel, text);
-        event["event"]["subtype"] = json!("file_share");
-        event["event"]["files"] = Value::Array(files);
-        event
-    }
-
-    /// The `block_actions` payload of `user` tapping the button whose
-    /// `action_id` is `action_id` in a posted message.
-    pub fn block_actions(
-        &self,
-        message: &PostedMessage,
-        user: &str,
-        action_id: &str,
-    ) -> Option<Value> {
-        let button = message
-            .blocks
-            .as_ref()?
-            .as_array()?
-            .iter()
-            .filter(|block| block["type"] == "actions")
-            .flat_map(|block| block["elements"].as_array().cloned().unwrap_or_default())
-            .find(|element| element["action_id"] == action_id)?;
-        let workspace = self
-            .state
-            .options
-            .workspaces
-            .iter()
-            .find(|w| w.team_id == message.team_id);
-        let mut action = json!({
-            "type": "button", "action_id": action_id, "block_id": self.state.id("b"),
-            "text": button["text"], "action_ts": self.ts(),
-        });
-        if let Some(value) = button.get("value") {
-            action["value"] = value.clone();
-        }
-        Some(json!({
-            "type": "block_actions",
-            "user": {"id": user, "username": format!("user-{}", user.to_lowercase()), "name": user, "team_id": message.team_id},
-            "api_app_id": self.state.options.app_id,
-            "token": "deprecated-verification-token",
-            "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel, "is_ephemeral": false},
-            "trigger_id": format!("{}.{}.{}", self.state.next_id.fetch_add(1, Ordering::Relaxed), 98765, self.state.id("")),
-            "team": {"id": message.team_id, "domain": workspace.map(|w| w.team_name.to_lowercase())},
-            "enterprise": workspace.and_then(|w| w.enterprise.as_ref()).map(|(id, name)| json!({"id": id, "name": name})),
-            "is_enterprise_install": false,
-            "channel": {"id": message.channel, "name": "directmessage"},
-            "message": {"type": "message", "ts": message.ts, "text": message.text, "blocks": message.blocks},
-            "actions": [action],
-        }))
-    }
-
-    fn ts(&self) -> String {
-        let now = chrono::Utc::now();
-        format!(
-            "{}.{:06}",
-            now.timestamp(),
-            self.state.next_id.fetch_add(1, Ordering::Relaxed) % 1_000_000
-        )
-    }
-
-    /// Signs `body` at `timestamp` with the app's signing secret.
-    pub fn sign(&self, timestamp: i64, body: &[u8]) -> String {
-        sign(&self.state.options.signing_secret, timestamp, body)
-    }
-
-    /// Posts an Events API body (JSON) to `url` the way Slack does: signed,
-    /// retried up to [`RetryPolicy::retries`] times with `X-Slack-Retry-Num`
-    /// while the answer is not 2xx within the timeout.
-    pub async fn send_event(&self, url: &str, event: &Value) -> EventDelivery {
-        let body = event.to_string();
-        self.deliver(url, body, "application/json").await
-    }
-
-    /// Posts an interactivity payload (form-encoded `payload=`), signed.
-    pub async fn send_interaction(&self, url: &str, payload: &Value) -> EventDelivery {
-        let body = form_urlencoded::Serializer::new(String::new())
-            .append_pair("payload", &payload.to_string())
-            .finish();
-        self.deliver(url, body, "application/x-www-form-urlencoded")
-            .await
-    }
-
-    /// `url_verification` as Slack sends it when a request URL is saved.
-    pub async fn verify_url(&self, url: &str, challenge: &str) -> EventDelivery {
-        let body = json!({"token": "deprecated-verification-token", "challenge": challenge, "type": "url_verification"});
-        self.deliver(url, body.to_string(), "application/json")
-            .await
-    }
-
-    async fn deliver(&self, url: &str, body: String, content_type: &str) -> EventDelivery {
-        let policy = self.state.options.retry;
-        let mut attempts = Vec::new();
-        let mut response_body = None;
-        for retry_num in 0..=policy.retries {
-            if retry_num > 0 {
-                tokio::time::sleep(policy.interval).await;
-            }
-            let timestamp = chrono::Utc::now().timestamp();
-            let mut request = self
-                .state
-                .http
-                .post(url)
-                .timeout(policy.timeout)
-                .header("Content-Type", content_type)
-                .header(TIMESTAMP_HEADER, timestamp.to_string())
-                .header(SIGNATURE_HEADER, self.sign(timestamp, body.as_bytes()))
-                .body(body.clone());
-            if let Some(last) = attempts.last() {
-                let last: &Attempt = last;
-                let reason = match (last.status, last.error.as_deref()) {
-                    (Some(_), _) => "http_error",
-                    (None, Some("timeout")) => "http_timeout",
-                    _ => "connection_failed",
-                };
-                request = request
-                    .header("X-Slack-Retry-Num", retry_num.to_string())
-                    .header("X-Slack-Retry-Reason", reason);
-            }
-            match request.send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let text = response.text().await.unwrap_or_default();
-                    attempts.push(Attempt {
-                        retry_num,
-                        status: Some(status),
-                        error: None,
-                    });
-                    if (200..300).contains(&status) {
-                        response_body = Some(text);
-                        break;
-                    }
-                }
-                Err(error) => attempts.push(Attempt {
-                    retry_num,
-                    status: None,
-                    error: Some(if error.is_timeout() {
-                        "timeout".into()
-                    } else {
-                        "connection_failed".into()
-                    }),
-                }),
-            }
-        }
-        let delivery = EventDelivery {
-            body,
-            attempts,
-            response_body,
-        };
-        self.state.deliveries.push(delivery.clone());
-        delivery
-    }
-
-    /// Posts raw bytes with the given signature headers (no retries), for
-    /// tests of refusals. Returns the status.
-    pub async fn post_raw(
-        &self,
-        url: &str,
-        body: Vec<u8>,
-        content_type: &str,
-        timestamp: Option<i64>,
-        signature: Option<&str>,
-    ) -> Option<u16> {
-        let mut request = self
-            .state
-            .http
-            .post(url)
-            .header("Content-Type", content_type)
-            .body(body);
-        if let Some(timestamp) = timestamp {
-            request = request.header(TIMESTAMP_HEADER, timestamp.to_string());
-        }
-        if let Some(signature) = signature {
-            request = request.header(SIGNATURE_HEADER, signature);
-        }
-        request.send().await.ok().map(|r| r.status().as_u16())
     }
 }
