@@ -13,82 +13,23 @@
 # Tenant with a missing Secret says which -> kubectl delete tenant deletes
 # the integration and garbage-collects the connectors.
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-source "$repo/e2e/lib/env.sh"
-mode=test
-[ "${1:-}" = --demo ] && { mode=demo; shift; }
-
-say() { if [ "$mode" = demo ]; then printf '\n\033[1m%s\033[0m\n' "$*" >&2; else um_log "$*"; fi; }
-
-if [ "${UM_SCENARIO_INNER:-}" != 1 ]; then
-  cd "$repo"
-  say "Building the operator, the connector, the simulators and the process runner"
-  cargo build -q -p um-operator -p um-connector -p um-simulators -p um-process-runner \
-    || um_die "cargo build failed"
-  bin=$CARGO_TARGET_DIR/debug
-  work=$(mktemp -d "${TMPDIR:-/tmp}/um-scenario.XXXXXX")
-  export UM_SCENARIO_WORK=$work
-  sim_pid=""
-  cleanup() {
-    [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null || true
-    bash "$repo/e2e/services.sh" stop "$work/services" >/dev/null 2>&1 || true
-    if [ "${UM_KEEP_RUN_DIR:-}" = 1 ]; then um_log "kept $work"; else rm -rf "$work"; fi
-  }
-  trap cleanup EXIT
-
-  say "Starting RabbitMQ and Redis (Debian packages, loopback)"
-  source "$repo/e2e/services.sh"
-  um_services_start "$work/services" >/dev/null
-
-  say "Starting the Genesys Cloud and Telegram simulators"
-  "$bin/um-sim" both --listen 127.0.0.1:0 --port-file "$work/sim.port" --ttl "${UM_CLUSTER_TTL:-3600}" \
-    >"$work/sim.log" 2>&1 &
-  sim_pid=$!
-  for _ in $(seq 100); do [ -s "$work/sim.port" ] && break; sleep 0.1; done
-  [ -s "$work/sim.port" ] || um_die "um-sim did not start: $(cat "$work/sim.log")"
-  export UM_SIM_URL="http://127.0.0.1:$(cat "$work/sim.port")"
-
-  export UM_SCENARIO_INNER=1 UM_SCENARIO_MODE=$mode
-  bash "$repo/e2e/cluster/with-cluster.sh" \
-    --image "um-operator=$bin/um-operator" --image "um-connector=$bin/um-connector" \
-    -- bash "$0"
-  exit $?
-fi
+[ "${1:-}" = --demo ] && export UM_SCENARIO_MODE=demo
+source "$(dirname "$0")/lib.sh"
+scenario_outer "$0" both
 
 # ---- inside the cluster -----------------------------------------------------
-mode=${UM_SCENARIO_MODE:-test}
 cd "$repo"
-sim=$UM_SIM_URL
+sim=$UM_SIM_BOTH
 ns=shop
-release_ns=um-system
 bot_token="123456:scenario-bot-token"
 client_id="scenario-client"
 client_secret="scenario-client-secret"
 webhook_token="scenario-webhook-token-0123456789"
 guest_id=4242
 
-fail() { um_log "FAIL: $*"; exit 1; }
-jqget() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$1"; }
-sim_post() { curl -fsS -X POST -H 'content-type: application/json' "$sim$1" -d "$2"; }
-sim_wait() { # kind count timeout_s
-  curl -fsS "$sim/__sim/wait?kind=$1&count=$2&timeout_ms=$(( $3 * 1000 ))" >/dev/null \
-    || fail "simulator: expected $2 record(s) of kind $1 within $3 s; got $(curl -fsS "$sim/__sim/records?kind=$1")"
-}
+sim_post() { post "$sim$1" "$2"; }
 
-say "Installing the chart (helm install) into namespace $release_ns"
-kubectl create namespace "$ns" >/dev/null
-kubectl -n "$ns" create secret generic um-rabbitmq --from-literal=url="$UM_TEST_AMQP_URL" >/dev/null
-kubectl -n "$ns" create secret generic um-redis --from-literal=url="$UM_TEST_REDIS_URL" >/dev/null
-helm install um charts/universal-messaging --namespace "$release_ns" --create-namespace \
-  --set api.apiRoot="$UM_INGRESS_URL" \
-  --set operator.image.repository=universal-messaging/um-operator \
-  --set image.repository=universal-messaging/um-connector \
-  --set rabbitmq.install=false --set rabbitmq.external.urlSecret.name=um-rabbitmq \
-  --set redis.install=false --set redis.external.urlSecret.name=um-redis \
-  --set genesysCloud.apiBaseUrl="$sim" --set genesysCloud.loginBaseUrl="$sim" \
-  --set platformApiBaseUrls.telegram="$sim" \
-  --wait --timeout 180s >/dev/null || fail "helm install"
-kubectl -n "$release_ns" rollout status deployment --timeout=120s >/dev/null || fail "operator rollout"
+install_chart "$sim" telegram="$sim"
 
 say "Registering the bot at the Telegram simulator and the OAuth client at the Genesys simulator"
 sim_post /__sim/telegram/bots "{\"token\":\"$bot_token\"}" >/dev/null
@@ -123,14 +64,12 @@ kubectl -n "$ns" create secret generic genesys-cloud \
 kubectl -n "$ns" create secret generic acme-telegram --from-literal=botToken="$bot_token" >/dev/null
 tenant_manifest acme acme-telegram | kubectl apply -f - >/dev/null
 
-kubectl -n "$ns" wait --for=condition=Ready tenant/acme --timeout=180s >/dev/null \
-  || fail "Tenant not Ready: $(kubectl -n "$ns" get tenant acme -o jsonpath='{.status.conditions}')"
-webhook_url=$(kubectl -n "$ns" get tenant acme -o jsonpath='{.status.webhookUrl}')
-integration_id=$(kubectl -n "$ns" get tenant acme -o jsonpath='{.status.integrationId}')
+wait_ready acme
+webhook_url=$(tenant_status acme webhookUrl)
+integration_id=$(tenant_status acme integrationId)
 [ "$webhook_url" = "$UM_INGRESS_URL/telegram/$ns.acme" ] || fail "webhook URL in status: $webhook_url"
 [ -n "$integration_id" ] || fail "no integration id in status"
-curl -fsS "$sim/__sim/genesys/integrations" | jqget "[i['id'] for i in d['current']]" | grep -q "$integration_id" \
-  || fail "integration $integration_id not registered at the Genesys simulator"
+integration_registered "$sim" "$integration_id"
 [ "$mode" = demo ] && kubectl -n "$ns" get tenants
 
 say "Waiting for the Telegram connector to register its webhook (setWebhook)"
@@ -145,7 +84,7 @@ status=$(sim_post /__sim/telegram/update \
   "{\"token\":\"$bot_token\",\"from\":{\"id\":$guest_id,\"first_name\":\"Ana\"},\"text\":\"Hello, I need help with my order\"}" \
   | jqget "d['delivered']")
 [ "$status" = True ] || fail "the connector did not accept the guest update"
-sim_wait inbound 1 30
+sim_wait "$sim/__sim" inbound 1 30
 inbound=$(curl -fsS "$sim/__sim/records?kind=inbound")
 [ "$(jqget "d[0]['body']['text']" <<<"$inbound")" = "Hello, I need help with my order" ] || fail "inbound text: $inbound"
 [ "$(jqget "d[0]['body']['channel']['metadata']['customAttributes']['media']" <<<"$inbound")" = Telegram ] \
@@ -155,10 +94,10 @@ inbound=$(curl -fsS "$sim/__sim/records?kind=inbound")
 say "Agent -> guest: a Genesys agent reply through the ingress to Telegram"
 sim_post /__sim/genesys/agent-message \
   "{\"integration_id\":\"$integration_id\",\"to\":\"$guest_id\",\"text\":\"Hi Ana, let me check that for you.\"}" >/dev/null
-sim_wait sent 1 30
+sim_wait "$sim/__sim" sent 1 30
 sent=$(curl -fsS "$sim/__sim/records?kind=sent")
 [ "$(jqget "d[0]['message']['text']" <<<"$sent")" = "Hi Ana, let me check that for you." ] || fail "sent text: $sent"
-sim_wait receipts 1 30
+sim_wait "$sim/__sim" receipts 1 30
 [ "$(curl -fsS "$sim/__sim/records?kind=receipts" | jqget "d[0]['body']['status']")" = Delivered ] \
   || fail "receipt: $(curl -fsS "$sim/__sim/records?kind=receipts")"
 [ "$mode" = demo ] && jqget "d[0]['message']" <<<"$sent"

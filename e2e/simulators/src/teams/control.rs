@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `POST /bots` | `{app_id, password, name}` | 204 |
 //! | `POST /endpoint` | `{app_id, url}` (Azure Bot messaging endpoint) | 204 |
-//! | `POST /activities` | `{app_id, conversation_id, scope?=personal, user_id, user_name, text?, value?, id?, token_fault?}` | `ActivityDelivery` (409 without endpoint) |
+//! | `POST /activities` | `{app_id, conversation_id, scope?=personal, user_id, user_name, text?, value?, image_base64?+mime?, id?, token_fault?}` (an image is an inline attachment the channel serves) | `ActivityDelivery` (409 without endpoint) |
 //! | `POST /keys/rotate` | | `{kid}` |
 //! | `POST /keys/retire` | | 204 |
 //! | `POST /faults` | `{status, retry_after?, count?=1}` | 204 |
@@ -19,6 +19,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -93,6 +94,12 @@ struct ActivityBody {
     text: Option<String>,
     #[serde(default)]
     value: Option<Value>,
+    /// An inline image the user pastes (served by the channel's
+    /// attachment endpoint, which needs the bot's token).
+    #[serde(default)]
+    image_base64: Option<String>,
+    #[serde(default)]
+    mime: Option<String>,
     #[serde(default)]
     id: Option<String>,
     /// `expired`, `wrong_audience`, `wrong_issuer`, `bad_signature`,
@@ -137,6 +144,21 @@ async fn send_activity(State(sim): State<Sim>, Json(body): Json<ActivityBody>) -
             body.text.as_deref().unwrap_or_default(),
         ),
     };
+    if let Some(data) = &body.image_base64 {
+        match base64::engine::general_purpose::STANDARD.decode(data) {
+            Ok(bytes) => {
+                let mime = body.mime.as_deref().unwrap_or("image/png");
+                spec = spec.with_attachment(sim.upload_inline_image(bytes, mime));
+            }
+            Err(error) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": format!("image_base64: {error}")})),
+                )
+                    .into_response();
+            }
+        }
+    }
     if let Some(id) = &body.id {
         spec = spec.with_id(id);
     }
