@@ -9,7 +9,9 @@
 #   serves the same bytes and carries no credential) -> agent text, image
 #   and quick replies -> the platform's native message and widgets -> the
 #   guest's tap -> a Genesys structured response; Delivered receipts;
-#   a webhook with a tampered signature is refused with 401.
+#   a redelivered event reaches Genesys once (where the simulator can
+#   redeliver on demand); a webhook with a tampered signature is refused
+#   with 401.
 #
 #   e2e/scenario/platforms-genesys.sh                  every platform
 #   UM_SCENARIO_PLATFORMS="line viber" e2e/scenario/platforms-genesys.sh
@@ -82,6 +84,8 @@ apply_sample() {
 # e2e/scenario/platforms/<platform>.sh.
 conversation() {
   local p=$1 tenant="acme-$1"
+  unset -f p_prepare p_webhook_ready p_guest_text p_redelivered_text p_guest_image p_check_sent \
+    p_tap_quick_reply p_tampered_webhook
   source "$repo/e2e/scenario/platforms/$p.sh"
   local sim_var="UM_SIM_${p^^}"
   psim=${!sim_var}
@@ -110,6 +114,11 @@ conversation() {
   [ "$(jqget "d[0]['body']['channel']['metadata']['customAttributes']['media']" <<<"$inbound")" = "$p_media" ] \
     || fail "[$p] custom attribute media: $inbound"
   guest_id=$(jqget "d[0]['body']['channel']['from']['id']" <<<"$inbound")
+  if declare -F p_redelivered_text >/dev/null; then
+    # The platform sends the same event again (same event id): accepted,
+    # not published twice; the image below must be the second message.
+    p_redelivered_text "Hello from $p, I need help with my order"
+  fi
 
   p_guest_image "$guest_image"
   genesys_wait inbound 2 30

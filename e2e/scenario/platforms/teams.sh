@@ -28,7 +28,8 @@ p_webhook_ready() {
   post "$psim/__sim/teams/endpoint" "{\"app_id\":\"$teams_app\",\"url\":\"$webhook_url\"}" >/dev/null
 }
 
-p_guest_text() { teams_say "\"text\":\"$1\""; }
+p_guest_text() { teams_say "\"text\":\"$1\",\"id\":\"1700000000001\""; }
+p_redelivered_text() { p_guest_text "$1"; }
 p_guest_image() { teams_say "\"text\":\"\",\"image_base64\":\"$(base64 -w0 "$1")\",\"mime\":\"image/png\""; }
 
 teams_sent() { curl -fsS "$psim/__sim/teams/records?kind=sent" | jqget "json.dumps([s['activity'] for s in d if s['conversation_id'] == '$teams_conversation'])"; }

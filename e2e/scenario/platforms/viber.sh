@@ -23,7 +23,8 @@ p_webhook_ready() {
   [ "$(post "$psim/pa/get_account_info" '{}' -H "X-Viber-Auth-Token: $viber_token" | jqget "d['webhook']")" = "$webhook_url" ]
 }
 
-p_guest_text() { viber_callback "\"text\":\"$1\""; }
+p_guest_text() { viber_callback "\"text\":\"$1\",\"message_token\":5000000000000000001"; }
+p_redelivered_text() { p_guest_text "$1"; }
 p_guest_image() {
   local url
   url=$(post "$psim/__sim/viber/media" "{\"bytes_base64\":\"$(base64 -w0 "$1")\",\"mime\":\"image/png\"}" | jqget "d['url']")
