@@ -1,9 +1,18 @@
 //! One broker connection per process, re-opened when it breaks.
+//!
+//! The connection runs on the process's tokio runtime (lapin's own default
+//! would start a second executor and reactor with threads of their own,
+//! which costs memory and a thread hop for every frame), and asks for a
+//! small `frame_max`: lapin keeps a send and a receive buffer of 32 frames
+//! each, so the broker's default of 128 KiB would pin 8 MiB per process
+//! for envelopes of about one kilobyte. Larger messages still pass, split
+//! into several frames.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use lapin::uri::AMQPUri;
 use lapin::{Channel, Connection, ConnectionProperties};
 use tokio::sync::Mutex;
 
@@ -21,6 +30,25 @@ pub struct BusSettings {
     pub connection_name: String,
     /// First part of every exchange and queue name ([`super::DEFAULT_NAMESPACE`]).
     pub namespace: String,
+}
+
+/// The largest frame we accept unless the URL asks otherwise (`?frame_max=`).
+pub const DEFAULT_FRAME_MAX: u32 = 16 * 1024;
+
+/// The broker URL with our `frame_max` unless it names one.
+pub(crate) fn connection_uri(url: &str) -> Result<AMQPUri, BusError> {
+    let mut uri: AMQPUri = url.parse().map_err(|detail: String| {
+        // The parser may quote the whole URL, password included.
+        let redacted = redact_url(url);
+        BusError::Url {
+            detail: detail.replace(url, &redacted),
+            url: redacted,
+        }
+    })?;
+    if uri.query.frame_max.is_none() {
+        uri.query.frame_max = Some(DEFAULT_FRAME_MAX);
+    }
+    Ok(uri)
 }
 
 struct Live {
@@ -91,11 +119,14 @@ impl Bus {
             return Ok(());
         }
         self.inner.metrics.bus_connected(false);
+        let uri = connection_uri(&self.inner.settings.url)?;
         let properties = ConnectionProperties::default()
-            .with_connection_name(self.inner.settings.connection_name.clone().into());
+            .with_connection_name(self.inner.settings.connection_name.clone().into())
+            .with_executor(tokio_executor_trait::Tokio::current())
+            .with_reactor(tokio_reactor_trait::Tokio::current());
         let connection = tokio::time::timeout(
             Duration::from_secs(10),
-            Connection::connect(&self.inner.settings.url, properties),
+            Connection::connect_uri(uri, properties),
         )
         .await
         .unwrap_or_else(|_| {
@@ -197,5 +228,28 @@ impl Bus {
             let _ = live.connection.close(200, "shutting down").await;
         }
         self.inner.metrics.bus_connected(false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_frames_unless_the_url_names_a_size() {
+        let uri = connection_uri("amqp://user:pw@127.0.0.1:5672/%2f").unwrap();
+        assert_eq!(uri.query.frame_max, Some(DEFAULT_FRAME_MAX));
+        assert_eq!(uri.authority.port, 5672);
+        assert_eq!(uri.vhost, "/");
+        let own = connection_uri("amqp://127.0.0.1:5672/%2f?frame_max=65536").unwrap();
+        assert_eq!(own.query.frame_max, Some(65536));
+    }
+
+    #[test]
+    fn unusable_url_error_hides_the_password() {
+        let error = connection_uri("http://user:hunter2@127.0.0.1/").unwrap_err();
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        let error = connection_uri("amqp://user:hunter2@[bad").unwrap_err();
+        assert!(!error.to_string().contains("hunter2"), "{error}");
     }
 }

@@ -42,13 +42,15 @@ mod consumer;
 mod publisher;
 mod topology;
 
-pub use connection::{Bus, BusSettings};
+pub use connection::{Bus, BusSettings, DEFAULT_FRAME_MAX};
 pub use consumer::{Consumer, ConsumerOptions, EnvelopeHandler, HandlerError};
 pub use publisher::Publisher;
 pub use topology::{DEFAULT_NAMESPACE, Route, TENANT_HEADER, dead_letter_exchange};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
+    #[error("broker URL {url} is not usable: {detail}")]
+    Url { url: String, detail: String },
     #[error("cannot connect to the broker at {url}: {source}")]
     Connect {
         url: String,
