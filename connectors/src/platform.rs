@@ -82,6 +82,11 @@ pub enum Rejection {
     /// (e.g. an unknown GET): 404.
     #[error("not found: {0}")]
     NotFound(String),
+    /// Cannot be judged now (e.g. the platform's signing keys cannot be
+    /// fetched): 503 with `Retry-After`, so the platform redelivers
+    /// instead of the sender being told its credentials are wrong.
+    #[error("cannot verify now: {0}")]
+    Unavailable(String),
 }
 
 impl Rejection {
@@ -90,6 +95,7 @@ impl Rejection {
             Rejection::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Rejection::BadRequest(_) => StatusCode::BAD_REQUEST,
             Rejection::NotFound(_) => StatusCode::NOT_FOUND,
+            Rejection::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -99,6 +105,7 @@ impl Rejection {
             Rejection::Unauthorized(_) => "unauthorized",
             Rejection::BadRequest(_) => "bad_request",
             Rejection::NotFound(_) => "not_found",
+            Rejection::Unavailable(_) => "unavailable",
         }
     }
 }

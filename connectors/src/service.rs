@@ -69,6 +69,9 @@ pub fn platform_routes(state: WebhookState) -> Router {
 }
 
 fn rejection(rejection: Rejection) -> ApiError {
+    if let Rejection::Unavailable(_) = rejection {
+        return ApiError::unavailable(rejection.to_string());
+    }
     ApiError::new(rejection.status(), rejection.code(), rejection.to_string())
 }
 

@@ -12,7 +12,8 @@
 //! Adaptive Card with Action.Submit in a group chat) and a card reach Teams
 //! with one cached token; taps come back as button responses; receipts
 //! reach Genesys; a 429 is honoured; a blocked conversation gives a Failed
-//! receipt RecipientOptedOut. The key cache is also checked in-process.
+//! receipt RecipientOptedOut; an unreachable key server is a 503 (retried
+//! by the channel), not a 401. The key cache is also checked in-process.
 
 mod support;
 
@@ -655,6 +656,105 @@ async fn the_app_package_is_versioned_by_content() {
     assert_ne!(second.content_hash, first.content_hash);
 }
 
+/// The Bot Framework's key server down (and no cached key): the activity
+/// cannot be judged, so it is a 503 the channel retries, not a 401 that
+/// says the token is forged; nothing is published. Once the keys are
+/// reachable again the next activity is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unreachable_key_server_is_503_and_nothing_is_published() {
+    let Some((amqp, redis)) = services() else {
+        return;
+    };
+    let mut bridge = TeamsBridge::start(&amqp, &redis).await;
+    let tenant = bridge.tenant_key.clone();
+    let chat = TeamsConversation::personal(&unique("a:1"));
+    let user = TeamsUser::new("29:1ana", "Ana");
+    let set_base = |config: &mut ServiceConfig, base: String| {
+        if let Some(TenantConfig {
+            messaging: Some(MessagingConfig::Generic { api_base_url, .. }),
+            ..
+        }) = config.tenants.get_mut(&tenant)
+        {
+            *api_base_url = Some(base);
+        }
+    };
+    let mut down = bridge.teams_config.clone();
+    set_base(&mut down, format!("http://127.0.0.1:{}", free_port()));
+    bridge.teams_connector.rewrite_config(&down);
+
+    let mut statuses = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    let mut refused = false;
+    while !refused && Instant::now() < deadline {
+        // Accepted (200) until the connector has read the new file.
+        let probe = format!("probe {}", statuses.len());
+        let spec = ActivitySpec::message(&chat, &user, &probe);
+        let status = bridge
+            .teams
+            .send_activity(APP_ID, spec)
+            .await
+            .ok()
+            .and_then(|d| d.status);
+        statuses.push(status);
+        refused = status == Some(503);
+        if !refused {
+            // The connector picks the rewritten file up within a moment.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert!(
+        refused,
+        "no 503 while the keys are unreachable: {statuses:?}"
+    );
+    assert!(
+        !statuses.contains(&Some(401)),
+        "a token was called forged because the keys were unreachable: {statuses:?}"
+    );
+
+    let up = bridge.teams_config.clone();
+    bridge.teams_connector.rewrite_config(&up);
+    bridge.teams_config = up;
+    let deadline = Instant::now() + WAIT;
+    let mut accepted = false;
+    while !accepted && Instant::now() < deadline {
+        let spec = ActivitySpec::message(&chat, &user, "hello again");
+        accepted = bridge
+            .teams
+            .send_activity(APP_ID, spec)
+            .await
+            .ok()
+            .and_then(|d| d.status)
+            == Some(200);
+        if !accepted {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert!(accepted, "not accepted once the keys are reachable");
+    assert!(
+        eventually(WAIT, || bridge
+            .inbound_bodies()
+            .iter()
+            .any(|b| b["text"] == "hello again"))
+        .await,
+        "the accepted activity did not reach Genesys"
+    );
+    let refused_probe = format!("probe {}", statuses.len() - 1);
+    let texts: Vec<String> = bridge
+        .inbound_bodies()
+        .iter()
+        .filter_map(|b| b["text"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        !texts.contains(&refused_probe),
+        "the refused activity was published: {texts:?}"
+    );
+    assert_eq!(
+        texts.last().map(String::as_str),
+        Some("hello again"),
+        "{texts:?}"
+    );
+}
+
 /// The package state once `accept` takes it (polled with a deadline).
 async fn wait_for_package(
     store: &Store,
@@ -721,5 +821,8 @@ async fn key_cache_fetches_once_and_refreshes_on_rotation() {
             "k",
         )
         .await;
-    assert!(matches!(error, Err(AuthError::Keys(_))), "{error:?}");
+    assert!(
+        matches!(error, Err(AuthError::KeysUnreachable(_))),
+        "{error:?}"
+    );
 }

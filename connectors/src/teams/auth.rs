@@ -39,8 +39,12 @@ pub enum AuthError {
     Invalid(String),
     #[error("serviceurl claim does not match the activity's serviceUrl")]
     ServiceUrlMismatch,
-    #[error("signing keys unavailable: {0}")]
+    #[error("signing key unusable: {0}")]
     Keys(String),
+    /// The OpenID metadata or key set could not be fetched (and no cached
+    /// key matches): the token cannot be judged now.
+    #[error("signing keys unreachable: {0}")]
+    KeysUnreachable(String),
 }
 
 /// One published signing key (JWK) with the Bot Framework `endorsements`.
@@ -233,15 +237,17 @@ async fn fetch_json<T: serde::de::DeserializeOwned>(
         .get(url)
         .send()
         .await
-        .map_err(|e| AuthError::Keys(format!("{what} {url}: {e}")))?;
+        .map_err(|e| AuthError::KeysUnreachable(format!("{what} {url}: {e}")))?;
     let status = response.status();
     if !status.is_success() {
-        return Err(AuthError::Keys(format!("{what} {url}: HTTP {status}")));
+        return Err(AuthError::KeysUnreachable(format!(
+            "{what} {url}: HTTP {status}"
+        )));
     }
     response
         .json::<T>()
         .await
-        .map_err(|e| AuthError::Keys(format!("{what} {url}: {e}")))
+        .map_err(|e| AuthError::KeysUnreachable(format!("{what} {url}: {e}")))
 }
 
 async fn fetch_keys(http: &reqwest::Client, metadata_url: &str) -> Result<Vec<Jwk>, AuthError> {

@@ -151,7 +151,12 @@ impl MessagingPlatform for Teams {
             .map_err(|e| Rejection::BadRequest(format!("not a Bot Framework activity: {e}")))?;
         self.authenticate(ctx, &bot, request, &activity)
             .await
-            .map_err(|e| Rejection::Unauthorized(e.to_string()))?;
+            .map_err(|error| match error {
+                // The keys could not be fetched: nothing says the token is
+                // bad, and the Bot Framework retries a 503.
+                AuthError::KeysUnreachable(_) => Rejection::Unavailable(error.to_string()),
+                _ => Rejection::Unauthorized(error.to_string()),
+            })?;
 
         let store = &ctx.store;
         let conversation_id = activity.conversation.id.clone();
