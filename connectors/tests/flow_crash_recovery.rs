@@ -90,14 +90,24 @@ async fn killed_gcloudcx_loses_nothing_and_repeats_nothing() {
 
     let bodies = bridge.inbound_bodies();
     let mut copies: HashMap<String, usize> = HashMap::new();
+    let mut first_body: HashMap<String, &serde_json::Value> = HashMap::new();
+    let mut repeats_per_guest: HashMap<String, usize> = HashMap::new();
     let mut first_seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for body in &bodies {
         let id = body["channel"]["messageId"]
             .as_str()
             .expect("messageId")
             .to_owned();
+        // A repeat is the very same request (same messageId and time),
+        // so a receiver keyed on the provider's message id drops it.
+        let first = *first_body.entry(id.clone()).or_insert(body);
+        assert_eq!(first, body, "a repeat of {id} differs from the first post");
         let count = copies.entry(id).or_default();
         *count += 1;
+        if *count > 1 {
+            let guest = body["channel"]["from"]["id"].as_str().expect("from.id");
+            *repeats_per_guest.entry(guest.to_owned()).or_default() += 1;
+        }
         if *count == 1 {
             let guest = body["channel"]["from"]["id"]
                 .as_str()
@@ -113,6 +123,10 @@ async fn killed_gcloudcx_loses_nothing_and_repeats_nothing() {
     assert!(
         repeated <= GUESTS as usize,
         "{repeated} repeated posts (at most {GUESTS} in flight at the kill)"
+    );
+    assert!(
+        repeats_per_guest.values().all(|&n| n <= 1),
+        "more than the one in-flight post of a conversation repeated: {repeats_per_guest:?}"
     );
     let expected: Vec<String> = (0..PER_GUEST).map(|n| format!("m{n:03}")).collect();
     for (guest, texts) in &first_seen {
