@@ -19,6 +19,7 @@ fn tenant(key: &str, token: &str) -> TenantConfig {
         messaging: Some(MessagingConfig::Telegram {
             bot_token: Secret::new(token),
             api_base_url: "https://api.telegram.org".into(),
+            webhook_secret_token: None,
         }),
         genesys: None,
         api_auth: None,

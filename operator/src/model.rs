@@ -9,7 +9,9 @@ use um_config::{
     ApiAuth, GenesysConfig, MessagingConfig, NotifierConfig, Platform, Secret, StorageConfig,
     TenantConfig,
 };
-use um_crds::{ApiAuthType, NotifierDestination, SecretKeyRef, Storage, StorageType, Tenant};
+use um_crds::{
+    ApiAuthType, MessagingSpec, NotifierDestination, SecretKeyRef, Storage, StorageType, Tenant,
+};
 
 use crate::config::OperatorConfig;
 use crate::genesys::{ClientCredentials, IntegrationSpec};
@@ -52,6 +54,14 @@ pub fn openmessaging_webhook_url(config: &OperatorConfig, tenant: &Tenant) -> St
         config.api_root,
         um_config::openmessaging_webhook_path(&tenant.tenant_key())
     )
+}
+
+/// Telegram's `secret_token` alphabet and length (setWebhook).
+fn valid_telegram_secret_token(token: &str) -> bool {
+    (1..=256).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Resolves every Secret reference of the Tenant; on failure returns all
@@ -105,6 +115,21 @@ pub fn resolve_tenant(
             );
         }
     }
+    if let MessagingSpec::Telegram(telegram) = &spec.messaging
+        && let Some(reference) = &telegram.webhook_secret_token
+    {
+        let field = "spec.messaging.telegram.webhookSecretToken";
+        if let Some(token) = values.get(field)
+            && !valid_telegram_secret_token(token.expose())
+        {
+            resolver.invalid(
+                field,
+                &reference.name,
+                &reference.key,
+                "must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule for secret_token)",
+            );
+        }
+    }
     let errors = resolver.finish();
     if !errors.is_empty() {
         return Err(errors);
@@ -115,6 +140,9 @@ pub fn resolve_tenant(
         Platform::Telegram => MessagingConfig::Telegram {
             bot_token: values[&format!("{messaging_prefix}botToken")].clone(),
             api_base_url: api_base_url.unwrap_or_else(|| TELEGRAM_API.to_owned()),
+            webhook_secret_token: values
+                .get(&format!("{messaging_prefix}webhookSecretToken"))
+                .cloned(),
         },
         _ => MessagingConfig::Generic {
             settings: spec.messaging.settings(),

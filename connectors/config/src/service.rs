@@ -258,6 +258,10 @@ pub enum MessagingConfig {
         bot_token: Secret,
         /// Bot API base, `https://api.telegram.org` unless pointed elsewhere.
         api_base_url: String,
+        /// The Tenant's own `secret_token` for setWebhook; absent, the
+        /// connector derives one from the bot token.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        webhook_secret_token: Option<Secret>,
     },
     #[serde(rename_all = "camelCase")]
     Generic {
@@ -400,6 +404,7 @@ mod tests {
                 messaging: Some(MessagingConfig::Telegram {
                     bot_token: Secret::new("123:ABC"),
                     api_base_url: "https://api.telegram.org".into(),
+                    webhook_secret_token: None,
                 }),
                 genesys: None,
                 api_auth: None,

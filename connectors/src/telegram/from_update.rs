@@ -330,6 +330,7 @@ pub(crate) mod tests {
             messaging: Some(MessagingConfig::Telegram {
                 bot_token: Secret::new("123:ABC"),
                 api_base_url: "https://api.telegram.org".into(),
+                webhook_secret_token: None,
             }),
             genesys: None,
             api_auth: None,

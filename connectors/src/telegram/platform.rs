@@ -34,7 +34,23 @@ fn bot(tenant: &TenantConfig) -> Option<(&Secret, &str)> {
         Some(MessagingConfig::Telegram {
             bot_token,
             api_base_url,
+            ..
         }) => Some((bot_token, api_base_url.as_str())),
+        _ => None,
+    }
+}
+
+/// The `secret_token` Telegram sends back with every update of `tenant`.
+fn expected_secret_token(tenant: &TenantConfig) -> Option<String> {
+    match &tenant.messaging {
+        Some(MessagingConfig::Telegram {
+            bot_token,
+            webhook_secret_token,
+            ..
+        }) => Some(webhook_secret::secret_token(
+            bot_token,
+            webhook_secret_token.as_ref(),
+        )),
         _ => None,
     }
 }
@@ -48,13 +64,13 @@ fn bot_api<'a>(http: &'a reqwest::Client, tenant: &'a TenantConfig) -> Option<Bo
     })
 }
 
-/// The `setWebhook` parameters for a tenant.
-pub fn set_webhook_body(tenant: &TenantConfig, bot_token: &Secret) -> serde_json::Value {
-    json!({
+/// The `setWebhook` parameters for a tenant (None without a bot).
+pub fn set_webhook_body(tenant: &TenantConfig) -> Option<serde_json::Value> {
+    Some(json!({
         "url": tenant.webhook_url,
-        "secret_token": webhook_secret::derive_secret_token(bot_token.expose()),
+        "secret_token": expected_secret_token(tenant)?,
         "allowed_updates": ALLOWED_UPDATES,
-    })
+    }))
 }
 
 /// A MIME type for a Telegram `file_path` (`photos/file_1.jpg`); the file
@@ -88,14 +104,14 @@ impl MessagingPlatform for Telegram {
     }
 
     fn verify(&self, tenant: &TenantConfig, request: &WebhookRequest<'_>) -> Result<(), Rejection> {
-        let Some((token, _)) = bot(tenant) else {
+        let Some(expected) = expected_secret_token(tenant) else {
             return Err(Rejection::Unauthorized(format!(
                 "tenant {} has no Telegram bot configured",
                 tenant.key
             )));
         };
         let header = request.headers.get(SECRET_HEADER).map(|v| v.as_bytes());
-        if webhook_secret::verify(token.expose(), header) {
+        if webhook_secret::verify(&expected, header) {
             Ok(())
         } else {
             Err(Rejection::Unauthorized(
@@ -215,11 +231,12 @@ impl MessagingPlatform for Telegram {
             tenant: tenant.key.clone(),
             detail,
         };
-        let Some((token, base_url)) = bot(tenant) else {
+        let (Some((token, base_url)), Some(body)) = (bot(tenant), set_webhook_body(tenant)) else {
             return Err(error("no Telegram bot configured".to_owned()));
         };
+        // A new bot token, secret token, API base or URL: register again.
         let unchanged = previous.is_some_and(|previous| {
-            bot(previous) == Some((token, base_url)) && previous.webhook_url == tenant.webhook_url
+            previous.messaging == tenant.messaging && previous.webhook_url == tenant.webhook_url
         });
         if unchanged {
             return Ok(());
@@ -230,7 +247,7 @@ impl MessagingPlatform for Telegram {
             base_url,
             token,
         };
-        api.call("setWebhook", &set_webhook_body(tenant, token))
+        api.call("setWebhook", &body)
             .await
             .map_err(|e| error(e.to_string()))?;
         tracing::info!(tenant = %tenant.key, url = %tenant.webhook_url, "Telegram webhook set");
@@ -282,13 +299,47 @@ mod tests {
     #[test]
     fn set_webhook_carries_url_and_derived_secret_only() {
         let tenant = super::super::from_update::tests::tenant();
-        let token = Secret::new("123:ABC");
-        let body = set_webhook_body(&tenant, &token);
+        let body = set_webhook_body(&tenant).expect("a bot");
         assert_eq!(body["url"], "https://um.example/telegram/shop.acme");
         assert_eq!(
             body["secret_token"],
             webhook_secret::derive_secret_token("123:ABC")
         );
         assert!(!body.to_string().contains("123:ABC"));
+    }
+
+    fn with_header(tenant: &TenantConfig, token: &str) -> Result<(), Rejection> {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(SECRET_HEADER, token.parse().expect("header value"));
+        let body = bytes::Bytes::new();
+        Telegram.verify(
+            tenant,
+            &WebhookRequest {
+                method: &axum::http::Method::POST,
+                headers: &headers,
+                query: None,
+                body: &body,
+            },
+        )
+    }
+
+    #[test]
+    fn the_tenant_secret_token_is_registered_and_required() {
+        let mut tenant = super::super::from_update::tests::tenant();
+        if let Some(MessagingConfig::Telegram {
+            webhook_secret_token,
+            ..
+        }) = &mut tenant.messaging
+        {
+            *webhook_secret_token = Some(Secret::new("acme_own-token-2026"));
+        }
+        let body = set_webhook_body(&tenant).expect("a bot");
+        assert_eq!(body["secret_token"], "acme_own-token-2026");
+        assert_eq!(with_header(&tenant, "acme_own-token-2026"), Ok(()));
+        let derived = webhook_secret::derive_secret_token("123:ABC");
+        assert!(matches!(
+            with_header(&tenant, &derived),
+            Err(Rejection::Unauthorized(_))
+        ));
     }
 }

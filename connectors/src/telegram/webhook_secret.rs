@@ -1,10 +1,12 @@
-//! The `secret_token` of `setWebhook`, derived from the bot token so every
-//! replica computes the same value without shared state, and the check of
-//! `X-Telegram-Bot-Api-Secret-Token`.
+//! The `secret_token` of `setWebhook` — the Tenant's own
+//! (`webhookSecretToken`) or, without one, derived from the bot token so
+//! every replica computes the same value without shared state — and the
+//! check of `X-Telegram-Bot-Api-Secret-Token`.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+use um_config::Secret;
 
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
@@ -18,9 +20,16 @@ pub fn derive_secret_token(bot_token: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// Constant-time comparison of the header with the derived token.
-pub fn verify(bot_token: &str, header: Option<&[u8]>) -> bool {
-    let expected = derive_secret_token(bot_token);
+/// The secret token of a bot: the configured one, else the derived one.
+pub fn secret_token(bot_token: &Secret, configured: Option<&Secret>) -> String {
+    match configured {
+        Some(token) => token.expose().to_owned(),
+        None => derive_secret_token(bot_token.expose()),
+    }
+}
+
+/// Constant-time comparison of the header with the expected token.
+pub fn verify(expected: &str, header: Option<&[u8]>) -> bool {
     header.is_some_and(|given| {
         given.len() == expected.len() && bool::from(given.ct_eq(expected.as_bytes()))
     })
@@ -46,11 +55,29 @@ mod tests {
 
     #[test]
     fn verifies_only_the_right_header() {
-        let token = derive_secret_token("123:ABC");
-        assert!(verify("123:ABC", Some(token.as_bytes())));
-        assert!(!verify("123:ABD", Some(token.as_bytes())));
-        assert!(!verify("123:ABC", None));
-        assert!(!verify("123:ABC", Some(b"")));
-        assert!(!verify("123:ABC", Some(&token.as_bytes()[..63])));
+        let bot = Secret::new("123:ABC");
+        let token = secret_token(&bot, None);
+        assert_eq!(token, derive_secret_token("123:ABC"));
+        assert!(verify(&token, Some(token.as_bytes())));
+        assert!(!verify(
+            &derive_secret_token("123:ABD"),
+            Some(token.as_bytes())
+        ));
+        assert!(!verify(&token, None));
+        assert!(!verify(&token, Some(b"")));
+        assert!(!verify(&token, Some(&token.as_bytes()[..63])));
+    }
+
+    #[test]
+    fn a_configured_token_replaces_the_derived_one() {
+        let bot = Secret::new("123:ABC");
+        let own = Secret::new("tenant_own-secret_token");
+        let token = secret_token(&bot, Some(&own));
+        assert_eq!(token, "tenant_own-secret_token");
+        assert!(verify(&token, Some(b"tenant_own-secret_token")));
+        assert!(!verify(
+            &token,
+            Some(derive_secret_token("123:ABC").as_bytes())
+        ));
     }
 }

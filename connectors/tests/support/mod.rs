@@ -265,6 +265,7 @@ impl Bridge {
                 messaging: Some(MessagingConfig::Telegram {
                     bot_token: Secret::new(bot_token.clone()),
                     api_base_url: telegram.base_url(),
+                    webhook_secret_token: None,
                 }),
                 ..base_tenant.clone()
             },

@@ -191,6 +191,7 @@ impl FloodBridge {
                 messaging: Some(MessagingConfig::Telegram {
                     bot_token: Secret::new(bot_token.clone()),
                     api_base_url: telegram.base_url(),
+                    webhook_secret_token: None,
                 }),
                 ..tenant.clone()
             },

@@ -74,9 +74,11 @@ fn resolves_a_telegram_genesys_tenant() {
         MessagingConfig::Telegram {
             bot_token,
             api_base_url,
+            webhook_secret_token,
         } => {
             assert_eq!(bot_token.expose(), "111:bot");
             assert_eq!(api_base_url, "https://api.telegram.org");
+            assert_eq!(webhook_secret_token, &None);
         }
         other => panic!("{other:?}"),
     }
@@ -263,4 +265,64 @@ fn other_defaults_lists_the_conflicting_storages() {
     let all = vec![storage("a", true), storage("b", true), storage("c", false)];
     assert_eq!(other_defaults(&all, "a"), ["b"]);
     assert_eq!(other_defaults(&all, "c"), ["a", "b"]);
+}
+
+fn telegram_with_secret_token(name: &str) -> Tenant {
+    tenant(
+        name,
+        json!({"telegram": {
+            "botToken": {"name": "acme-telegram", "key": "token"},
+            "webhookSecretToken": {"name": "acme-telegram", "key": "secretToken"}
+        }}),
+        serde_json::to_value(&telegram_genesys(name).spec.cx).unwrap(),
+    )
+}
+
+#[test]
+fn the_telegram_secret_token_is_carried_and_checked() {
+    let genesys = (
+        "acme-genesys",
+        &[
+            ("clientSecret", "cs-value"),
+            ("webhookToken", "webhook-token-0123456789"),
+        ][..],
+    );
+    let good = with_bus(&[
+        (
+            "acme-telegram",
+            &[("token", "111:bot"), ("secretToken", "acme_own-token-2026")],
+        ),
+        genesys,
+    ]);
+    let resolved =
+        resolve_tenant(&example(), &telegram_with_secret_token("acme"), &good, None).unwrap();
+    match resolved.config.messaging.as_ref().unwrap() {
+        MessagingConfig::Telegram {
+            webhook_secret_token: Some(token),
+            ..
+        } => assert_eq!(token.expose(), "acme_own-token-2026"),
+        other => panic!("{other:?}"),
+    }
+
+    let bad = with_bus(&[
+        (
+            "acme-telegram",
+            &[
+                ("token", "111:bot"),
+                ("secretToken", "has spaces & symbols!"),
+            ],
+        ),
+        genesys,
+    ]);
+    let errors =
+        resolve_tenant(&example(), &telegram_with_secret_token("acme"), &bad, None).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].reason(), "InvalidSecretValue");
+    let text = errors[0].to_string();
+    assert!(
+        text.contains("spec.messaging.telegram.webhookSecretToken")
+            && text.contains("A-Z")
+            && !text.contains("has spaces"),
+        "{text}"
+    );
 }

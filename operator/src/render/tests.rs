@@ -38,6 +38,7 @@ pub fn telegram_tenant(name: &str, bot_token: &str) -> NamespaceTenant {
             messaging: Some(MessagingConfig::Telegram {
                 bot_token: Secret::new(bot_token),
                 api_base_url: "https://api.telegram.org".into(),
+                webhook_secret_token: None,
             }),
             genesys: Some(GenesysConfig {
                 region: "ap-northeast-1".into(),
