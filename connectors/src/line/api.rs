@@ -172,3 +172,21 @@ pub struct IssuedToken {
     #[serde(default)]
     pub expires_in: u64,
 }
+
+/// `GET /v2/bot/info`: the bot behind the channel access token.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BotInfo {
+    #[serde(default)]
+    pub user_id: String,
+    /// `@` and 8 characters, e.g. `@123abcde`; what the add-friend link names.
+    #[serde(default)]
+    pub basic_id: String,
+    /// A purchased vanity id (`@shop`), when the account has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub premium_id: Option<String>,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture_url: Option<String>,
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use um_config::Secret;
 
-use super::api::{ErrorBody, IssuedToken, Profile, SendAnswer};
+use super::api::{BotInfo, ErrorBody, IssuedToken, Profile, SendAnswer};
 use super::channel::{Channel, Endpoints};
 use super::failure;
 use crate::platform::DeliveryError;
@@ -303,7 +303,7 @@ impl LineApi<'_> {
     }
 
     /// `GET /v2/bot/info`: the bot's basic id, for the add-friend QR code.
-    pub async fn bot_info(&self) -> Result<Value, LineCallError> {
+    pub async fn bot_info(&self) -> Result<BotInfo, LineCallError> {
         let response = self
             .http
             .get(format!("{}/v2/bot/info", self.endpoints.api))

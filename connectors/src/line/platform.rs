@@ -383,6 +383,8 @@ impl MessagingPlatform for Line {
         if unchanged {
             return Ok(());
         }
+        // Another channel or token may be another bot: ask LINE again.
+        super::friend_routes::forget_bot_info(ctx, &tenant.key).await;
         let http = ctx.http();
         let token = access_token(&http, &ctx.store, &line)
             .await
@@ -397,6 +399,19 @@ impl MessagingPlatform for Line {
             .map_err(|e| error(e.to_string()))?;
         tracing::info!(tenant = %tenant.key, url = %tenant.webhook_url, "LINE webhook endpoint set");
         Ok(())
+    }
+
+    /// The add-friend QR code and link of the tenant's LINE Official Account.
+    fn extra_routes(&self, ctx: PlatformContext) -> Option<axum::Router> {
+        use super::friend_routes::{friend_link_json, qr_png, qr_svg};
+        use axum::routing::get;
+        Some(
+            axum::Router::new()
+                .route("/line/{tenant}/qr.svg", get(qr_svg))
+                .route("/line/{tenant}/qr.png", get(qr_png))
+                .route("/line/{tenant}/friend-link", get(friend_link_json))
+                .with_state(ctx),
+        )
     }
 
     async fn fetch_media(
