@@ -120,6 +120,21 @@ fn run_method(state: &SlackState, name: &str, headers: &HeaderMap, args: &Value)
         return fail(state, name, None, "invalid_auth");
     };
     let team = Some(workspace.team_id.as_str());
+    if state.is_revoked(&token) {
+        return fail(state, name, team, "token_revoked");
+    }
+    if let Some(needed) = required_scope(name)
+        && !state.has_scope(&workspace.team_id, needed)
+    {
+        return answer(
+            state,
+            name,
+            team,
+            StatusCode::OK,
+            json!({"ok": false, "error": "missing_scope", "needed": needed,
+                   "provided": granted_scopes(state, &workspace.team_id)}),
+        );
+    }
     if let Some(fault) = state.take_fault(name) {
         let status =
             StatusCode::from_u16(fault.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -151,6 +166,34 @@ fn run_method(state: &SlackState, name: &str, headers: &HeaderMap, args: &Value)
         ),
         _ => fail(state, name, team, "unknown_method"),
     }
+}
+
+/// Bot scopes the simulated app is installed with.
+const APP_SCOPES: [&str; 5] = [
+    "chat:write",
+    "im:history",
+    "files:read",
+    "files:write",
+    "users:read",
+];
+
+/// The scope a method needs (Slack answers `missing_scope` without it).
+fn required_scope(method: &str) -> Option<&'static str> {
+    match method {
+        "chat.postMessage" => Some("chat:write"),
+        "files.getUploadURLExternal" | "files.completeUploadExternal" => Some("files:write"),
+        "users.info" => Some("users:read"),
+        _ => None,
+    }
+}
+
+fn granted_scopes(state: &SlackState, team_id: &str) -> String {
+    APP_SCOPES
+        .iter()
+        .filter(|scope| state.has_scope(team_id, scope))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn users_info(state: &SlackState, workspace: &Workspace, args: &Value) -> Response {
@@ -232,10 +275,15 @@ fn post_message(state: &SlackState, workspace: &Workspace, args: &Value) -> Resp
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             % 1_000_000
     );
+    let thread_ts = args["thread_ts"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned);
     state.posted.push(PostedMessage {
         team_id: workspace.team_id.clone(),
         channel: channel.to_owned(),
         ts: ts.clone(),
+        thread_ts: thread_ts.clone(),
         text: text.clone(),
         blocks: blocks.clone(),
     });
@@ -244,7 +292,7 @@ fn post_message(state: &SlackState, workspace: &Workspace, args: &Value) -> Resp
         method,
         team,
         StatusCode::OK,
-        json!({"ok": true, "channel": channel, "ts": ts, "message": {"type": "message", "text": text, "bot_id": format!("B{}", workspace.team_id), "ts": ts, "blocks": blocks}}),
+        json!({"ok": true, "channel": channel, "ts": ts, "message": {"type": "message", "text": text, "bot_id": format!("B{}", workspace.team_id), "ts": ts, "thread_ts": thread_ts, "blocks": blocks}}),
     )
 }
 
@@ -307,6 +355,18 @@ fn complete_upload(state: &SlackState, workspace: &Workspace, args: &Value) -> R
         return fail(state, method, team, "invalid_arguments");
     };
     let channel = args["channel_id"].as_str().map(str::to_owned);
+    let text_arg = |name: &str| {
+        args[name]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+    };
+    let thread_ts = text_arg("thread_ts");
+    let initial_comment = text_arg("initial_comment");
+    // A thread reply names the one channel the thread is in.
+    if thread_ts.is_some() && channel.is_none() {
+        return fail(state, method, team, "invalid_arguments");
+    }
     if let Some(channel) = &channel
         && let Err(error) = channel_check(state, workspace, channel)
     {
@@ -331,6 +391,9 @@ fn complete_upload(state: &SlackState, workspace: &Workspace, args: &Value) -> R
             filename: pending.filename.clone(),
             title: file["title"].as_str().map(str::to_owned),
             bytes_len: bytes.len(),
+            sha256: hex_sha256(bytes),
+            thread_ts: thread_ts.clone(),
+            initial_comment: initial_comment.clone(),
         });
     }
     let ids: Vec<Value> = done
@@ -349,6 +412,14 @@ fn complete_upload(state: &SlackState, workspace: &Workspace, args: &Value) -> R
     )
 }
 
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn oauth_access(state: &SlackState, args: &Value) -> Response {
     let method = "oauth.v2.access";
     let options = lock(&state.options).clone();
@@ -362,9 +433,22 @@ fn oauth_access(state: &SlackState, args: &Value) -> Response {
     let Some(team_id) = lock(&state.codes).remove(code) else {
         return fail(state, method, None, "invalid_code");
     };
-    let Some(workspace) = options.workspaces.iter().find(|w| w.team_id == team_id) else {
+    let Some(mut workspace) = options
+        .workspaces
+        .iter()
+        .find(|w| w.team_id == team_id)
+        .cloned()
+    else {
         return fail(state, method, None, "invalid_code");
     };
+    // Installing again after an uninstall issues a new bot token.
+    if state.is_revoked(&workspace.bot_token) {
+        workspace.bot_token = format!("{}-{}", workspace.bot_token, state.id("r"));
+        let mut options = lock(&state.options);
+        if let Some(stored) = options.workspaces.iter_mut().find(|w| w.team_id == team_id) {
+            stored.bot_token.clone_from(&workspace.bot_token);
+        }
+    }
     answer(
         state,
         method,
@@ -374,7 +458,7 @@ fn oauth_access(state: &SlackState, args: &Value) -> Response {
             "ok": true,
             "access_token": workspace.bot_token,
             "token_type": "bot",
-            "scope": "chat:write,im:history,files:read,files:write,users:read",
+            "scope": granted_scopes(state, &team_id),
             "bot_user_id": workspace.bot_user_id,
             "app_id": options.app_id,
             "team": {"id": workspace.team_id, "name": workspace.team_name},
@@ -418,6 +502,11 @@ async fn authorize(
     Redirect::to(&target).into_response()
 }
 
+const SIGN_IN_TYPE: &str = "text/html; charset=utf-8";
+const SIGN_IN_PAGE: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<title>Slack</title></head><body><h1>Sign in to your workspace</h1>\
+<form action=\"/signin\" method=\"post\"><input name=\"domain\"></form></body></html>";
+
 async fn private_file(
     State(state): State<Shared>,
     Path(path): Path<String>,
@@ -429,15 +518,27 @@ async fn private_file(
         .and_then(|first| first.split_once('-'))
         .map(|(_, id)| id.to_owned())
         .unwrap_or_default();
-    let token_team = bearer(&headers)
+    let token = bearer(&headers);
+    let token_team = token
         .and_then(|t| state.workspace_by_token(t))
         .map(|w| w.team_id.clone());
+    // A token Slack knows but that may not read files (revoked by an
+    // uninstall, or installed without `files:read`) gets the sign-in page
+    // with HTTP 200, as Slack's redirect to it ends.
+    let sign_in_page = |team: &str| {
+        token.is_some_and(|t| state.is_revoked(t)) || !state.has_scope(team, "files:read")
+    };
     let files = lock(&state.files);
-    let (status, response) = match files.get(&file_id) {
-        None => (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND.into_response()),
+    let (status, content_type, response) = match files.get(&file_id) {
+        None => (
+            StatusCode::NOT_FOUND,
+            None,
+            StatusCode::NOT_FOUND.into_response(),
+        ),
         // Slack answers an unauthenticated download with its login page.
         Some(file) if token_team.as_deref() != Some(file.team_id.as_str()) => (
             StatusCode::FORBIDDEN,
+            Some("text/html".to_owned()),
             (
                 StatusCode::FORBIDDEN,
                 [(header::CONTENT_TYPE, "text/html")],
@@ -445,8 +546,19 @@ async fn private_file(
             )
                 .into_response(),
         ),
+        Some(file) if sign_in_page(&file.team_id) => (
+            StatusCode::OK,
+            Some(SIGN_IN_TYPE.to_owned()),
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, SIGN_IN_TYPE)],
+                SIGN_IN_PAGE,
+            )
+                .into_response(),
+        ),
         Some(file) => (
             StatusCode::OK,
+            Some(file.mime.clone()),
             (
                 [
                     (header::CONTENT_TYPE, file.mime.clone()),
@@ -464,6 +576,7 @@ async fn private_file(
     state.downloads.push(FileDownload {
         file_id,
         http_status: status.as_u16(),
+        content_type,
     });
     response
 }

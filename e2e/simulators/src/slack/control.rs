@@ -6,11 +6,13 @@
 //! | `POST /workspaces` | `{team_id, team_name, bot_token, enterprise_id?, enterprise_name?}` | 200 `{team_id, bot_user_id}` (same team: replaced) |
 //! | `POST /users` | `{team_id, user_id, name, real_name, display_name?, locale?, email?}` | 204 (404 unknown team) |
 //! | `POST /dm` | `{team_id, user_id}` | 200 `{channel}` (the same channel for the same user) |
-//! | `POST /events` | `{url, team_id, user_id, channel?, text?, file?:{name, mime, bytes_base64}, event_id?, wait?}` | delivery + `{event_id, channel, ts}` (202 with `wait:false`) |
+//! | `POST /events` | `{url, team_id, user_id, channel?, text?, file?:{name, mime, bytes_base64}, thread_ts?, event_id?, wait?}` | delivery + `{event_id, channel, ts}` (202 with `wait:false`); `thread_ts`: a reply in that thread |
 //! | `POST /interactions` | `{url, user_id, action_id, ts?, wait?}` | delivery (404 no posted button with that `action_id`) |
 //! | `POST /verify` | `{url, challenge}` | delivery of `url_verification` |
 //! | `POST /faults` | `{method, retry_after, count?=1}` (429 `ratelimited`) or `{method, error, http_status?=200, count?=1}` | 204 |
 //! | `POST /archive` | `{channel}` | 204 (posts answer `is_archived`) |
+//! | `POST /uninstall` | `{team_id, url?}` | 200 `{deliveries:[...]}`: the team's bot token is revoked (`token_revoked`); with `url`, `app_uninstalled` then `tokens_revoked` are delivered there (404 unknown team) |
+//! | `POST /scopes` | `{team_id, revoke?:[scope], grant?:[scope]}` | 204: methods needing a revoked scope answer `missing_scope`; without `files:read` private files answer the HTML sign-in page with 200 |
 //! | `POST /approve` | `{team_id}` | 204 (OAuth authorize installs into this team) |
 //! | `POST /settings` | `{retry?:{retries?, interval_ms?, timeout_ms?}}` | 204 |
 //! | `POST /clear` | | 204 (records emptied) |
@@ -140,6 +142,8 @@ pub fn routes(sim: Sim) -> Router {
         .route("/verify", post(verify))
         .route("/faults", post(fault))
         .route("/archive", post(archive))
+        .route("/uninstall", post(uninstall))
+        .route("/scopes", post(scopes))
         .route("/approve", post(approve))
         .route("/settings", post(settings))
         .route("/clear", post(clear))
@@ -263,6 +267,8 @@ struct EventBody {
     channel: Option<String>,
     text: Option<String>,
     file: Option<FileBody>,
+    /// The parent `ts` of the thread the message is a reply in.
+    thread_ts: Option<String>,
     /// Reuse an event id (a duplicate, as Slack redelivers).
     event_id: Option<String>,
     /// false: answer 202 at once and deliver in the background.
@@ -297,9 +303,12 @@ fn event_for(sim: &SlackSimulator, body: &EventBody) -> Result<Value, Response> 
             let stored = sim.add_file(&body.team_id, &file.name, &file.mime, bytes);
             sim.file_event(&body.team_id, &body.user_id, &channel, text, vec![stored])
         }
-        None if body.text.is_some() => {
-            sim.message_event(&body.team_id, &body.user_id, &channel, text)
-        }
+        None if body.text.is_some() => match &body.thread_ts {
+            Some(thread_ts) => {
+                sim.thread_reply_event(&body.team_id, &body.user_id, &channel, thread_ts, text)
+            }
+            None => sim.message_event(&body.team_id, &body.user_id, &channel, text),
+        },
         None => {
             return Err(error(
                 StatusCode::BAD_REQUEST,
@@ -307,6 +316,9 @@ fn event_for(sim: &SlackSimulator, body: &EventBody) -> Result<Value, Response> 
             ));
         }
     };
+    if let (Some(thread_ts), Some(_)) = (&body.thread_ts, &body.file) {
+        event["event"]["thread_ts"] = json!(thread_ts);
+    }
     if let Some(event_id) = &body.event_id {
         event["event_id"] = json!(event_id);
     }
@@ -430,6 +442,56 @@ struct ArchiveBody {
 async fn archive(State(sim): State<Sim>, Json(body): Json<ArchiveBody>) -> StatusCode {
     sim.archive(&body.channel);
     StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct UninstallBody {
+    team_id: String,
+    url: Option<String>,
+}
+
+async fn uninstall(State(sim): State<Sim>, Json(body): Json<UninstallBody>) -> Response {
+    if let Err(response) = known_team(&sim, &body.team_id) {
+        return response;
+    }
+    if body.url.is_some()
+        && let Err(response) = signing_ready(&sim)
+    {
+        return response;
+    }
+    sim.uninstall(&body.team_id);
+    let mut deliveries = Vec::new();
+    if let Some(url) = &body.url {
+        for event in [
+            sim.app_uninstalled_event(&body.team_id),
+            sim.tokens_revoked_event(&body.team_id),
+        ] {
+            deliveries.push(delivery_json(&sim.send_event(url, &event).await));
+        }
+    }
+    Json(json!({"deliveries": deliveries})).into_response()
+}
+
+#[derive(Deserialize)]
+struct ScopesBody {
+    team_id: String,
+    #[serde(default)]
+    revoke: Vec<String>,
+    #[serde(default)]
+    grant: Vec<String>,
+}
+
+async fn scopes(State(sim): State<Sim>, Json(body): Json<ScopesBody>) -> Response {
+    if let Err(response) = known_team(&sim, &body.team_id) {
+        return response;
+    }
+    for scope in &body.revoke {
+        sim.revoke_scope(&body.team_id, scope);
+    }
+    for scope in &body.grant {
+        sim.grant_scope(&body.team_id, scope);
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 #[derive(Deserialize)]

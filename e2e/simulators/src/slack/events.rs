@@ -66,6 +66,54 @@ impl SlackSimulator {
         })
     }
 
+    /// A guest's reply inside the thread whose parent message is
+    /// `thread_ts` (the parent's `ts`).
+    pub fn thread_reply_event(
+        &self,
+        team_id: &str,
+        user: &str,
+        channel: &str,
+        thread_ts: &str,
+        text: &str,
+    ) -> Value {
+        let mut event = self.message_event(team_id, user, channel, text);
+        event["event"]["thread_ts"] = json!(thread_ts);
+        event["event"]["parent_user_id"] = json!(user);
+        event
+    }
+
+    /// The outer `event_callback` of an app lifecycle event (no user, no
+    /// channel, no authorizations: the app is gone from the workspace).
+    fn lifecycle_event(&self, team_id: &str, event: Value) -> Value {
+        json!({
+            "token": "deprecated-verification-token",
+            "team_id": team_id,
+            "api_app_id": self.state.app_id(),
+            "event": event,
+            "type": "event_callback",
+            "event_id": self.state.id("Ev"),
+            "event_time": chrono::Utc::now().timestamp(),
+        })
+    }
+
+    /// `app_uninstalled`: the app was removed from `team_id`.
+    pub fn app_uninstalled_event(&self, team_id: &str) -> Value {
+        self.lifecycle_event(team_id, json!({"type": "app_uninstalled"}))
+    }
+
+    /// `tokens_revoked` for the bot token of `team_id` (Slack lists user
+    /// ids, never tokens).
+    pub fn tokens_revoked_event(&self, team_id: &str) -> Value {
+        let bot_user = self
+            .state
+            .workspace(team_id)
+            .map_or_else(|| format!("UB{team_id}"), |w| w.bot_user_id);
+        self.lifecycle_event(
+            team_id,
+            json!({"type": "tokens_revoked", "tokens": {"oauth": [], "bot": [bot_user]}}),
+        )
+    }
+
     /// A message event with files (`subtype: file_share`).
     pub fn file_event(
         &self,
@@ -101,18 +149,22 @@ impl SlackSimulator {
         if let Some(value) = button.get("value") {
             action["value"] = value.clone();
         }
+        let mut container = json!({"type": "message", "message_ts": message.ts, "channel_id": message.channel, "is_ephemeral": false});
+        if let Some(thread_ts) = &message.thread_ts {
+            container["thread_ts"] = json!(thread_ts);
+        }
         Some(json!({
             "type": "block_actions",
             "user": {"id": user, "username": format!("user-{}", user.to_lowercase()), "name": user, "team_id": message.team_id},
             "api_app_id": self.state.app_id(),
             "token": "deprecated-verification-token",
-            "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel, "is_ephemeral": false},
+            "container": container,
             "trigger_id": format!("{}.{}.{}", self.state.next_id.fetch_add(1, Ordering::Relaxed), 98765, self.state.id("")),
             "team": {"id": message.team_id, "domain": workspace.as_ref().map(|w| w.team_name.to_lowercase())},
             "enterprise": workspace.as_ref().and_then(|w| w.enterprise.as_ref()).map(|(id, name)| json!({"id": id, "name": name})),
             "is_enterprise_install": false,
             "channel": {"id": message.channel, "name": "directmessage"},
-            "message": {"type": "message", "ts": message.ts, "text": message.text, "blocks": message.blocks},
+            "message": {"type": "message", "ts": message.ts, "thread_ts": message.thread_ts, "text": message.text, "blocks": message.blocks},
             "actions": [action],
         }))
     }

@@ -18,7 +18,7 @@ pub mod control;
 mod events;
 mod records;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -194,6 +194,10 @@ pub(crate) struct SlackState {
     /// Profiles by (team, user id).
     pub users: Mutex<HashMap<(String, String), SlackUser>>,
     pub faults: Mutex<Vec<Fault>>,
+    /// Bot tokens revoked by an uninstall: calls answer `token_revoked`.
+    pub revoked_tokens: Mutex<HashSet<String>>,
+    /// Scopes a workspace's install lacks: (team, scope).
+    pub missing_scopes: Mutex<HashSet<(String, String)>>,
     pub calls: RecordList<ApiCall>,
     pub posted: RecordList<PostedMessage>,
     pub uploaded: RecordList<UploadedFile>,
@@ -221,6 +225,8 @@ impl SlackState {
             approving_team: Mutex::new(None),
             users: Mutex::new(HashMap::new()),
             faults: Mutex::new(Vec::new()),
+            revoked_tokens: Mutex::new(HashSet::new()),
+            missing_scopes: Mutex::new(HashSet::new()),
             calls: RecordList::new(),
             posted: RecordList::new(),
             uploaded: RecordList::new(),
@@ -258,6 +264,14 @@ impl SlackState {
             .iter()
             .find(|w| w.bot_token == token)
             .cloned()
+    }
+
+    pub(crate) fn is_revoked(&self, token: &str) -> bool {
+        lock(&self.revoked_tokens).contains(token)
+    }
+
+    pub(crate) fn has_scope(&self, team_id: &str, scope: &str) -> bool {
+        !lock(&self.missing_scopes).contains(&(team_id.to_owned(), scope.to_owned()))
     }
 
     pub(crate) fn take_fault(&self, method: &str) -> Option<Fault> {
@@ -349,6 +363,7 @@ impl SlackSimulator {
     /// Installs the app in a workspace, or replaces the installation of the
     /// same team (its previous bot token stops working).
     pub fn add_workspace(&self, workspace: Workspace) {
+        lock(&self.state.revoked_tokens).remove(&workspace.bot_token);
         let mut options = lock(&self.state.options);
         options
             .workspaces
@@ -391,6 +406,30 @@ impl SlackSimulator {
     /// The authorize page approves installs into `team_id` from now on.
     pub fn approve_as(&self, team_id: &str) {
         *lock(&self.state.approving_team) = Some(team_id.to_owned());
+    }
+
+    /// Uninstalls the app from `team_id` as Slack does: its bot token is
+    /// revoked (Web API calls answer `token_revoked`, private file URLs the
+    /// sign-in page). Tell the app with [`Self::app_uninstalled_event`]
+    /// and [`Self::tokens_revoked_event`]. `false`: unknown team.
+    pub fn uninstall(&self, team_id: &str) -> bool {
+        let Some(workspace) = self.state.workspace(team_id) else {
+            return false;
+        };
+        lock(&self.state.revoked_tokens).insert(workspace.bot_token);
+        true
+    }
+
+    /// The install in `team_id` lacks `scope` from now on: methods that
+    /// need it answer `missing_scope`, and private file downloads without
+    /// `files:read` get Slack's sign-in page (HTML, HTTP 200).
+    pub fn revoke_scope(&self, team_id: &str, scope: &str) {
+        lock(&self.state.missing_scopes).insert((team_id.to_owned(), scope.to_owned()));
+    }
+
+    /// Gives `scope` back to the install in `team_id`.
+    pub fn grant_scope(&self, team_id: &str, scope: &str) {
+        lock(&self.state.missing_scopes).remove(&(team_id.to_owned(), scope.to_owned()));
     }
 
     /// Archives a channel: posts to it answer `is_archived`.

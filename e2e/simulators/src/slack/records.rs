@@ -19,6 +19,9 @@ pub struct PostedMessage {
     pub team_id: String,
     pub channel: String,
     pub ts: String,
+    /// The parent message when posted as a thread reply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread_ts: Option<String>,
     pub text: Option<String>,
     pub blocks: Option<Value>,
 }
@@ -32,6 +35,14 @@ pub struct UploadedFile {
     pub filename: String,
     pub title: Option<String>,
     pub bytes_len: usize,
+    /// Hex SHA-256 of the uploaded bytes.
+    pub sha256: String,
+    /// The parent message when shared as a thread reply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread_ts: Option<String>,
+    /// The message text introducing the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initial_comment: Option<String>,
 }
 
 /// A download of a private file (by the connector).
@@ -39,6 +50,9 @@ pub struct UploadedFile {
 pub struct FileDownload {
     pub file_id: String,
     pub http_status: u16,
+    /// `Content-Type` of the answer (`text/html` for the sign-in page).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
