@@ -15,13 +15,15 @@ use support::{
 };
 use um_config::{MessagingConfig, MessagingOptions, Platform, Secret, ServiceConfig, TenantConfig};
 use um_simulators::genesys::{
-    CreateCompletion, GenesysOptions, GenesysSimulator, OutboundMessageSpec,
+    CreateCompletion, GenesysOptions, GenesysSimulator, OutboundContent, OutboundMessageSpec,
 };
 use um_simulators::slack::{RetryPolicy, SlackOptions, SlackSimulator, SlackUser, Workspace};
 
 const WAIT: Duration = Duration::from_secs(20);
 const TEAM: &str = "T0ACME001";
 const OTHER_TEAM: &str = "T0BETA002";
+/// A small file cap for the connector, so "too large" needs no megabytes.
+const FILE_CAP: (&str, &str) = ("UM_SLACK_MAX_FILE_BYTES", "65536");
 
 fn unique(prefix: &str) -> String {
     format!(
@@ -44,6 +46,11 @@ struct SlackBridge {
 
 impl SlackBridge {
     async fn start(amqp: &str, redis: &str) -> Self {
+        Self::start_with(amqp, redis, &[]).await
+    }
+
+    /// `env`: more environment for the Slack connector process.
+    async fn start_with(amqp: &str, redis: &str, env: &[(&str, &str)]) -> Self {
         let genesys = GenesysSimulator::start(GenesysOptions {
             rate_limit_per_minute: 0,
             create_completion: CreateCompletion::Immediate,
@@ -127,8 +134,16 @@ impl SlackBridge {
         );
         let namespace = unique("umt-");
         let extra = [("UM_BUS_NAMESPACE", namespace.as_str())];
+        let slack_extra: Vec<(&str, &str)> = extra.iter().chain(env).copied().collect();
         let (slack_connector, gcloudcx_connector) = tokio::join!(
-            Connector::start("slack", &slack_config, slack_port, amqp, redis, &extra),
+            Connector::start(
+                "slack",
+                &slack_config,
+                slack_port,
+                amqp,
+                redis,
+                &slack_extra
+            ),
             Connector::start(
                 "gcloudcx",
                 &gcloudcx_config,
@@ -192,6 +207,11 @@ async fn serve_file(name: &'static str, mime: &'static str, bytes: Vec<u8>) -> S
         let _ = axum::serve(listener, app).await;
     });
     format!("http://{addr}/downloads/{name}")
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 fn receipt<'a>(receipts: &'a [Value], id: &str) -> Option<&'a Value> {
@@ -461,9 +481,9 @@ async fn agent_text_blocks_files_taps_429_and_archived() {
         Some("How can I &lt;help&gt;?")
     );
 
-    // An image: an image block pointing at the agent's URL.
+    // An image: uploaded (Slack keeps the file; the agent's URL may expire).
     let image: Vec<u8> = (0..4000u32).map(|i| (i % 13) as u8).collect();
-    let image_url = serve_file("map.png", "image/png", image).await;
+    let image_url = serve_file("map.png", "image/png", image.clone()).await;
     let picture = bridge
         .genesys
         .send_agent_message(
@@ -473,13 +493,19 @@ async fn agent_text_blocks_files_taps_429_and_archived() {
         .await
         .expect("webhook sent");
     assert_eq!(picture.final_status(), Some(200));
-    assert!(bridge.slack.wait_posted(2, WAIT).await, "image not posted");
-    let blocks = bridge.slack.posted_to(&channel)[1]
-        .blocks
-        .clone()
-        .expect("blocks");
-    assert_eq!(blocks[0]["type"], "image");
-    assert_eq!(blocks[0]["image_url"], image_url.as_str());
+    assert!(
+        bridge.slack.wait_uploaded(1, WAIT).await,
+        "image not uploaded"
+    );
+    let uploaded_image = &bridge.slack.uploaded()[0];
+    assert_eq!(uploaded_image.channel, channel);
+    assert_eq!(uploaded_image.filename, "map.png");
+    assert_eq!(uploaded_image.sha256, sha256_hex(&image));
+    assert_eq!(
+        bridge.slack.posted_to(&channel).len(),
+        1,
+        "the image was posted as a block instead of uploaded"
+    );
 
     // A document: uploaded through the external upload flow.
     let pdf: Vec<u8> = (0..9000u32).map(|i| (i % 7) as u8).collect();
@@ -500,13 +526,14 @@ async fn agent_text_blocks_files_taps_429_and_archived() {
         .expect("webhook sent");
     assert_eq!(document.final_status(), Some(200));
     assert!(
-        bridge.slack.wait_uploaded(1, WAIT).await,
+        bridge.slack.wait_uploaded(2, WAIT).await,
         "file not uploaded"
     );
-    let uploaded = &bridge.slack.uploaded()[0];
+    let uploaded = &bridge.slack.uploaded()[1];
     assert_eq!(uploaded.channel, channel);
     assert_eq!(uploaded.filename, "terms.pdf");
     assert_eq!(uploaded.bytes_len, pdf.len());
+    assert_eq!(uploaded.sha256, sha256_hex(&pdf));
 
     // Quick replies: buttons in an actions block; the tap comes back to
     // Genesys as a structured response.
@@ -524,10 +551,10 @@ async fn agent_text_blocks_files_taps_429_and_archived() {
         .expect("webhook sent");
     assert_eq!(quick.final_status(), Some(200));
     assert!(
-        bridge.slack.wait_posted(3, WAIT).await,
+        bridge.slack.wait_posted(2, WAIT).await,
         "quick replies not posted"
     );
-    let prompt = bridge.slack.posted_to(&channel)[2].clone();
+    let prompt = bridge.slack.posted_to(&channel)[1].clone();
     let blocks = prompt.blocks.clone().expect("blocks");
     assert_eq!(blocks[0]["text"]["text"], "Did that help?");
     let buttons = blocks[1]["elements"].as_array().expect("buttons");
@@ -635,6 +662,481 @@ async fn agent_text_blocks_files_taps_429_and_archived() {
     assert_eq!(bridge.slack.posted_to(&channel).len(), posted_before);
 }
 
+/// Sends an agent message and returns its Genesys message id (the webhook
+/// itself is always answered 200: failures come back as receipts).
+async fn agent(bridge: &SlackBridge, spec: OutboundMessageSpec) -> String {
+    let outcome = bridge
+        .genesys
+        .send_agent_message(&bridge.integration_id, spec)
+        .await
+        .expect("webhook sent");
+    assert_eq!(outcome.final_status(), Some(200));
+    outcome.message_id
+}
+
+async fn wait_receipt(bridge: &SlackBridge, message_id: &str) -> Value {
+    assert!(
+        eventually(WAIT, || receipt(&bridge.receipts(), message_id).is_some()).await,
+        "no receipt for {message_id}"
+    );
+    receipt(&bridge.receipts(), message_id)
+        .cloned()
+        .expect("receipt")
+}
+
+fn attachment(media_type: &str, url: &str, mime: &str, filename: &str) -> OutboundContent {
+    OutboundContent::Attachment {
+        media_type: media_type.into(),
+        url: url.into(),
+        mime: mime.into(),
+        filename: Some(filename.into()),
+        text: None,
+        content_size_bytes: None,
+    }
+}
+
+fn calls_of(bridge: &SlackBridge, method: &str) -> Vec<u16> {
+    bridge
+        .slack
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == method)
+        .map(|c| c.http_status)
+        .collect()
+}
+
+async fn install_via_oauth(bridge: &SlackBridge, team: &str) {
+    bridge.slack.approve_as(team);
+    let page = reqwest::Client::new()
+        .get(format!(
+            "{}/slack/{}/install",
+            bridge.slack_connector.base_url(),
+            bridge.tenant_key
+        ))
+        .send()
+        .await
+        .expect("install");
+    assert_eq!(page.status(), 200, "install into {team} failed");
+}
+
+async fn redis_get(url: &str, key: &str) -> Option<String> {
+    let client = redis::Client::open(url).expect("Redis URL");
+    let mut connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis connection");
+    redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut connection)
+        .await
+        .expect("Redis GET")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn agent_files_are_uploaded_into_the_guests_thread() {
+    let Some((amqp, redis)) = services() else {
+        return;
+    };
+    let bridge = SlackBridge::start_with(&amqp, &redis, &[FILE_CAP]).await;
+    let channel = bridge.slack.open_dm(TEAM, "U0DAN");
+    let to = format!("{TEAM}:{channel}");
+    let hi = bridge.slack.message_event(TEAM, "U0DAN", &channel, "hi");
+    let parent = hi["event"]["ts"].as_str().expect("ts").to_owned();
+    assert_eq!(bridge.send(&hi).await, Some(200));
+    assert!(eventually(WAIT, || bridge.inbound_bodies().len() == 1).await);
+
+    // Text and an image: one upload, the text as its comment.
+    let map: Vec<u8> = (0..5000u32).map(|i| (i % 17) as u8).collect();
+    let map_url = serve_file("map.png", "image/png", map.clone()).await;
+    let with_text = agent(
+        &bridge,
+        OutboundMessageSpec::text(&to, "Here is the map").with_content(attachment(
+            "Image",
+            &map_url,
+            "image/png",
+            "map.png",
+        )),
+    )
+    .await;
+    assert_eq!(
+        wait_receipt(&bridge, &with_text).await["status"],
+        "Delivered"
+    );
+    let uploaded = bridge.slack.uploaded();
+    assert_eq!(uploaded.len(), 1);
+    assert_eq!(uploaded[0].channel, channel);
+    assert_eq!(
+        uploaded[0].initial_comment.as_deref(),
+        Some("Here is the map")
+    );
+    assert_eq!(uploaded[0].thread_ts, None);
+    assert_eq!(uploaded[0].sha256, sha256_hex(&map));
+    assert!(
+        bridge.slack.posted_to(&channel).is_empty(),
+        "the text was posted apart from the file"
+    );
+
+    // The guest answers inside a thread: replies and files follow there.
+    let in_thread =
+        bridge
+            .slack
+            .thread_reply_event(TEAM, "U0DAN", &channel, &parent, "which floor?");
+    assert_eq!(bridge.send(&in_thread).await, Some(200));
+    assert!(eventually(WAIT, || bridge.inbound_bodies().len() == 2).await);
+    let floor = agent(&bridge, OutboundMessageSpec::text(&to, "Second floor")).await;
+    assert_eq!(wait_receipt(&bridge, &floor).await["status"], "Delivered");
+    let reply = bridge
+        .slack
+        .posted_to(&channel)
+        .pop()
+        .expect("reply posted");
+    assert_eq!(reply.text.as_deref(), Some("Second floor"));
+    assert_eq!(
+        reply.thread_ts.as_deref(),
+        Some(parent.as_str()),
+        "the reply is not in the guest's thread"
+    );
+    let plan: Vec<u8> = (0..7000u32).map(|i| (i % 11) as u8).collect();
+    let plan_url = serve_file("plan.pdf", "application/pdf", plan.clone()).await;
+    let plan_message = agent(
+        &bridge,
+        OutboundMessageSpec::attachment(
+            &to,
+            "File",
+            &plan_url,
+            "application/pdf",
+            Some("plan.pdf"),
+        ),
+    )
+    .await;
+    assert_eq!(
+        wait_receipt(&bridge, &plan_message).await["status"],
+        "Delivered"
+    );
+    let uploaded = bridge.slack.uploaded();
+    assert_eq!(uploaded[1].filename, "plan.pdf");
+    assert_eq!(uploaded[1].sha256, sha256_hex(&plan));
+    assert_eq!(uploaded[1].thread_ts.as_deref(), Some(parent.as_str()));
+
+    // A file and a question with buttons whose post fails once: the retry
+    // does not upload the file a second time.
+    bridge
+        .slack
+        .inject_error("chat.postMessage", 500, "internal_error", 1);
+    let form_url = serve_file("form.pdf", "application/pdf", vec![1u8; 3000]).await;
+    let question = agent(
+        &bridge,
+        OutboundMessageSpec::quick_replies(
+            &to,
+            "Fill this in?",
+            &[("Yes", "form-yes"), ("No", "form-no")],
+        )
+        .with_content(attachment("File", &form_url, "application/pdf", "form.pdf")),
+    )
+    .await;
+    assert_eq!(
+        wait_receipt(&bridge, &question).await["status"],
+        "Delivered"
+    );
+    let forms = bridge
+        .slack
+        .uploaded()
+        .into_iter()
+        .filter(|file| file.filename == "form.pdf")
+        .count();
+    assert_eq!(forms, 1, "the file was uploaded again on the retry");
+    assert!(
+        calls_of(&bridge, "chat.postMessage").ends_with(&[500, 200]),
+        "{:?}",
+        calls_of(&bridge, "chat.postMessage")
+    );
+    let prompt = bridge.slack.posted_to(&channel).pop().expect("prompt");
+    assert_eq!(prompt.thread_ts.as_deref(), Some(parent.as_str()));
+
+    // The guest writes in the channel again: replies leave the thread.
+    let back = bridge
+        .slack
+        .message_event(TEAM, "U0DAN", &channel, "back in the channel");
+    assert_eq!(bridge.send(&back).await, Some(200));
+    assert!(eventually(WAIT, || bridge.inbound_bodies().len() == 3).await);
+    let noted = agent(&bridge, OutboundMessageSpec::text(&to, "Noted")).await;
+    assert_eq!(wait_receipt(&bridge, &noted).await["status"], "Delivered");
+    let top_level = bridge.slack.posted_to(&channel).pop().expect("posted");
+    assert_eq!(top_level.text.as_deref(), Some("Noted"));
+    assert_eq!(top_level.thread_ts, None, "still answering in the thread");
+
+    // A tap on the button in the thread brings the replies back there.
+    let action_id = prompt.blocks.as_ref().expect("blocks")[1]["elements"][0]["action_id"]
+        .as_str()
+        .expect("action_id")
+        .to_owned();
+    let tap = bridge
+        .slack
+        .block_actions(&prompt, "U0DAN", &action_id)
+        .expect("button found");
+    let tapped = bridge
+        .slack
+        .send_interaction(&bridge.webhook_url, &tap)
+        .await;
+    assert_eq!(tapped.status(), Some(200));
+    assert!(eventually(WAIT, || !bridge.genesys.structured_responses().is_empty()).await);
+    let great = agent(&bridge, OutboundMessageSpec::text(&to, "Great")).await;
+    assert_eq!(wait_receipt(&bridge, &great).await["status"], "Delivered");
+    let after_tap = bridge.slack.posted_to(&channel).pop().expect("posted");
+    assert_eq!(after_tap.text.as_deref(), Some("Great"));
+    assert_eq!(after_tap.thread_ts.as_deref(), Some(parent.as_str()));
+
+    // Over the connector's cap: a Failed receipt that says so, nothing
+    // asked of Slack.
+    let uploads_before = bridge.slack.uploaded().len();
+    let upload_urls_before = calls_of(&bridge, "files.getUploadURLExternal").len();
+    let big_url = serve_file("scan.pdf", "application/pdf", vec![7u8; 100_000]).await;
+    let too_big = agent(
+        &bridge,
+        OutboundMessageSpec::attachment(&to, "File", &big_url, "application/pdf", Some("scan.pdf")),
+    )
+    .await;
+    let failed = wait_receipt(&bridge, &too_big).await;
+    assert_eq!(failed["status"], "Failed");
+    assert_eq!(failed["reasons"][0]["code"], "InvalidMediaContentLength");
+    let why = failed["reasons"][0]["message"].as_str().unwrap_or("");
+    assert!(why.contains("scan.pdf") && why.contains("65536"), "{why}");
+    assert_eq!(bridge.slack.uploaded().len(), uploads_before);
+    assert_eq!(
+        calls_of(&bridge, "files.getUploadURLExternal").len(),
+        upload_urls_before
+    );
+
+    // The bot was removed from the channel: Slack refuses the share.
+    bridge
+        .slack
+        .inject_error("files.completeUploadExternal", 200, "not_in_channel", 1);
+    let removed = agent(
+        &bridge,
+        OutboundMessageSpec::attachment(
+            &to,
+            "File",
+            &plan_url,
+            "application/pdf",
+            Some("plan.pdf"),
+        ),
+    )
+    .await;
+    let failed = wait_receipt(&bridge, &removed).await;
+    assert_eq!(failed["status"], "Failed");
+    assert_eq!(failed["reasons"][0]["code"], "RecipientOptedOut");
+    assert_eq!(bridge.slack.uploaded().len(), uploads_before);
+
+    // The install lacks files:write: an image falls back to an image block
+    // by URL; a document fails and says why.
+    bridge.slack.revoke_scope(TEAM, "files:write");
+    let shown = agent(
+        &bridge,
+        OutboundMessageSpec::text(&to, "The map again").with_content(attachment(
+            "Image",
+            &map_url,
+            "image/png",
+            "map.png",
+        )),
+    )
+    .await;
+    assert_eq!(wait_receipt(&bridge, &shown).await["status"], "Delivered");
+    let fallback = bridge.slack.posted_to(&channel).pop().expect("fallback");
+    let blocks = fallback.blocks.expect("blocks");
+    assert_eq!(blocks[0]["text"]["text"], "The map again");
+    assert_eq!(blocks[1]["type"], "image");
+    assert_eq!(blocks[1]["image_url"], map_url.as_str());
+    assert_eq!(fallback.thread_ts.as_deref(), Some(parent.as_str()));
+    let refused = agent(
+        &bridge,
+        OutboundMessageSpec::attachment(
+            &to,
+            "File",
+            &plan_url,
+            "application/pdf",
+            Some("plan.pdf"),
+        ),
+    )
+    .await;
+    let failed = wait_receipt(&bridge, &refused).await;
+    assert_eq!(failed["status"], "Failed");
+    assert_eq!(failed["reasons"][0]["code"], "MessageNotAllowed");
+    let why = failed["reasons"][0]["message"].as_str().unwrap_or("");
+    assert!(why.contains("files:write"), "{why}");
+    assert_eq!(bridge.slack.uploaded().len(), uploads_before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn uninstall_forgets_the_workspace_and_fails_its_messages() {
+    let Some((amqp, redis)) = services() else {
+        return;
+    };
+    let bridge = SlackBridge::start(&amqp, &redis).await;
+    install_via_oauth(&bridge, OTHER_TEAM).await;
+    let beta = bridge.slack.open_dm(OTHER_TEAM, "U0CARL");
+    let to_beta = format!("{OTHER_TEAM}:{beta}");
+    let acme = bridge.slack.open_dm(TEAM, "U0DORA");
+    let to_acme = format!("{TEAM}:{acme}");
+    for (team, user, channel) in [(OTHER_TEAM, "U0CARL", &beta), (TEAM, "U0DORA", &acme)] {
+        let hello = bridge.slack.message_event(team, user, channel, "hello");
+        assert_eq!(bridge.send(&hello).await, Some(200));
+    }
+    assert!(eventually(WAIT, || bridge.inbound_bodies().len() == 2).await);
+    let welcome = agent(&bridge, OutboundMessageSpec::text(&to_beta, "Welcome")).await;
+    assert_eq!(wait_receipt(&bridge, &welcome).await["status"], "Delivered");
+    let install_key = format!("um:slack:{}:slack-install:{OTHER_TEAM}", bridge.tenant_key);
+    let note_key = format!(
+        "um:slack:{}:slack-uninstalled:{OTHER_TEAM}",
+        bridge.tenant_key
+    );
+    assert!(redis_get(&redis, &install_key).await.is_some());
+
+    // Slack uninstalls the app: the token is revoked and both events come,
+    // each answered 200 at the first attempt.
+    assert!(bridge.slack.uninstall(OTHER_TEAM));
+    for event in [
+        bridge.slack.app_uninstalled_event(OTHER_TEAM),
+        bridge.slack.tokens_revoked_event(OTHER_TEAM),
+    ] {
+        let delivery = bridge.slack.send_event(&bridge.webhook_url, &event).await;
+        assert_eq!(delivery.status(), Some(200), "{event}");
+        assert_eq!(delivery.attempts.len(), 1, "{event}");
+    }
+    assert_eq!(
+        redis_get(&redis, &install_key).await,
+        None,
+        "the install (and its token) is still stored"
+    );
+    let note = redis_get(&redis, &note_key).await.expect("uninstall noted");
+    assert!(note.contains("app_uninstalled"), "{note}");
+    assert!(!note.contains("xoxb-"), "a token in the note: {note}");
+
+    // An agent message there: a Failed receipt naming the uninstall, and
+    // no call to Slack at all (neither the revoked token nor a retry).
+    let posts_before = calls_of(&bridge, "chat.postMessage").len();
+    let after = agent(&bridge, OutboundMessageSpec::text(&to_beta, "Still there?")).await;
+    let failed = wait_receipt(&bridge, &after).await;
+    assert_eq!(failed["status"], "Failed");
+    assert_eq!(failed["reasons"][0]["code"], "MessageNotAllowed");
+    let why = failed["reasons"][0]["message"].as_str().unwrap_or("");
+    assert!(
+        why.contains(&format!("uninstalled from workspace {OTHER_TEAM}")),
+        "{why}"
+    );
+    assert_eq!(calls_of(&bridge, "chat.postMessage").len(), posts_before);
+
+    // Installed again (Slack issues a new token): messages flow again, and
+    // an uninstall event from before the new install changes nothing.
+    install_via_oauth(&bridge, OTHER_TEAM).await;
+    assert_eq!(redis_get(&redis, &note_key).await, None);
+    let mut late = bridge.slack.app_uninstalled_event(OTHER_TEAM);
+    late["event_time"] = serde_json::json!(chrono::Utc::now().timestamp() - 3600);
+    assert_eq!(bridge.send(&late).await, Some(200));
+    assert!(redis_get(&redis, &install_key).await.is_some());
+    let again = agent(&bridge, OutboundMessageSpec::text(&to_beta, "Welcome back")).await;
+    assert_eq!(wait_receipt(&bridge, &again).await["status"], "Delivered");
+    assert_eq!(
+        bridge.slack.posted_to(&beta).pop().and_then(|m| m.text),
+        Some("Welcome back".to_owned())
+    );
+
+    // The tenant's own configured token revoked: the same ending.
+    bridge.slack.uninstall(TEAM);
+    assert_eq!(
+        bridge.send(&bridge.slack.tokens_revoked_event(TEAM)).await,
+        Some(200)
+    );
+    let posts_before = calls_of(&bridge, "chat.postMessage").len();
+    let gone = agent(&bridge, OutboundMessageSpec::text(&to_acme, "Hello?")).await;
+    let failed = wait_receipt(&bridge, &gone).await;
+    assert_eq!(failed["status"], "Failed");
+    let why = failed["reasons"][0]["message"].as_str().unwrap_or("");
+    assert!(why.contains("tokens_revoked"), "{why}");
+    assert_eq!(calls_of(&bridge, "chat.postMessage").len(), posts_before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guest_files_behind_a_sign_in_page_or_over_the_cap_are_not_served() {
+    let Some((amqp, redis)) = services() else {
+        return;
+    };
+    let bridge = SlackBridge::start_with(&amqp, &redis, &[FILE_CAP]).await;
+    let channel = bridge.slack.open_dm(TEAM, "U0EVE");
+    let share = |name: &str, mime: &str, bytes: Vec<u8>| {
+        let file = bridge.slack.add_file(TEAM, name, mime, bytes);
+        bridge
+            .slack
+            .file_event(TEAM, "U0EVE", &channel, "", vec![file])
+    };
+    let media_url = |index: usize| {
+        bridge.inbound_bodies()[index]["content"][0]["attachment"]["url"]
+            .as_str()
+            .expect("attachment url")
+            .to_owned()
+    };
+
+    // The install lacks files:read: Slack answers the download with its
+    // sign-in page (HTML, 200). That page is not the guest's photo.
+    bridge.slack.revoke_scope(TEAM, "files:read");
+    let photo: Vec<u8> = (0..3000u32).map(|i| (i % 19) as u8).collect();
+    assert_eq!(
+        bridge
+            .send(&share("photo.jpg", "image/jpeg", photo.clone()))
+            .await,
+        Some(200)
+    );
+    assert!(eventually(WAIT, || bridge.inbound_bodies().len() == 1).await);
+    let photo_url = media_url(0);
+    let refused = reqwest::get(&photo_url).await.expect("media fetch");
+    assert_eq!(refused.status(), 502);
+    let body = refused.text().await.unwrap_or_default();
+    assert!(
+        !body.contains("<html") && !body.contains("Sign in"),
+        "the sign-in page was served: {body}"
+    );
+    assert!(body.contains("files:read"), "{body}");
+    let download = bridge.slack.downloads().pop().expect("download tried");
+    assert_eq!(download.http_status, 200);
+    assert!(
+        download
+            .content_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with("text/html")),
+        "{download:?}"
+    );
+    // With the scope back, the same URL serves the photo.
+    bridge.slack.grant_scope(TEAM, "files:read");
+    let served = reqwest::get(&photo_url).await.expect("media fetch");
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.bytes().await.unwrap().as_ref(), photo.as_slice());
+
+    // Over the cap: not served.
+    assert_eq!(
+        bridge
+            .send(&share("clip.mp4", "video/mp4", vec![3u8; 100_000]))
+            .await,
+        Some(200)
+    );
+    assert!(eventually(WAIT, || bridge.inbound_bodies().len() == 2).await);
+    let too_big = reqwest::get(&media_url(1)).await.expect("media fetch");
+    assert_eq!(too_big.status(), 502);
+    let body = too_big.text().await.unwrap_or_default();
+    assert!(body.contains("65536"), "{body}");
+
+    // A shared HTML file is the guest's file: served.
+    let menu = b"<!doctype html><html><body>menu</body></html>".to_vec();
+    assert_eq!(
+        bridge
+            .send(&share("menu.html", "text/html", menu.clone()))
+            .await,
+        Some(200)
+    );
+    assert!(eventually(WAIT, || bridge.inbound_bodies().len() == 3).await);
+    let html = reqwest::get(&media_url(2)).await.expect("media fetch");
+    assert_eq!(html.status(), 200);
+    assert_eq!(html.bytes().await.unwrap().as_ref(), menu.as_slice());
+}
+
 /// Stage 25-sdk-slack: requests signed by Slack's Python SDK
 /// (`UM_SLACK_SDK_SIGNED`) must pass the connector's verification, and the
 /// simulator's signatures and the connector's blocks go back to the SDK
@@ -649,7 +1151,7 @@ fn sdk_fixture_round_trip() {
     use um_connector::platform::{MessagingPlatform, WebhookRequest};
     use um_connector::slack::Slack;
     use um_connector::slack::inbound::{SlackRequest, parse_request};
-    use um_connector::slack::outbound::{SlackCall, to_slack};
+    use um_connector::slack::outbound::{Destination, SlackCall, to_slack};
 
     let (Ok(signed_path), Ok(fixture_path)) = (
         std::env::var("UM_SLACK_SDK_SIGNED"),
@@ -835,10 +1337,20 @@ fn sdk_fixture_round_trip() {
     let messages: Vec<Value> = contents
         .into_iter()
         .map(|(what, content)| {
-            let calls =
-                to_slack(&envelope(content), "D1", &MessagingOptions::default()).expect(what);
-            let SlackCall::PostMessage(body) = &calls[0] else {
-                panic!("{what}: not a post")
+            let calls = to_slack(
+                &envelope(content),
+                Destination::channel("D1"),
+                &MessagingOptions::default(),
+            )
+            .expect(what);
+            // An image is uploaded; its image-block fallback is what goes
+            // through Block Kit.
+            let body = match &calls[0] {
+                SlackCall::PostMessage(body) => body,
+                SlackCall::UploadFile(upload) => upload
+                    .fallback
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("{what}: upload without a fallback")),
             };
             serde_json::json!({"what": what, "blocks": body["blocks"]})
         })

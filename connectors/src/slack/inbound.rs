@@ -138,18 +138,49 @@ pub fn split_conversation_id(id: &str) -> Option<(&str, &str)> {
         .filter(|(team, channel)| !team.is_empty() && !channel.is_empty())
 }
 
-/// Media reference of a private file URL: `<team>.<base64url(url)>`. The
-/// machinery signs it, so a reference cannot be forged to fetch another URL
-/// with the bot token.
-pub fn media_ref(team_id: &str, url: &str) -> String {
-    format!("{team_id}.{}", URL_SAFE_NO_PAD.encode(url))
+/// A private file of a workspace, as named in a media URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaRef {
+    pub team_id: String,
+    /// `url_private(_download)`: answers only with the workspace's token.
+    pub url: String,
+    /// The file's type as the event declared it, when it did.
+    pub mime: Option<String>,
 }
 
-/// The team and URL of a [`media_ref`].
-pub fn parse_media_ref(media_ref: &str) -> Option<(String, String)> {
-    let (team, encoded) = media_ref.split_once('.')?;
-    let url = String::from_utf8(URL_SAFE_NO_PAD.decode(encoded).ok()?).ok()?;
-    Some((team.to_owned(), url))
+/// Media reference of a private file URL:
+/// `<team>.<base64url(url)>[.<base64url(mimetype)>]`. The machinery signs
+/// it, so a reference cannot be forged to fetch another URL with the bot
+/// token. The declared type lets the download tell a shared HTML file from
+/// Slack's HTML sign-in page.
+pub fn media_ref(team_id: &str, url: &str, mime: Option<&str>) -> String {
+    let mut reference = format!("{team_id}.{}", URL_SAFE_NO_PAD.encode(url));
+    if let Some(mime) = mime.filter(|m| !m.is_empty()) {
+        reference.push('.');
+        reference.push_str(&URL_SAFE_NO_PAD.encode(mime));
+    }
+    reference
+}
+
+/// The parts of a [`media_ref`] (also of the older `<team>.<url>` form).
+pub fn parse_media_ref(media_ref: &str) -> Option<MediaRef> {
+    let decode = |encoded: &str| {
+        URL_SAFE_NO_PAD
+            .decode(encoded)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+    };
+    let mut parts = media_ref.split('.');
+    let team_id = parts.next().filter(|t| !t.is_empty())?.to_owned();
+    let url = decode(parts.next()?)?;
+    let mime = match parts.next() {
+        Some(encoded) => Some(decode(encoded)?),
+        None => None,
+    };
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(MediaRef { team_id, url, mime })
 }
 
 fn custom_data(workspace: &Workspace) -> BTreeMap<String, String> {
@@ -205,7 +236,7 @@ fn attachment(
         .unwrap_or_else(|| "application/octet-stream".to_owned());
     Some(Attachment {
         media_type: media_type(&mime),
-        url: media_url(&media_ref(team_id, url)),
+        url: media_url(&media_ref(team_id, url, file.mimetype.as_deref())),
         mime,
         filename: file.name.clone(),
         size_bytes: file.size,
@@ -263,8 +294,67 @@ fn time_of_ts(ts: &str, fallback: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(seconds, micros * 1000).unwrap_or(fallback)
 }
 
-/// One `event_callback` → at most one envelope. `Err` only when the event
-/// says it is a message but is not shaped like one.
+/// What happened to the app in a workspace, from its lifecycle events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// `app_uninstalled`: every token of the workspace is gone.
+    AppUninstalled,
+    /// `tokens_revoked` naming the bot user: the bot token is gone.
+    BotTokenRevoked,
+}
+
+impl Lifecycle {
+    pub fn event_type(self) -> &'static str {
+        match self {
+            Lifecycle::AppUninstalled => "app_uninstalled",
+            Lifecycle::BotTokenRevoked => "tokens_revoked",
+        }
+    }
+}
+
+/// The lifecycle event in a callback, if it is one that ends the bot's
+/// access. `tokens_revoked` for user tokens only is not: the bridge holds
+/// bot tokens alone.
+pub fn lifecycle_of(callback: &EventCallback) -> Option<Lifecycle> {
+    match callback.event.get("type").and_then(Value::as_str)? {
+        "app_uninstalled" => Some(Lifecycle::AppUninstalled),
+        "tokens_revoked" => callback.event["tokens"]["bot"]
+            .as_array()
+            .is_some_and(|bots| !bots.is_empty())
+            .then_some(Lifecycle::BotTokenRevoked),
+        _ => None,
+    }
+}
+
+/// A guest's message and where in the channel it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuestMessage {
+    pub event: InboundEvent,
+    /// The parent `ts` when the message is a reply in a thread: the agent's
+    /// replies go there. `None`: written in the channel itself.
+    pub thread_ts: Option<String>,
+}
+
+/// The thread a message event is a reply in. A parent carries its own `ts`
+/// as `thread_ts` once it has replies; it is not inside a thread.
+fn thread_of(event: &MessageEvent) -> Option<String> {
+    event
+        .thread_ts
+        .clone()
+        .filter(|thread| !thread.is_empty() && *thread != event.ts)
+}
+
+/// The thread of the message a button was tapped on.
+pub fn interaction_thread(payload: &InteractionPayload) -> Option<String> {
+    payload
+        .container
+        .as_ref()
+        .and_then(|c| c.thread_ts.clone())
+        .filter(|thread| !thread.is_empty())
+}
+
+/// One `event_callback` → at most one guest message. `Err` only when the
+/// event says it is a message but is not shaped like one.
 pub fn from_event(
     callback: &EventCallback,
     tenant: &TenantConfig,
@@ -272,7 +362,7 @@ pub fn from_event(
     own_app: Option<&str>,
     now: DateTime<Utc>,
     media_url: &dyn Fn(&str) -> String,
-) -> Result<Option<InboundEvent>, ParseError> {
+) -> Result<Option<GuestMessage>, ParseError> {
     if callback.event.get("type").and_then(Value::as_str) != Some("message") {
         return Ok(None);
     }
@@ -299,7 +389,8 @@ pub fn from_event(
     if content.text.is_none() && content.attachments.is_empty() {
         return Ok(None);
     }
-    Ok(Some(InboundEvent {
+    let thread_ts = thread_of(&event);
+    let relayed = InboundEvent {
         dedup_key: Some(format!("event:{}", callback.event_id)),
         envelope: Envelope {
             v: ENVELOPE_VERSION,
@@ -322,6 +413,10 @@ pub fn from_event(
             origin_id: Some(callback.event_id.clone()),
             traceparent: None,
         },
+    };
+    Ok(Some(GuestMessage {
+        event: relayed,
+        thread_ts,
     }))
 }
 
@@ -513,9 +608,11 @@ pub(crate) mod tests {
             "files": [{"id": "F1", "name": "map.png", "mimetype": "image/png", "size": 1234,
                         "url_private": "https://files.slack.com/files-pri/T0001-F1/map.png"}]
         }));
-        let event = from_event(&cb, &tenant(), &workspace(), None, now(), &media_url)
+        let message = from_event(&cb, &tenant(), &workspace(), None, now(), &media_url)
             .unwrap()
             .expect("relayed");
+        assert_eq!(message.thread_ts, None, "not in a thread");
+        let event = message.event;
         assert_eq!(event.dedup_key.as_deref(), Some("event:Ev0001"));
         let envelope = event.envelope;
         assert_eq!(envelope.conversation.id, "T0001:D0042");
@@ -546,10 +643,11 @@ pub(crate) mod tests {
             .trim_end_matches("?sig=x");
         assert_eq!(
             parse_media_ref(reference),
-            Some((
-                "T0001".to_owned(),
-                "https://files.slack.com/files-pri/T0001-F1/map.png".to_owned()
-            ))
+            Some(MediaRef {
+                team_id: "T0001".to_owned(),
+                url: "https://files.slack.com/files-pri/T0001-F1/map.png".to_owned(),
+                mime: Some("image/png".to_owned()),
+            })
         );
         assert_eq!(envelope.custom_data["media"], "Slack");
         assert_eq!(envelope.custom_data["workspaceId"], "T0001");
@@ -686,5 +784,100 @@ pub(crate) mod tests {
         assert_eq!(split_conversation_id("T1:D2"), Some(("T1", "D2")));
         assert_eq!(split_conversation_id("D2"), None);
         assert_eq!(parse_media_ref("T1.%%%"), None);
+        let url = "https://files.slack.com/files-pri/T1-F9/page.html?x=1";
+        let with_type = media_ref("T1", url, Some("text/html"));
+        assert_eq!(
+            parse_media_ref(&with_type),
+            Some(MediaRef {
+                team_id: "T1".into(),
+                url: url.into(),
+                mime: Some("text/html".into()),
+            })
+        );
+        // References signed before the type was added still resolve.
+        let older = format!("T1.{}", URL_SAFE_NO_PAD.encode(url));
+        assert_eq!(media_ref("T1", url, None), older);
+        assert_eq!(parse_media_ref(&older).map(|r| r.mime), Some(None));
+        assert_eq!(parse_media_ref(&format!("{with_type}.eA")), None);
+    }
+
+    #[test]
+    fn thread_replies_name_their_thread_and_parents_do_not() {
+        let thread = |event: Value| {
+            from_event(
+                &callback(event),
+                &tenant(),
+                &workspace(),
+                None,
+                now(),
+                &media_url,
+            )
+            .unwrap()
+            .expect("relayed")
+            .thread_ts
+        };
+        let reply = json!({"type": "message", "user": "U1", "channel": "C1", "text": "in thread",
+                           "ts": "1700000005.000100", "thread_ts": "1700000001.000100"});
+        assert_eq!(thread(reply).as_deref(), Some("1700000001.000100"));
+        let parent = json!({"type": "message", "user": "U1", "channel": "C1", "text": "parent",
+                            "ts": "1700000001.000100", "thread_ts": "1700000001.000100"});
+        assert_eq!(thread(parent), None);
+        let plain =
+            json!({"type": "message", "user": "U1", "channel": "D1", "text": "dm", "ts": "1.0"});
+        assert_eq!(thread(plain), None);
+    }
+
+    #[test]
+    fn lifecycle_events_that_end_the_bot_token() {
+        let of = |event: Value| lifecycle_of(&callback(event));
+        assert_eq!(
+            of(json!({"type": "app_uninstalled"})),
+            Some(Lifecycle::AppUninstalled)
+        );
+        assert_eq!(
+            of(json!({"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["UBOT"]}})),
+            Some(Lifecycle::BotTokenRevoked)
+        );
+        // Only user tokens revoked: the bot token still works.
+        assert_eq!(
+            of(json!({"type": "tokens_revoked", "tokens": {"oauth": ["U1"]}})),
+            None
+        );
+        assert_eq!(
+            of(json!({"type": "message", "user": "U1", "channel": "D1", "ts": "1.0"})),
+            None
+        );
+        // Not a message: nothing to relay either.
+        assert!(
+            from_event(
+                &callback(json!({"type": "app_uninstalled"})),
+                &tenant(),
+                &workspace(),
+                None,
+                now(),
+                &media_url
+            )
+            .unwrap()
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn taps_in_a_thread_name_it() {
+        let payload: InteractionPayload = serde_json::from_value(json!({
+            "type": "block_actions", "team": {"id": "T1"}, "user": {"id": "U1"},
+            "container": {"type": "message", "message_ts": "1.5", "channel_id": "C1",
+                          "thread_ts": "1.2"},
+            "actions": []
+        }))
+        .unwrap();
+        assert_eq!(interaction_thread(&payload).as_deref(), Some("1.2"));
+        let top_level: InteractionPayload = serde_json::from_value(json!({
+            "type": "block_actions", "team": {"id": "T1"}, "user": {"id": "U1"},
+            "container": {"type": "message", "message_ts": "1.5", "channel_id": "C1"},
+            "actions": []
+        }))
+        .unwrap();
+        assert_eq!(interaction_thread(&top_level), None);
     }
 }

@@ -230,6 +230,7 @@ async fn complete_install(
         enterprise_name: access.enterprise.as_ref().and_then(|e| e.name.clone()),
         bot_user_id: access.bot_user_id.clone(),
         bot_token: Secret::new(access.access_token),
+        installed_at: Some(Utc::now().timestamp()),
     };
     save_installation(&ctx.store, &tenant.key, &installation)
         .await

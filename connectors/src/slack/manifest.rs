@@ -11,8 +11,9 @@ use super::install::{BOT_SCOPES, html_escape, redirect_uri};
 use crate::platform::PlatformContext;
 use crate::server::{ApiError, tenant_or_404};
 
-/// Bot events the bridge subscribes to: direct messages to the app.
-pub const BOT_EVENTS: [&str; 1] = ["message.im"];
+/// Bot events the bridge subscribes to: direct messages to the app (thread
+/// replies included), and the app leaving a workspace.
+pub const BOT_EVENTS: [&str; 3] = ["message.im", "app_uninstalled", "tokens_revoked"];
 
 /// The manifest with this tenant's webhook (events and interactivity) and
 /// OAuth redirect URLs.

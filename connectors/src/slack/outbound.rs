@@ -2,10 +2,14 @@
 //!
 //! Text goes as `chat.postMessage` `text`; quick replies become an `actions`
 //! block of buttons, cards (and carousels) `section` blocks with their
-//! image and an `actions` block, images `image` blocks; other files are
-//! uploaded (`files.getUploadURLExternal` → upload → `files
-//! .completeUploadExternal`). Nothing is truncated: long text is split,
-//! what Block Kit cannot hold is refused with a reason.
+//! image and an `actions` block. Attachments (images, files, video, audio)
+//! are uploaded (`files.getUploadURLExternal` → upload → `files
+//! .completeUploadExternal`), the text riding along as the first file's
+//! `initial_comment`; an image keeps an `image` block by URL as its
+//! fallback, posted only when the install cannot upload (no `files:write`).
+//! Everything goes into the guest's thread when the guest wrote in one.
+//! Nothing is truncated: long text is split, what Block Kit cannot hold is
+//! refused with a reason.
 
 use serde_json::{Value, json};
 use um_config::MessagingOptions;
@@ -28,20 +32,53 @@ pub const MAX_BUTTON_VALUE: usize = 2000;
 pub const MAX_ACTIONS: usize = 25;
 /// Blocks of one message.
 pub const MAX_BLOCKS: usize = 50;
+/// Longest text sent as a file's `initial_comment` (longer text goes first
+/// as messages): what a `section` holds, so the image fallback shows it too.
+pub const MAX_INITIAL_COMMENT: usize = MAX_SECTION_TEXT;
+
+/// Where a reply goes: the guest's channel, and the thread the guest last
+/// wrote in (its parent `ts`), if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Destination<'a> {
+    pub channel: &'a str,
+    pub thread_ts: Option<&'a str>,
+}
+
+impl<'a> Destination<'a> {
+    pub fn channel(channel: &'a str) -> Self {
+        Self {
+            channel,
+            thread_ts: None,
+        }
+    }
+}
+
+/// One file to fetch from the agent's URL and upload into the channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileUpload {
+    pub channel: String,
+    pub thread_ts: Option<String>,
+    /// Where the agent's attachment is (never handed to Slack).
+    pub url: String,
+    pub filename: String,
+    pub mime: String,
+    pub title: Option<String>,
+    /// The message text introducing the file.
+    pub initial_comment: Option<String>,
+    /// Size the attachment declares, checked before downloading.
+    pub size_bytes: Option<u64>,
+    /// For images: a `chat.postMessage` body showing the image by URL,
+    /// posted instead when the install may not upload files.
+    pub fallback: Option<Value>,
+}
 
 /// One call to make for an envelope, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SlackCall {
     /// `chat.postMessage` with this JSON body (channel included).
     PostMessage(Value),
-    /// Fetch `url` and upload it into the channel.
-    UploadFile {
-        channel: String,
-        url: String,
-        filename: String,
-        mime: String,
-        title: Option<String>,
-    },
+    /// Fetch the attachment and upload it into the channel.
+    UploadFile(FileUpload),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,11 +89,11 @@ pub struct Refused {
     pub what: String,
 }
 
-/// Escapes the three characters Slack's text formatting reserves.
 fn split_text(text: &str, limit: usize) -> Vec<String> {
     text::split_text(text, limit, TextUnit::Chars)
 }
 
+/// Escapes the three characters Slack's text formatting reserves.
 pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -65,7 +102,7 @@ pub fn escape(text: &str) -> String {
 
 struct Builder<'a> {
     envelope: &'a Envelope,
-    channel: &'a str,
+    destination: Destination<'a>,
 }
 
 impl Builder<'_> {
@@ -149,19 +186,58 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn post(&self, text: &str, blocks: Option<Vec<Value>>) -> SlackCall {
-        let mut body = json!({"channel": self.channel, "text": text});
+    fn message_body(&self, text: &str, blocks: Option<Vec<Value>>) -> Value {
+        let mut body = json!({"channel": self.destination.channel, "text": text});
+        if let Some(thread_ts) = self.destination.thread_ts {
+            body["thread_ts"] = json!(thread_ts);
+        }
         if let Some(blocks) = blocks {
             body["blocks"] = Value::Array(blocks);
         }
-        SlackCall::PostMessage(body)
+        body
+    }
+
+    fn post(&self, text: &str, blocks: Option<Vec<Value>>) -> SlackCall {
+        SlackCall::PostMessage(self.message_body(text, blocks))
+    }
+
+    fn upload(&self, attachment: &Attachment, initial_comment: Option<String>) -> SlackCall {
+        let fallback = (attachment.media_type == MediaType::Image)
+            .then(|| self.image_message(attachment, initial_comment.as_deref()));
+        SlackCall::UploadFile(FileUpload {
+            channel: self.destination.channel.to_owned(),
+            thread_ts: self.destination.thread_ts.map(str::to_owned),
+            url: attachment.url.clone(),
+            filename: filename(attachment),
+            mime: attachment.mime.clone(),
+            title: attachment.caption.clone().filter(|c| !c.is_empty()),
+            initial_comment,
+            size_bytes: attachment.size_bytes,
+            fallback,
+        })
+    }
+
+    /// An image shown by URL (Slack fetches it), with the comment above.
+    fn image_message(&self, image: &Attachment, comment: Option<&str>) -> Value {
+        let alt = image
+            .caption
+            .clone()
+            .or_else(|| image.filename.clone())
+            .filter(|alt| !alt.is_empty())
+            .unwrap_or_else(|| "image".to_owned());
+        let mut blocks = Vec::new();
+        if let Some(comment) = comment {
+            blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": comment}}));
+        }
+        blocks.push(json!({"type": "image", "image_url": image.url, "alt_text": alt}));
+        self.message_body(comment.unwrap_or("Image"), Some(blocks))
     }
 }
 
 fn is_uploaded(attachment: &Attachment) -> bool {
     matches!(
         attachment.media_type,
-        MediaType::File | MediaType::Video | MediaType::Audio
+        MediaType::Image | MediaType::File | MediaType::Video | MediaType::Audio
     )
 }
 
@@ -190,7 +266,12 @@ fn content_calls(
             return Err(builder.refuse("native Slack payload is not a JSON object".to_owned()));
         };
         let mut body = Value::Object(object.clone());
-        body["channel"] = json!(builder.channel);
+        body["channel"] = json!(builder.destination.channel);
+        if let Some(thread_ts) = builder.destination.thread_ts
+            && body.get("thread_ts").is_none()
+        {
+            body["thread_ts"] = json!(thread_ts);
+        }
         return Ok(vec![SlackCall::PostMessage(body)]);
     }
     let agent = content
@@ -206,7 +287,6 @@ fn content_calls(
             None => t.to_owned(),
         });
     let mut calls = Vec::new();
-    let mut blocks = Vec::new();
     let mut text_lines: Vec<String> = text.iter().map(|t| escape(t)).collect();
     for link in content
         .attachments
@@ -219,18 +299,34 @@ fn content_calls(
         });
     }
     let message_text = text_lines.join("\n");
-    let images: Vec<&Attachment> = content
+    let files: Vec<&Attachment> = content
         .attachments
         .iter()
-        .filter(|a| a.media_type == MediaType::Image)
+        .filter(|a| is_uploaded(a))
         .collect();
-    let widgets =
-        !images.is_empty() || !content.quick_replies.is_empty() || !content.cards.is_empty();
+    let widgets = !content.quick_replies.is_empty() || !content.cards.is_empty();
     if !widgets {
-        for piece in split_text(&message_text, MAX_TEXT) {
-            calls.push(builder.post(&piece, None));
+        // The text introduces the first file when it fits; else it goes
+        // first as plain messages.
+        let comment_fits = !message_text.is_empty()
+            && message_text.chars().count() <= MAX_INITIAL_COMMENT
+            && !files.is_empty();
+        if !comment_fits {
+            for piece in split_text(&message_text, MAX_TEXT) {
+                calls.push(builder.post(&piece, None));
+            }
+        }
+        for (index, file) in files.iter().enumerate() {
+            let comment = (index == 0 && comment_fits).then(|| message_text.clone());
+            calls.push(builder.upload(file, comment));
         }
     } else {
+        // Files first, so the prompt and its buttons come last, where the
+        // guest answers.
+        for file in &files {
+            calls.push(builder.upload(file, None));
+        }
+        let mut blocks = Vec::new();
         // The text heads the blocks when it fits a section; else it goes
         // first as plain messages.
         if message_text.chars().count() > MAX_SECTION_TEXT {
@@ -240,14 +336,6 @@ fn content_calls(
         } else if !message_text.is_empty() {
             blocks
                 .push(json!({"type": "section", "text": {"type": "mrkdwn", "text": message_text}}));
-        }
-        for image in &images {
-            let alt = image
-                .caption
-                .clone()
-                .or_else(|| image.filename.clone())
-                .unwrap_or_else(|| "image".to_owned());
-            blocks.push(json!({"type": "image", "image_url": image.url, "alt_text": alt}));
         }
         for (index, card) in content.cards.iter().enumerate() {
             if index > 0 {
@@ -283,21 +371,11 @@ fn content_calls(
                 .cards
                 .first()
                 .map(|card| escape(&card.title))
-                .or_else(|| images.first().map(|_| "Image".to_owned()))
                 .unwrap_or_else(|| "Choose an option".to_owned())
         } else {
             message_text.clone()
         };
         calls.push(builder.post(&fallback, Some(blocks)));
-    }
-    for attachment in content.attachments.iter().filter(|a| is_uploaded(a)) {
-        calls.push(SlackCall::UploadFile {
-            channel: builder.channel.to_owned(),
-            url: attachment.url.clone(),
-            filename: filename(attachment),
-            mime: attachment.mime.clone(),
-            title: attachment.caption.clone(),
-        });
     }
     if calls.is_empty() {
         return Err(Refused {
@@ -309,14 +387,17 @@ fn content_calls(
     Ok(calls)
 }
 
-/// The calls for one agent → guest envelope to `channel`. Typing and
+/// The calls for one agent → guest envelope to `destination`. Typing and
 /// receipts need none (Slack has no bot typing indicator on the Web API).
 pub fn to_slack(
     envelope: &Envelope,
-    channel: &str,
+    destination: Destination<'_>,
     options: &MessagingOptions,
 ) -> Result<Vec<SlackCall>, Refused> {
-    let builder = Builder { envelope, channel };
+    let builder = Builder {
+        envelope,
+        destination,
+    };
     match &envelope.body {
         Body::Message(content) => content_calls(&builder, content, options),
         Body::Typing { .. } | Body::Receipt(_) => Ok(Vec::new()),
@@ -352,7 +433,44 @@ mod tests {
     }
 
     fn calls(content: Content) -> Vec<SlackCall> {
-        to_slack(&envelope(content), "D1", &MessagingOptions::default()).unwrap()
+        to_slack(
+            &envelope(content),
+            Destination::channel("D1"),
+            &MessagingOptions::default(),
+        )
+        .unwrap()
+    }
+
+    fn threaded(content: Content, thread_ts: &str) -> Vec<SlackCall> {
+        let destination = Destination {
+            channel: "C1",
+            thread_ts: Some(thread_ts),
+        };
+        to_slack(
+            &envelope(content),
+            destination,
+            &MessagingOptions::default(),
+        )
+        .unwrap()
+    }
+
+    fn upload(call: &SlackCall) -> &FileUpload {
+        match call {
+            SlackCall::UploadFile(upload) => upload,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn attachment(media_type: MediaType, url: &str, mime: &str) -> Attachment {
+        Attachment {
+            media_type,
+            url: url.into(),
+            mime: mime.into(),
+            filename: None,
+            size_bytes: None,
+            caption: None,
+            sha256: None,
+        }
     }
 
     fn body(call: &SlackCall) -> &Value {
@@ -461,46 +579,148 @@ mod tests {
     }
 
     #[test]
-    fn image_is_a_block_and_a_file_is_uploaded() {
-        let attachment = |media_type, url: &str, mime: &str| Attachment {
-            media_type,
-            url: url.into(),
-            mime: mime.into(),
-            filename: None,
-            size_bytes: None,
-            caption: None,
-            sha256: None,
-        };
+    fn attachments_are_uploaded_with_the_text_as_comment() {
         let out = calls(Content {
-            text: Some("see".into()),
+            text: Some("see <these>".into()),
             attachments: vec![
-                attachment(
-                    MediaType::Image,
-                    "https://cdn.example/a.png?sig=1",
-                    "image/png",
-                ),
+                Attachment {
+                    caption: Some("The map".into()),
+                    size_bytes: Some(4000),
+                    ..attachment(
+                        MediaType::Image,
+                        "https://cdn.example/a.png?sig=1",
+                        "image/png",
+                    )
+                },
                 attachment(
                     MediaType::File,
                     "https://cdn.example/doc.pdf?sig=2",
                     "application/pdf",
                 ),
+                attachment(MediaType::Video, "https://cdn.example/v.mp4", "video/mp4"),
+                attachment(MediaType::Audio, "https://cdn.example/a.ogg", "audio/ogg"),
             ],
             ..Content::default()
         });
-        assert_eq!(out.len(), 2);
-        let blocks = body(&out[0])["blocks"].as_array().unwrap().clone();
-        assert_eq!(blocks[1]["type"], "image");
-        assert_eq!(blocks[1]["image_url"], "https://cdn.example/a.png?sig=1");
+        assert_eq!(out.len(), 4, "one upload per attachment, no extra post");
+        let image = upload(&out[0]);
+        assert_eq!(image.channel, "D1");
+        assert_eq!(image.thread_ts, None);
+        assert_eq!(image.url, "https://cdn.example/a.png?sig=1");
+        assert_eq!(image.filename, "a.png");
+        assert_eq!(image.title.as_deref(), Some("The map"));
+        assert_eq!(image.size_bytes, Some(4000));
+        assert_eq!(image.initial_comment.as_deref(), Some("see &lt;these&gt;"));
+        // The image-block fallback carries the same text and the URL.
+        let fallback = image.fallback.as_ref().expect("image fallback");
+        assert_eq!(fallback["channel"], "D1");
+        assert_eq!(fallback["blocks"][0]["text"]["text"], "see &lt;these&gt;");
+        assert_eq!(fallback["blocks"][1]["type"], "image");
         assert_eq!(
-            out[1],
-            SlackCall::UploadFile {
-                channel: "D1".into(),
-                url: "https://cdn.example/doc.pdf?sig=2".into(),
-                filename: "doc.pdf".into(),
-                mime: "application/pdf".into(),
-                title: None,
-            }
+            fallback["blocks"][1]["image_url"],
+            "https://cdn.example/a.png?sig=1"
         );
+        assert_eq!(fallback["blocks"][1]["alt_text"], "The map");
+        let pdf = upload(&out[1]);
+        assert_eq!(pdf.filename, "doc.pdf");
+        assert_eq!(
+            pdf.initial_comment, None,
+            "the text goes with the first only"
+        );
+        assert_eq!(pdf.fallback, None, "only images have a by-URL fallback");
+        assert_eq!(upload(&out[2]).mime, "video/mp4");
+        assert_eq!(upload(&out[3]).filename, "a.ogg");
+    }
+
+    #[test]
+    fn long_text_goes_before_the_files_and_widgets_after_them() {
+        let long = "word ".repeat(1000);
+        let out = calls(Content {
+            text: Some(long.clone()),
+            attachments: vec![attachment(
+                MediaType::Image,
+                "https://cdn.example/a.png",
+                "image/png",
+            )],
+            ..Content::default()
+        });
+        assert_eq!(body(&out[0])["text"], long.as_str());
+        assert_eq!(upload(&out[1]).initial_comment, None);
+        let with_buttons = calls(Content {
+            text: Some("Is this your order?".into()),
+            attachments: vec![attachment(
+                MediaType::File,
+                "https://cdn.example/order.pdf",
+                "application/pdf",
+            )],
+            quick_replies: vec![QuickReply {
+                text: "Yes".into(),
+                payload: "yes".into(),
+                image_url: None,
+            }],
+            ..Content::default()
+        });
+        assert_eq!(with_buttons.len(), 2);
+        assert_eq!(upload(&with_buttons[0]).initial_comment, None);
+        let prompt = body(&with_buttons[1]);
+        assert_eq!(prompt["blocks"][0]["text"]["text"], "Is this your order?");
+        assert_eq!(prompt["blocks"][1]["type"], "actions");
+    }
+
+    #[test]
+    fn a_threaded_destination_threads_every_call() {
+        let out = threaded(
+            Content {
+                text: Some("here".into()),
+                attachments: vec![attachment(
+                    MediaType::Image,
+                    "https://cdn.example/a.png",
+                    "image/png",
+                )],
+                quick_replies: vec![QuickReply {
+                    text: "Ok".into(),
+                    payload: "ok".into(),
+                    image_url: None,
+                }],
+                ..Content::default()
+            },
+            "1700000001.000100",
+        );
+        let image = upload(&out[0]);
+        assert_eq!(
+            (image.channel.as_str(), image.thread_ts.as_deref()),
+            ("C1", Some("1700000001.000100"))
+        );
+        assert_eq!(
+            image.fallback.as_ref().unwrap()["thread_ts"],
+            "1700000001.000100"
+        );
+        assert_eq!(body(&out[1])["thread_ts"], "1700000001.000100");
+        let text = threaded(
+            Content {
+                text: Some("plain".into()),
+                ..Content::default()
+            },
+            "1.5",
+        );
+        assert_eq!(
+            body(&text[0]),
+            &json!({"channel": "C1", "text": "plain", "thread_ts": "1.5"})
+        );
+        let native = threaded(
+            Content {
+                native: Some(json!({"text": "x"})),
+                ..Content::default()
+            },
+            "1.5",
+        );
+        assert_eq!(body(&native[0])["thread_ts"], "1.5");
+        // Unthreaded: no thread_ts at all (not null).
+        let plain = calls(Content {
+            text: Some("dm".into()),
+            ..Content::default()
+        });
+        assert!(body(&plain[0]).get("thread_ts").is_none());
     }
 
     #[test]
@@ -537,7 +757,12 @@ mod tests {
     }
 
     fn calls_err(content: Content) -> Refused {
-        to_slack(&envelope(content), "D1", &MessagingOptions::default()).unwrap_err()
+        to_slack(
+            &envelope(content),
+            Destination::channel("D1"),
+            &MessagingOptions::default(),
+        )
+        .unwrap_err()
     }
 
     #[test]
@@ -552,7 +777,7 @@ mod tests {
                 agent_name: Some("Ann".into()),
                 ..Content::default()
             }),
-            "D1",
+            Destination::channel("D1"),
             &options,
         )
         .unwrap();

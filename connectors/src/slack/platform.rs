@@ -5,16 +5,19 @@ use async_trait::async_trait;
 use axum::Router;
 use axum::routing::get;
 use chrono::Utc;
-use um_config::{Platform, Secret, TenantConfig};
+use um_config::{Platform, TenantConfig};
 
 use super::client::SlackApi;
+use super::files::{self, FileRefusal};
 use super::inbound::{
-    SlackRequest, Workspace, from_event, from_interaction, interaction_workspace, parse_media_ref,
-    parse_request, split_conversation_id,
+    Lifecycle, SlackRequest, Workspace, from_event, from_interaction, interaction_thread,
+    interaction_workspace, lifecycle_of, parse_media_ref, parse_request, split_conversation_id,
 };
-use super::outbound::{SlackCall, to_slack};
+use super::outbound::{Destination, FileUpload, SlackCall, to_slack};
 use super::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use super::tenant::{SlackTenant, bot_token, load_installation};
+use super::tenant::{
+    Removal, SlackTenant, WorkspaceToken, bot_token, load_installation, remove_installation,
+};
 use super::types::EventCallback;
 use crate::envelope::{Envelope, ReasonCode};
 use crate::platform::{
@@ -30,6 +33,11 @@ const USER_KIND: &str = "slack-user";
 const USER_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 /// Longest the webhook waits for `users.info` (Slack wants an answer in 3 s).
 const USER_LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+/// Store kind of the thread a conversation's guest last wrote in (id: the
+/// conversation id, value: the thread's parent `ts`).
+const THREAD_KIND: &str = "slack-thread";
+/// How long a conversation remembers its thread without a guest message.
+const THREAD_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 
 #[derive(Debug, Default)]
 pub struct Slack;
@@ -70,14 +78,92 @@ async fn token_for(
     ctx: &PlatformContext,
     tenant: &TenantConfig,
     team_id: &str,
-) -> Result<Option<Secret>, String> {
+) -> Result<WorkspaceToken, String> {
     let Some(slack) = SlackTenant::of(tenant) else {
-        return Ok(None);
+        return Ok(WorkspaceToken::None);
     };
     bot_token(&ctx.store, tenant, &slack, team_id)
         .await
-        .map(|found| found.map(|(token, _)| token))
         .map_err(|error| error.to_string())
+}
+
+/// Remembers where the guest wrote: in a thread (agent replies follow it
+/// there) or in the channel itself (they stop following).
+async fn remember_thread(
+    ctx: &PlatformContext,
+    tenant: &TenantConfig,
+    conversation_id: &str,
+    thread_ts: Option<&str>,
+) -> Result<(), Rejection> {
+    let result = match thread_ts {
+        Some(thread_ts) => {
+            ctx.store
+                .set(
+                    &tenant.key,
+                    THREAD_KIND,
+                    conversation_id,
+                    thread_ts,
+                    Some(THREAD_TTL),
+                )
+                .await
+        }
+        None => {
+            ctx.store
+                .delete(&tenant.key, THREAD_KIND, conversation_id)
+                .await
+        }
+    };
+    result.map_err(|error| {
+        Rejection::Unavailable(format!("thread of the conversation not stored: {error}"))
+    })
+}
+
+/// The app left a workspace: its install goes, deliveries there fail with
+/// the reason from now on. Logged without any token.
+async fn forget_workspace(
+    ctx: &PlatformContext,
+    tenant: &TenantConfig,
+    callback: &EventCallback,
+    lifecycle: Lifecycle,
+) -> Result<(), Rejection> {
+    let Some(slack) = SlackTenant::of(tenant) else {
+        return Ok(());
+    };
+    let at = callback
+        .event_time
+        .unwrap_or_else(|| Utc::now().timestamp());
+    let removal = remove_installation(
+        &ctx.store,
+        tenant,
+        &slack,
+        &callback.team_id,
+        lifecycle.event_type(),
+        at,
+    )
+    .await
+    .map_err(|error| {
+        Rejection::Unavailable(format!(
+            "{} of workspace {} not recorded: {error}",
+            lifecycle.event_type(),
+            callback.team_id
+        ))
+    })?;
+    match removal {
+        Removal::Removed { had_install } => tracing::info!(
+            tenant = %tenant.key,
+            team = %callback.team_id,
+            event = lifecycle.event_type(),
+            had_install,
+            "Slack app left a workspace: its bot token is forgotten, agent messages there fail"
+        ),
+        Removal::Stale => tracing::info!(
+            tenant = %tenant.key,
+            team = %callback.team_id,
+            event = lifecycle.event_type(),
+            "Slack uninstall event older than the workspace's current install: ignored"
+        ),
+    }
+    Ok(())
 }
 
 /// The guest's names from `users.info` (cached per team and user), or
@@ -95,7 +181,9 @@ async fn guest_profile(
         return Some(profile);
     }
     let slack = SlackTenant::of(tenant)?;
-    let token = token_for(ctx, tenant, team_id).await.ok()??;
+    let WorkspaceToken::Token(token, _) = token_for(ctx, tenant, team_id).await.ok()? else {
+        return None;
+    };
     let response = ctx
         .http()
         .get(format!("{}/api/users.info", slack.base_url))
@@ -122,6 +210,56 @@ async fn guest_profile(
         tracing::debug!(error = %error, "guest profile not cached");
     }
     Some(profile)
+}
+
+async fn post_message(
+    api: &SlackApi<'_>,
+    body: &serde_json::Value,
+) -> Result<String, DeliveryError> {
+    let answer = api.call_json("chat.postMessage", body).await?;
+    Ok(answer
+        .rest
+        .get("ts")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// Downloads an agent's attachment (bounded) and uploads it. When the
+/// install may not upload (no `files:write`), an image is posted as an
+/// image block by URL instead; other files fail with that reason.
+async fn upload_attachment(
+    http: &reqwest::Client,
+    api: &SlackApi<'_>,
+    team: &str,
+    upload: &FileUpload,
+) -> Result<String, DeliveryError> {
+    let limit = files::max_file_bytes();
+    files::check_size(&upload.filename, upload.size_bytes, limit)
+        .map_err(FileRefusal::into_delivery_error)?;
+    let bytes = files::download_attachment(http, &upload.url, &upload.filename, limit).await?;
+    match api.upload_file(upload, bytes).await {
+        Ok(file_id) => Ok(file_id),
+        Err(error) if error.is_not_permitted() => match &upload.fallback {
+            Some(image_message) => {
+                tracing::warn!(
+                    team,
+                    file = %upload.filename,
+                    "the app may not upload files in this workspace (files:write missing): image posted by URL instead"
+                );
+                post_message(api, image_message).await
+            }
+            None => Err(DeliveryError::permanent(
+                ReasonCode::MessageNotAllowed,
+                format!(
+                    "{} not sent: the app's install in workspace {team} may not upload files \
+                     ({}); add the files:write scope and install the app again",
+                    upload.filename, error.outcome
+                ),
+            )),
+        },
+        Err(error) => Err(error.into()),
+    }
 }
 
 #[async_trait]
@@ -176,20 +314,34 @@ impl MessagingPlatform for Slack {
         let now = Utc::now();
         match parsed {
             SlackRequest::Event(callback) => {
+                if let Some(lifecycle) = lifecycle_of(&callback) {
+                    forget_workspace(ctx, tenant, &callback, lifecycle).await?;
+                    return Ok(Vec::new());
+                }
                 let workspace = event_workspace(ctx, tenant, &callback).await;
                 let own_app = SlackTenant::of(tenant).and_then(|slack| slack.app_id);
                 let media_url = |reference: &str| ctx.media_url(tenant, reference);
-                let mut event = from_event(&callback, tenant, &workspace, own_app, now, &media_url)
-                    .map_err(|error| Rejection::BadRequest(error.to_string()))?;
-                if let Some(event) = event.as_mut() {
-                    let guest = &mut event.envelope.conversation.guest;
-                    if let Some(profile) =
-                        guest_profile(ctx, tenant, &workspace.team_id, &guest.id).await
-                    {
-                        profile.apply(guest);
-                    }
+                let Some(message) =
+                    from_event(&callback, tenant, &workspace, own_app, now, &media_url)
+                        .map_err(|error| Rejection::BadRequest(error.to_string()))?
+                else {
+                    return Ok(Vec::new());
+                };
+                let mut event = message.event;
+                remember_thread(
+                    ctx,
+                    tenant,
+                    &event.envelope.conversation.id,
+                    message.thread_ts.as_deref(),
+                )
+                .await?;
+                let guest = &mut event.envelope.conversation.guest;
+                if let Some(profile) =
+                    guest_profile(ctx, tenant, &workspace.team_id, &guest.id).await
+                {
+                    profile.apply(guest);
                 }
-                Ok(event.into_iter().collect())
+                Ok(vec![event])
             }
             SlackRequest::Interaction(payload) => {
                 let Some(workspace) = interaction_workspace(&payload) else {
@@ -197,7 +349,19 @@ impl MessagingPlatform for Slack {
                         "interaction payload without team".to_owned(),
                     ));
                 };
-                Ok(from_interaction(&payload, tenant, &workspace, now))
+                let events = from_interaction(&payload, tenant, &workspace, now);
+                if let Some(first) = events.first() {
+                    // The tap answers a message in a thread or in the
+                    // channel: replies go to the same place.
+                    remember_thread(
+                        ctx,
+                        tenant,
+                        &first.envelope.conversation.id,
+                        interaction_thread(&payload).as_deref(),
+                    )
+                    .await?;
+                }
+                Ok(events)
             }
             SlackRequest::UrlVerification { .. } => Ok(Vec::new()),
             SlackRequest::Ignored(what) => {
@@ -233,84 +397,74 @@ impl MessagingPlatform for Slack {
                 format!("tenant {} has no Slack settings", tenant.key),
             ));
         };
-        let calls = to_slack(envelope, channel, &tenant.options)
+        let thread_ts = ctx
+            .store
+            .get(&tenant.key, THREAD_KIND, &envelope.conversation.id)
+            .await
+            .map_err(|error| DeliveryError::retry(format!("thread lookup: {error}")))?;
+        let destination = Destination {
+            channel,
+            thread_ts: thread_ts.as_deref(),
+        };
+        let calls = to_slack(envelope, destination, &tenant.options)
             .map_err(|refused| DeliveryError::permanent(refused.reason, refused.to_string()))?;
         if calls.is_empty() {
             return Ok(Delivered::default());
         }
-        let token = token_for(ctx, tenant, team)
+        let token = match token_for(ctx, tenant, team)
             .await
             .map_err(DeliveryError::retry)?
-            .ok_or_else(|| {
-                DeliveryError::permanent(
+        {
+            WorkspaceToken::Token(token, _) => token,
+            WorkspaceToken::Uninstalled(note) => {
+                return Err(DeliveryError::permanent(
+                    ReasonCode::MessageNotAllowed,
+                    note.describe(team),
+                ));
+            }
+            WorkspaceToken::None => {
+                return Err(DeliveryError::permanent(
                     ReasonCode::GeneralError,
                     format!("no bot token for workspace {team}: install the app there"),
-                )
-            })?;
+                ));
+            }
+        };
         let http = ctx.http();
         let api = SlackApi {
             http: &http,
             base_url: &slack.base_url,
             token: &token,
         };
-        let several = calls.len() > 1;
         let mut last_id = None;
         for (index, call) in calls.iter().enumerate() {
-            // A retry after a partial success must not repeat what went through.
+            // A retry after a partial success must not repeat what went
+            // through (a second copy of a message, a second upload).
             let part = format!("{}#{index}", envelope.id);
-            if several
-                && ctx
-                    .store
-                    .get(&tenant.key, SENT_PART, &part)
-                    .await
-                    .map_err(|e| DeliveryError::retry(e.to_string()))?
-                    .is_some()
+            if ctx
+                .store
+                .get(&tenant.key, SENT_PART, &part)
+                .await
+                .map_err(|e| DeliveryError::retry(e.to_string()))?
+                .is_some()
             {
                 continue;
             }
             last_id = Some(match call {
-                SlackCall::PostMessage(body) => {
-                    let answer = api.call_json("chat.postMessage", body).await?;
-                    answer
-                        .rest
-                        .get("ts")
-                        .and_then(serde_json::Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned()
-                }
-                SlackCall::UploadFile {
-                    channel,
-                    url,
-                    filename,
-                    title,
-                    ..
-                } => {
-                    let response = http.get(url).send().await.map_err(|error| {
-                        crate::http_client::transport_error("attachment download", &error)
-                    })?;
-                    crate::http_client::classify_response(
-                        response.status(),
-                        response.headers(),
-                        "attachment download",
-                    )?;
-                    let bytes = response.bytes().await.map_err(|error| {
-                        crate::http_client::transport_error("attachment download", &error)
-                    })?;
-                    api.upload_file(channel, filename, title.as_deref(), bytes)
-                        .await?
+                SlackCall::PostMessage(body) => post_message(&api, body).await?,
+                SlackCall::UploadFile(upload) => {
+                    upload_attachment(&http, &api, team, upload).await?
                 }
             });
-            if several
-                && let Err(error) = ctx
-                    .store
-                    .set(
-                        &tenant.key,
-                        SENT_PART,
-                        &part,
-                        "1",
-                        Some(crate::store::DEFAULT_DONE_TTL),
-                    )
-                    .await
+            if let Err(error) = ctx
+                .store
+                .set(
+                    &tenant.key,
+                    SENT_PART,
+                    &part,
+                    "1",
+                    Some(crate::store::DEFAULT_DONE_TTL),
+                )
+                .await
             {
                 tracing::warn!(error = %error, "sent-part marker not written");
             }
@@ -326,16 +480,28 @@ impl MessagingPlatform for Slack {
         tenant: &TenantConfig,
         media_ref: &str,
     ) -> Result<Media, MediaError> {
-        let Some((team, url)) = parse_media_ref(media_ref) else {
+        let Some(file) = parse_media_ref(media_ref) else {
             return Err(MediaError::NotFound(media_ref.to_owned()));
         };
-        let token = token_for(ctx, tenant, &team)
+        let team = &file.team_id;
+        let token = match token_for(ctx, tenant, team)
             .await
             .map_err(MediaError::Upstream)?
-            .ok_or_else(|| MediaError::NotFound(format!("no bot token for workspace {team}")))?;
+        {
+            WorkspaceToken::Token(token, _) => token,
+            WorkspaceToken::Uninstalled(note) => {
+                return Err(MediaError::NotFound(note.describe(team)));
+            }
+            WorkspaceToken::None => {
+                return Err(MediaError::NotFound(format!(
+                    "no bot token for workspace {team}"
+                )));
+            }
+        };
+        let what = format!("a Slack file of workspace {team}");
         let response = ctx
             .http()
-            .get(&url)
+            .get(&file.url)
             .bearer_auth(token.expose())
             .send()
             .await
@@ -345,10 +511,29 @@ impl MessagingPlatform for Slack {
                 )
             })?;
         match response.status().as_u16() {
-            200..=299 => Ok(Media::from_response(response, None)),
-            404 | 410 => Err(MediaError::NotFound(format!(
-                "Slack file of workspace {team}"
-            ))),
+            200..=299 => {
+                let content_type = response
+                    .headers()
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok());
+                let limit = files::max_file_bytes();
+                if let Err(refusal) = files::check_private_file(
+                    &what,
+                    content_type,
+                    file.mime.as_deref(),
+                    response.content_length(),
+                    limit,
+                ) {
+                    if matches!(refusal, FileRefusal::SignInPage { .. }) {
+                        tracing::warn!(tenant = %tenant.key, team = %team, "Slack served its sign-in page instead of a guest's file");
+                    }
+                    return Err(MediaError::Upstream(refusal.to_string()));
+                }
+                let mut media = Media::from_response(response, None);
+                media.body = files::capped(media.body, what, limit);
+                Ok(media)
+            }
+            404 | 410 => Err(MediaError::NotFound(what)),
             status => Err(MediaError::Upstream(format!(
                 "Slack file download: HTTP {status}"
             ))),

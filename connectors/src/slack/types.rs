@@ -139,6 +139,9 @@ pub struct Container {
     pub channel_id: Option<String>,
     #[serde(default)]
     pub message_ts: Option<String>,
+    /// The thread's parent when the tapped message is a thread reply.
+    #[serde(default)]
+    pub thread_ts: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
