@@ -104,8 +104,13 @@ impl Uninstalled {
         let when = chrono::DateTime::from_timestamp(self.at, 0)
             .map(|t| t.to_rfc3339())
             .unwrap_or_else(|| self.at.to_string());
+        let what = if self.event == "tokens_revoked" {
+            "lost its bot token in"
+        } else {
+            "was uninstalled from"
+        };
         format!(
-            "the Slack app was uninstalled from workspace {team_id} ({} at {when}); \
+            "the Slack app {what} workspace {team_id} ({} at {when}); \
              install it there again to reach this guest",
             self.event
         )
@@ -373,5 +378,14 @@ mod tests {
         assert!(text.contains("uninstalled from workspace T1"), "{text}");
         assert!(text.contains("app_uninstalled"), "{text}");
         assert!(!text.contains("xoxb"), "{text}");
+        let revoked = Uninstalled {
+            event: "tokens_revoked".into(),
+            ..note
+        };
+        let text = revoked.describe("T1");
+        assert!(
+            text.contains("lost its bot token in workspace T1"),
+            "{text}"
+        );
     }
 }
