@@ -11,6 +11,7 @@ use um_config::{
 };
 use um_crds::{
     ApiAuthType, MessagingSpec, NotifierDestination, SecretKeyRef, Storage, StorageType, Tenant,
+    TenantLinks,
 };
 
 use crate::config::OperatorConfig;
@@ -62,6 +63,26 @@ fn valid_telegram_secret_token(token: &str) -> bool {
         && token
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The pages the Tenant's connector serves for administrators (routes of
+/// the platform's connector under the webhook URL); `None` for a platform
+/// that serves none.
+pub fn tenant_links(config: &OperatorConfig, tenant: &Tenant) -> Option<TenantLinks> {
+    let base = webhook_url(config, tenant);
+    let base = base.trim_end_matches('/');
+    match tenant.spec.platform() {
+        Platform::Line => Some(TenantLinks {
+            add_friend_qr_code: Some(format!("{base}/qr.svg")),
+            add_friend_link: Some(format!("{base}/friend-link")),
+            ..TenantLinks::default()
+        }),
+        Platform::Teams => Some(TenantLinks {
+            registration: Some(format!("{base}/register")),
+            ..TenantLinks::default()
+        }),
+        _ => None,
+    }
 }
 
 /// Resolves every Secret reference of the Tenant; on failure returns all

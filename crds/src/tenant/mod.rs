@@ -68,6 +68,13 @@ use crate::secret_ref::{SecretRefs, secret_refs};
         priority = "1"
     ),
     printcolumn(
+        name = "Add Friend QR",
+        type_ = "string",
+        json_path = ".status.links.addFriendQrCode",
+        description = "LINE: QR code customers scan to add the account as a friend",
+        priority = "1"
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
@@ -240,4 +247,58 @@ pub struct TenantStatus {
     /// Id of the Open Messaging integration in Genesys Cloud.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integration_id: Option<String>,
+    /// Pages the Tenant's connector serves for administrators, when its
+    /// platform has any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<TenantLinks>,
+}
+
+/// Pages the connector serves for a Tenant's administrators, all under
+/// `status.webhookUrl`. None of them shows a credential.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantLinks {
+    /// LINE: the QR code (SVG) customers scan to add the LINE Official
+    /// Account as a friend; `qr.png` beside it is the same code as PNG.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_friend_qr_code: Option<String>,
+    /// LINE: the add-friend link as JSON (`basicId`, `url`, `qrCode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_friend_link: Option<String>,
+    /// Microsoft Teams: the bot's registration page (app id, messaging
+    /// endpoint, app package download).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::CustomResourceExt;
+
+    use super::*;
+
+    #[test]
+    fn add_friend_qr_code_is_a_wide_column_and_an_optional_status_link() {
+        let crd = serde_json::to_value(Tenant::crd()).unwrap();
+        let version = &crd["spec"]["versions"][0];
+        let column = version["additionalPrinterColumns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "Add Friend QR")
+            .expect("the Add Friend QR column");
+        assert_eq!(column["jsonPath"], ".status.links.addFriendQrCode");
+        assert_eq!(column["priority"], 1, "only in -o wide");
+        let links =
+            &version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["links"];
+        for field in ["addFriendQrCode", "addFriendLink", "registration"] {
+            assert_eq!(links["properties"][field]["type"], "string", "{field}");
+        }
+        assert!(links.get("required").is_none(), "every link is optional");
+        // A status written before links existed still reads.
+        let old: TenantStatus =
+            serde_json::from_value(serde_json::json!({"webhookUrl": "https://x/line/a.b"}))
+                .unwrap();
+        assert_eq!(old.links, None);
+    }
 }

@@ -27,9 +27,11 @@ use um_crds::{NotifierDestination, Storage, Tenant, TenantStatus};
 use super::namespace::{NamespaceInputs, apply_namespace, load_inputs, namespace_state};
 use super::{Context, RESYNC, ReconcileError, error_policy, write_status};
 use crate::conditions::{self, IntegrationState, StorageState};
-use crate::config::GCLOUDCX_SERVICE;
+use crate::config::{GCLOUDCX_SERVICE, OperatorConfig};
 use crate::genesys::{DeleteOutcome, EnsureOutcome, GenesysError};
-use crate::model::{openmessaging_webhook_url, resolve_tenant, tenant_secret_names, webhook_url};
+use crate::model::{
+    openmessaging_webhook_url, resolve_tenant, tenant_links, tenant_secret_names, webhook_url,
+};
 use crate::render::{MANAGED_BY, object_name};
 
 /// Held by Tenants with a Genesys Cloud integration until it is deleted.
@@ -148,19 +150,7 @@ async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Reco
     let previous = previous_status.conditions.clone();
     let next = conditions::merge(&previous, next, Timestamp::now());
 
-    let status = TenantStatus {
-        observed_generation: generation,
-        conditions: next.clone(),
-        platform: Some(tenant.spec.messaging.key().to_owned()),
-        cx: Some(tenant.spec.cx.key().to_owned()),
-        webhook_url: Some(webhook_url(&ctx.config, &tenant)),
-        open_messaging_webhook_url: tenant
-            .spec
-            .cx
-            .genesys_cloud()
-            .map(|_| openmessaging_webhook_url(&ctx.config, &tenant)),
-        integration_id: integration_id.clone(),
-    };
+    let status = tenant_status(&ctx.config, &tenant, next.clone(), integration_id.clone());
     write_status::<Tenant, _>(&ctx.client, tenant.as_ref(), &status).await?;
 
     let reference = tenant.object_ref(&());
@@ -214,6 +204,30 @@ async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Reco
                 Duration::from_secs(30)
             }))
         }
+    }
+}
+
+/// The status a reconcile writes (pure): what was observed, the URLs an
+/// administrator needs, and the pages the connector serves for them.
+fn tenant_status(
+    config: &OperatorConfig,
+    tenant: &Tenant,
+    conditions: Vec<Condition>,
+    integration_id: Option<String>,
+) -> TenantStatus {
+    TenantStatus {
+        observed_generation: tenant.metadata.generation,
+        conditions,
+        platform: Some(tenant.spec.messaging.key().to_owned()),
+        cx: Some(tenant.spec.cx.key().to_owned()),
+        webhook_url: Some(webhook_url(config, tenant)),
+        open_messaging_webhook_url: tenant
+            .spec
+            .cx
+            .genesys_cloud()
+            .map(|_| openmessaging_webhook_url(config, tenant)),
+        integration_id,
+        links: tenant_links(config, tenant),
     }
 }
 
@@ -488,4 +502,90 @@ pub fn build(
             owning_tenants(store),
         )
         .graceful_shutdown_on(shutdown)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::tests::example;
+    use crate::model::tests::{telegram_genesys, tenant};
+
+    fn with_cx(name: &str, messaging: serde_json::Value) -> Tenant {
+        let genesys = telegram_genesys(name);
+        let cx = serde_json::to_value(&genesys.spec.cx).unwrap();
+        tenant(name, messaging, cx)
+    }
+
+    #[test]
+    fn a_line_tenant_links_its_add_friend_qr_code() {
+        let line = with_cx(
+            "acme-line",
+            json!({"line": {
+                "channelId": "1650000000",
+                "channelSecret": {"name": "acme-line", "key": "channelSecret"},
+                "channelAccessToken": {"name": "acme-line", "key": "token"}
+            }}),
+        );
+        let status = tenant_status(&example(), &line, Vec::new(), Some("i-1".into()));
+        assert_eq!(
+            status.webhook_url.as_deref(),
+            Some("https://um.example.com/line/shop.acme-line")
+        );
+        let links = status.links.expect("a LINE Tenant has links");
+        assert_eq!(
+            links.add_friend_qr_code.as_deref(),
+            Some("https://um.example.com/line/shop.acme-line/qr.svg")
+        );
+        assert_eq!(
+            links.add_friend_link.as_deref(),
+            Some("https://um.example.com/line/shop.acme-line/friend-link")
+        );
+        assert_eq!(links.registration, None);
+        assert_eq!(status.integration_id.as_deref(), Some("i-1"));
+        assert_eq!(status.observed_generation, Some(2));
+
+        // As written to the API: status.links.addFriendQrCode, which the
+        // wide printer column reads.
+        let written =
+            serde_json::to_value(tenant_status(&example(), &line, Vec::new(), None)).unwrap();
+        assert_eq!(
+            written["links"],
+            json!({
+                "addFriendQrCode": "https://um.example.com/line/shop.acme-line/qr.svg",
+                "addFriendLink": "https://um.example.com/line/shop.acme-line/friend-link"
+            })
+        );
+    }
+
+    #[test]
+    fn a_telegram_tenant_has_no_links() {
+        let status = tenant_status(&example(), &telegram_genesys("acme"), Vec::new(), None);
+        assert_eq!(status.links, None);
+        let written = serde_json::to_value(&status).unwrap();
+        assert!(written.get("links").is_none(), "{written}");
+        assert_eq!(written["platform"], "telegram");
+    }
+
+    #[test]
+    fn a_teams_tenant_links_its_registration_page() {
+        let teams = with_cx(
+            "acme-teams",
+            json!({"teams": {
+                "appId": "00000000-0000-0000-0000-000000000001",
+                "appPassword": {"name": "acme-teams", "key": "password"}
+            }}),
+        );
+        let links = tenant_status(&example(), &teams, Vec::new(), None)
+            .links
+            .expect("a Teams Tenant has links");
+        assert_eq!(
+            links,
+            um_crds::TenantLinks {
+                registration: Some("https://um.example.com/teams/shop.acme-teams/register".into()),
+                ..Default::default()
+            }
+        );
+    }
 }
