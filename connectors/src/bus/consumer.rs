@@ -1,39 +1,45 @@
-//! Consuming a route: one task per shard queue, per-conversation lanes
+//! Consuming a route: one session per shard queue, per-conversation lanes
 //! inside it, retry in place, done markers, dead letters.
 //!
 //! Per shard the broker delivers up to `prefetch` unacknowledged messages.
-//! Each goes to the *lane* of its conversation (the routing key, which is
-//! [`Envelope::ordering_key`]); a lane handles its messages one after the
-//! other, lanes run concurrently. A message is acknowledged individually,
-//! and only after it was handled (or given up and dead-lettered with a
-//! confirm), so a crash at any point leaves every unfinished message on the
-//! queue. Redeliveries of finished ones are recognised by the done marker
+//! Each joins the *lane* of its conversation (the routing key, which is
+//! [`Envelope::ordering_key`]): one message per conversation is in work at
+//! a time, in its own task ([`super::handling`]); different conversations
+//! run concurrently. A lane exists only while its conversation has a
+//! message in work ([`super::lanes`]), so idle conversations cost nothing.
+//! A message is acknowledged only after it was handled (or given up and
+//! dead-lettered with a confirm), so a crash at any point leaves every
+//! unfinished message on the queue; runs of finished messages share one
+//! `multiple` acknowledgement ([`super::acks`]). Redeliveries of finished
+//! ones are recognised by the done marker
 //! (`um:<service>:<tenant>:done:<envelope id>`) and acknowledged unsent.
 //!
-//! When the channel breaks, the lanes stop before their next attempt, the
-//! shard waits for them, then reconnects: the broker redelivers every
-//! unacknowledged message in queue order, so order survives reconnects.
+//! When the channel breaks, the messages in work stop before their next
+//! attempt, the session waits for them, then reconnects: the broker
+//! redelivers every unacknowledged message in queue order, so order
+//! survives reconnects.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::StreamExt;
+use lapin::acker::Acker;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::FieldTable;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
+use super::acks::{AckFrame, PendingAcks};
+use super::handling::process;
+use super::lanes::Lanes;
 use super::publisher::Publisher;
 use super::topology::Route;
 use super::{Bus, BusError};
 use crate::envelope::{Envelope, ReasonCode};
-use crate::notify::{Notice, Notifier, TOPIC_SUBSCRIPTIONS};
+use crate::notify::Notifier;
 use crate::store::{DEFAULT_DONE_TTL, Store};
 
 #[derive(Debug, Clone)]
@@ -140,25 +146,32 @@ pub struct Consumer {
     notifier: Option<(Notifier, String)>,
 }
 
-struct Shared {
-    publisher: Publisher,
-    store: Option<Store>,
-    route: Route,
-    options: ConsumerOptions,
-    handler: Arc<dyn EnvelopeHandler>,
-    metrics: crate::metrics::Metrics,
-    group: String,
-    namespace: String,
-    notifier: Option<(Notifier, String)>,
+/// What every message's task of a consumer shares.
+pub(super) struct Shared {
+    pub(super) publisher: Publisher,
+    pub(super) store: Option<Store>,
+    pub(super) route: Route,
+    pub(super) options: ConsumerOptions,
+    pub(super) handler: Arc<dyn EnvelopeHandler>,
+    pub(super) metrics: crate::metrics::Metrics,
+    pub(super) group: String,
+    pub(super) namespace: String,
+    pub(super) notifier: Option<(Notifier, String)>,
 }
 
-struct Lane {
-    tx: mpsc::UnboundedSender<Delivery>,
-    pending: Arc<AtomicUsize>,
-}
+/// A run of finished messages is acknowledged with one frame once it is
+/// this long ...
+const ACK_RUN: usize = 32;
+/// ... or when the oldest due acknowledgement has waited this long.
+const ACK_DELAY: Duration = Duration::from_millis(10);
 
-/// Prune idle lanes when more than this many exist.
-const LANE_PRUNE_THRESHOLD: usize = 512;
+/// A message's task is over: start the next of its conversation, and
+/// acknowledge it (`ack`) or leave it to the broker (`None`).
+struct Finished {
+    conversation: String,
+    tag: u64,
+    ack: Option<Acker>,
+}
 
 impl Consumer {
     pub fn new(bus: Bus, route: Route, options: ConsumerOptions) -> Self {
@@ -237,7 +250,7 @@ async fn consume_shard(bus: Bus, shared: Arc<Shared>, shard: u16, shutdown: Canc
 }
 
 /// One consumer session on one channel; returns when the channel breaks or
-/// on shutdown, after every lane stopped.
+/// on shutdown, after every message in work stopped.
 async fn consume_once(
     bus: &Bus,
     shared: &Arc<Shared>,
@@ -270,360 +283,182 @@ async fn consume_once(
         .map_err(amqp("basic.consume"))?;
     tracing::debug!(queue, "consuming");
 
-    let session = shutdown.child_token();
-    let mut lanes: HashMap<String, Lane> = HashMap::new();
-    let mut tasks = JoinSet::new();
+    let mut session = Session::new(shared.clone(), shutdown.child_token(), queue);
     let result = loop {
+        let flush_at = session.flush_at;
         tokio::select! {
             // No basic.cancel: with single-active-consumer the broker would
             // activate the next consumer at once and hand it newer messages
             // while ours are still unacknowledged here. Closing the channel
             // (below) cancels and returns everything in one step.
             _ = shutdown.cancelled() => break Ok(()),
-            next = consumer.next() => match next {
-                Some(Ok(delivery)) => {
-                    dispatch(shared, &session, &mut lanes, &mut tasks, delivery);
-                    while tasks.try_join_next().is_some() {}
+            Some(joined) = session.work.join_next() => {
+                if let Err(error) = session.finish(joined) {
+                    break Err(error);
                 }
+            }
+            next = consumer.next() => match next {
+                Some(Ok(delivery)) => session.arrive(delivery),
                 Some(Err(source)) => break Err(BusError::Amqp { step: "consume", object: queue.to_owned(), source }),
                 None => break Err(BusError::Amqp {
                     step: "consume",
                     object: queue.to_owned(),
                     source: lapin::Error::from(lapin::ErrorKind::InvalidChannelState(lapin::ChannelState::Closed, "consumer stream ended")),
                 }),
+            },
+            _ = tokio::time::sleep_until(flush_at.unwrap_or_else(tokio::time::Instant::now)), if flush_at.is_some() => {
+                session.flush();
             }
         }
     };
-    // Lanes finish the attempt they are in, then stop; what they did not
-    // acknowledge goes back to the queue when the channel closes.
-    session.cancel();
-    drop(lanes);
-    while tasks.join_next().await.is_some() {}
+    session.end().await;
     let _ = channel.close(200, "consumer stopped").await;
     result
 }
 
-fn dispatch(
-    shared: &Arc<Shared>,
-    session: &CancellationToken,
-    lanes: &mut HashMap<String, Lane>,
-    tasks: &mut JoinSet<()>,
-    delivery: Delivery,
-) {
-    if lanes.len() > LANE_PRUNE_THRESHOLD {
-        // Only the dispatcher adds work, so an idle lane stays idle: drop it.
-        lanes.retain(|_, lane| lane.pending.load(Ordering::Acquire) > 0);
-    }
-    let key = delivery.routing_key.as_str().to_owned();
-    let lane = lanes.entry(key).or_insert_with(|| {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let pending = Arc::new(AtomicUsize::new(0));
-        tasks.spawn(run_lane(
-            shared.clone(),
-            session.clone(),
-            rx,
-            pending.clone(),
-        ));
-        Lane { tx, pending }
-    });
-    lane.pending.fetch_add(1, Ordering::AcqRel);
-    if let Err(mpsc::error::SendError(_delivery)) = lane.tx.send(delivery) {
-        // The lane ended (session cancelled); the message stays unacked and
-        // is redelivered with the next session.
-        lane.pending.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-async fn run_lane(
+/// The state of one consumer session: lanes, messages in work, open
+/// deliveries and their acknowledgements.
+struct Session {
     shared: Arc<Shared>,
-    session: CancellationToken,
-    mut rx: mpsc::UnboundedReceiver<Delivery>,
-    pending: Arc<AtomicUsize>,
-) {
-    while let Some(delivery) = rx.recv().await {
-        if !session.is_cancelled() {
-            process(&shared, &session, delivery).await;
-        }
-        pending.fetch_sub(1, Ordering::AcqRel);
-    }
+    /// Cancelled when the session ends: messages in work stop before their
+    /// next attempt.
+    token: CancellationToken,
+    queue: String,
+    lanes: Lanes<Delivery>,
+    work: JoinSet<Finished>,
+    acks: PendingAcks<Acker>,
+    /// To the task that sends acknowledgements, in the order given.
+    frames: mpsc::UnboundedSender<Vec<AckFrame<Acker>>>,
+    sender: tokio::task::JoinHandle<()>,
+    /// When the due acknowledgements are sent even without a long run.
+    flush_at: Option<tokio::time::Instant>,
 }
 
-/// Broker redeliveries so far (quorum queues count them).
-fn delivery_count(delivery: &Delivery) -> u32 {
-    let from_header = delivery
-        .properties
-        .headers()
-        .as_ref()
-        .and_then(|h| h.inner().get("x-delivery-count").cloned())
-        .and_then(|v| match v {
-            AMQPValue::LongLongInt(n) => u32::try_from(n).ok(),
-            AMQPValue::LongInt(n) => u32::try_from(n).ok(),
-            AMQPValue::LongUInt(n) => Some(n),
-            AMQPValue::ShortInt(n) => u32::try_from(n).ok(),
-            AMQPValue::ShortUInt(n) => Some(n.into()),
-            _ => None,
+impl Session {
+    fn new(shared: Arc<Shared>, token: CancellationToken, queue: &str) -> Self {
+        let (frames, pending) = mpsc::unbounded_channel();
+        Self {
+            shared,
+            token,
+            queue: queue.to_owned(),
+            lanes: Lanes::default(),
+            work: JoinSet::new(),
+            acks: PendingAcks::default(),
+            frames,
+            sender: tokio::spawn(send_acks(pending, queue.to_owned())),
+            flush_at: None,
+        }
+    }
+
+    fn arrive(&mut self, delivery: Delivery) {
+        self.acks.received(delivery.delivery_tag);
+        let conversation = delivery.routing_key.to_string();
+        if let Some(delivery) = self.lanes.arrive(&conversation, delivery) {
+            self.start(conversation, delivery);
+        }
+    }
+
+    fn start(&mut self, conversation: String, delivery: Delivery) {
+        let shared = self.shared.clone();
+        let token = self.token.clone();
+        self.work.spawn(async move {
+            let acknowledge = !token.is_cancelled() && process(&shared, &token, &delivery).await;
+            Finished {
+                conversation,
+                tag: delivery.delivery_tag,
+                ack: acknowledge.then_some(delivery.acker),
+            }
         });
-    from_header.unwrap_or(u32::from(delivery.redelivered))
-}
-
-async fn ack(delivery: &Delivery) {
-    if let Err(error) = delivery.acker.ack(BasicAckOptions::default()).await {
-        // The channel is gone: the message is redelivered and recognised
-        // by its done marker.
-        tracing::warn!(error = %error, "ack failed");
     }
-}
 
-/// Sleeps unless the session ends first; `false` if it ended.
-async fn pause(session: &CancellationToken, duration: Duration) -> bool {
-    tokio::select! {
-        _ = session.cancelled() => false,
-        _ = tokio::time::sleep(duration) => true,
-    }
-}
-
-async fn dead_letter(
-    shared: &Shared,
-    session: &CancellationToken,
-    delivery: &Delivery,
-    reason: &str,
-    attempts: u32,
-) -> bool {
-    let mut attempt = 1;
-    loop {
-        match shared
-            .publisher
-            .dead_letter(
-                &shared.route,
-                &delivery.data,
-                &delivery.properties,
-                reason,
-                attempts,
-            )
-            .await
-        {
-            Ok(()) => {
-                shared
-                    .metrics
-                    .dead_lettered(&shared.group, dead_reason_label(reason));
-                notify_dead_letter(shared, delivery, reason, attempts);
-                return true;
-            }
-            Err(error) => {
-                tracing::error!(error = %error, "dead-lettering failed, keeping the message");
-            }
+    fn finish(&mut self, joined: Result<Finished, tokio::task::JoinError>) -> Result<(), BusError> {
+        // A panicking handler leaves its message unacknowledged; going on
+        // would let the conversation's next message overtake it. A new
+        // session gets everything redelivered in order.
+        let finished = joined.map_err(|error| BusError::HandlerPanicked {
+            queue: self.queue.clone(),
+            detail: error.to_string(),
+        })?;
+        if let Some(ack) = finished.ack {
+            self.acks.finished(finished.tag, ack);
         }
-        if !pause(session, shared.options.backoff(attempt)).await {
-            return false;
+        if let Some(next) = self.lanes.finished(&finished.conversation) {
+            self.start(finished.conversation, next);
         }
-        attempt += 1;
-    }
-}
-
-/// Tells the administrators, in the background (best effort).
-fn notify_dead_letter(shared: &Shared, delivery: &Delivery, reason: &str, attempts: u32) {
-    let Some((notifier, source)) = shared.notifier.clone() else {
-        return;
-    };
-    let message_id = delivery
-        .properties
-        .message_id()
-        .as_ref()
-        .map(|id| id.as_str().to_owned())
-        .unwrap_or_default();
-    let tenant = delivery
-        .properties
-        .headers()
-        .as_ref()
-        .and_then(|h| h.inner().get(super::TENANT_HEADER).cloned())
-        .and_then(|v| match v {
-            AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-            _ => None,
-        })
-        .unwrap_or_default();
-    let queue = shared.route.dead_letter_queue(&shared.namespace);
-    let notice = Notice {
-        topic: TOPIC_SUBSCRIPTIONS,
-        summary: format!(
-            "message {message_id} of tenant {tenant} could not be processed after {attempts} attempts and was moved to {queue}: {reason}"
-        ),
-        source,
-        severity: "error",
-        details: serde_json::json!({
-            "messageId": message_id,
-            "tenant": tenant,
-            "queue": queue,
-            "attempts": attempts,
-            "reason": reason,
-        }),
-    };
-    tokio::spawn(async move {
-        notifier.notify(&notice).await;
-    });
-}
-
-fn dead_reason_label(reason: &str) -> &'static str {
-    if reason.starts_with("undecodable") {
-        "undecodable"
-    } else {
-        "exhausted"
-    }
-}
-
-async fn give_up(
-    shared: &Shared,
-    session: &CancellationToken,
-    envelope: &Envelope,
-    error: &HandlerError,
-) -> bool {
-    let mut attempt = 1;
-    loop {
-        match shared.handler.given_up(envelope, error).await {
-            Ok(()) => return true,
-            Err(hook_error) => {
-                tracing::warn!(envelope = %envelope.id, error = %hook_error, "reporting a given-up envelope failed, retrying")
-            }
-        }
-        if !pause(session, shared.options.backoff(attempt)).await {
-            return false;
-        }
-        attempt += 1;
-    }
-}
-
-async fn mark_done(shared: &Shared, envelope: &Envelope) {
-    if let Some(store) = &shared.store
-        && let Err(error) = store
-            .mark_done(&envelope.tenant, &envelope.id, shared.options.done_ttl)
-            .await
-    {
-        tracing::warn!(envelope = %envelope.id, error = %error, "done marker not written");
-    }
-}
-
-/// Whether the envelope was finished before; waits for Redis on a
-/// redelivery (the only case where a duplicate is possible).
-async fn already_done(
-    shared: &Shared,
-    session: &CancellationToken,
-    envelope: &Envelope,
-    redelivered: bool,
-) -> Option<bool> {
-    let Some(store) = shared.store.as_ref() else {
-        return Some(false);
-    };
-    let mut attempt = 1;
-    loop {
-        match store.is_done(&envelope.tenant, &envelope.id).await {
-            Ok(done) => return Some(done),
-            Err(error) if !redelivered => {
-                tracing::warn!(envelope = %envelope.id, error = %error, "done marker not readable; first delivery, going on");
-                return Some(false);
-            }
-            Err(error) => {
-                tracing::warn!(envelope = %envelope.id, error = %error, "done marker not readable, waiting")
-            }
-        }
-        if !pause(session, shared.options.backoff(attempt)).await {
-            return None;
-        }
-        attempt += 1;
-    }
-}
-
-async fn process(shared: &Shared, session: &CancellationToken, delivery: Delivery) {
-    shared.metrics.consumed(&shared.group);
-    let previous = delivery_count(&delivery);
-    let envelope: Envelope = match serde_json::from_slice(&delivery.data) {
-        Ok(envelope) => envelope,
-        Err(error) => {
-            tracing::error!(error = %error, "undecodable message, dead-lettering");
-            if dead_letter(
-                shared,
-                session,
-                &delivery,
-                &format!("undecodable: {error}"),
-                previous + 1,
-            )
-            .await
-            {
-                ack(&delivery).await;
-            }
-            return;
-        }
-    };
-    let span = tracing::info_span!("envelope", id = %envelope.id, tenant = %envelope.tenant);
-    process_envelope(shared, session, &delivery, envelope, previous)
-        .instrument(span)
-        .await;
-}
-
-async fn process_envelope(
-    shared: &Shared,
-    session: &CancellationToken,
-    delivery: &Delivery,
-    envelope: Envelope,
-    previous: u32,
-) {
-    let redelivered = delivery.redelivered || previous > 0;
-    match already_done(shared, session, &envelope, redelivered).await {
-        None => return,
-        Some(true) => {
-            tracing::debug!("already handled, acknowledging the redelivery");
-            shared.metrics.delivery("duplicate", Duration::ZERO);
-            ack(delivery).await;
-            return;
-        }
-        Some(false) => {}
-    }
-    let mut attempt = previous + 1;
-    loop {
-        let outcome = match tokio::time::timeout(
-            shared.options.handler_timeout,
-            shared.handler.handle(&envelope, attempt),
-        )
-        .await
-        {
-            Ok(outcome) => outcome,
-            Err(_) => Err(HandlerError::retry(format!(
-                "handler did not finish within {} s",
-                shared.options.handler_timeout.as_secs()
-            ))),
+        // Send the run at once when it is long, when nothing in work could
+        // extend it, or when the broker is about to stop delivering.
+        let credit_low = self.acks.open() * 2 >= usize::from(self.shared.options.prefetch);
+        let min_run = if self.work.is_empty() || credit_low {
+            1
+        } else {
+            ACK_RUN
         };
-        match outcome {
-            Ok(()) => {
-                mark_done(shared, &envelope).await;
-                ack(delivery).await;
-                return;
+        if let Some(frame) = self.acks.take_run(min_run) {
+            self.send(vec![frame]);
+        }
+        if self.acks.due() == 0 {
+            self.flush_at = None;
+        } else if self.flush_at.is_none() {
+            self.flush_at = Some(tokio::time::Instant::now() + ACK_DELAY);
+        }
+        Ok(())
+    }
+
+    /// Every due acknowledgement, now.
+    fn flush(&mut self) {
+        self.flush_at = None;
+        let frames = self.acks.take_all();
+        if !frames.is_empty() {
+            self.send(frames);
+        }
+    }
+
+    fn send(&self, frames: Vec<AckFrame<Acker>>) {
+        // Fails only after the sender gave up on a broken channel.
+        let _ = self.frames.send(frames);
+    }
+
+    /// Messages in work finish the attempt they are in; waiting ones stay
+    /// unacknowledged and return to the queue when the channel closes.
+    async fn end(mut self) {
+        self.token.cancel();
+        tracing::debug!(
+            queue = %self.queue,
+            in_work = self.lanes.busy(),
+            waiting = self.lanes.waiting(),
+            "session ends; waiting messages return to the queue"
+        );
+        self.lanes = Lanes::default();
+        while let Some(joined) = self.work.join_next().await {
+            if let Ok(Finished {
+                tag,
+                ack: Some(ack),
+                ..
+            }) = joined
+            {
+                self.acks.finished(tag, ack);
             }
-            Err(error @ HandlerError::Permanent { .. }) => {
-                tracing::warn!(error = %error, attempt, "giving up");
-                if give_up(shared, session, &envelope, &error).await {
-                    mark_done(shared, &envelope).await;
-                    ack(delivery).await;
-                }
+        }
+        self.flush();
+        let Self { frames, sender, .. } = self;
+        drop(frames);
+        let _ = sender.await;
+    }
+}
+
+/// Sends acknowledgement frames one after the other: a `multiple` frame
+/// must not reach the broker before a single one it would cover.
+async fn send_acks(mut pending: mpsc::UnboundedReceiver<Vec<AckFrame<Acker>>>, queue: String) {
+    while let Some(frames) = pending.recv().await {
+        for frame in frames {
+            let options = BasicAckOptions {
+                multiple: frame.multiple,
+            };
+            if let Err(error) = frame.ack.ack(options).await {
+                // The channel is gone, and every later ack with it: the
+                // broker redelivers, the done markers skip what was handled.
+                tracing::warn!(queue, error = %error, "ack failed");
                 return;
-            }
-            Err(error @ HandlerError::Retry { .. }) if attempt >= shared.options.max_attempts => {
-                tracing::warn!(error = %error, attempt, "attempts exhausted, dead-lettering");
-                if give_up(shared, session, &envelope, &error).await
-                    && dead_letter(shared, session, delivery, &error.to_string(), attempt).await
-                {
-                    mark_done(shared, &envelope).await;
-                    ack(delivery).await;
-                }
-                return;
-            }
-            Err(HandlerError::Retry { after, detail }) => {
-                shared.metrics.retried(&shared.group);
-                let wait = after
-                    .map(|a| a.min(Duration::from_secs(300)))
-                    .unwrap_or_else(|| shared.options.backoff(attempt));
-                tracing::info!(attempt, retry_in_ms = wait.as_millis() as u64, detail = %detail, "retrying in place");
-                if !pause(session, wait).await {
-                    return;
-                }
-                attempt += 1;
             }
         }
     }

@@ -37,8 +37,11 @@
 //! The number of shards (`UM_BUS_SHARDS`) may grow between deployments but
 //! must not shrink while the removed shards still hold messages.
 
+mod acks;
 mod connection;
 mod consumer;
+mod handling;
+mod lanes;
 mod publisher;
 mod topology;
 
@@ -83,6 +86,8 @@ pub enum BusError {
         seconds: u64,
         last_error: String,
     },
+    #[error("a message handler on {queue} panicked: {detail}")]
+    HandlerPanicked { queue: String, detail: String },
     #[error("envelope cannot be encoded: {0}")]
     Encode(#[source] serde_json::Error),
 }
