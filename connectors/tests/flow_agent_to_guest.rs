@@ -10,7 +10,7 @@ use axum::Router;
 use axum::routing::get;
 use serde_json::Value;
 use support::{Bridge, BridgeOptions, eventually, services};
-use um_simulators::genesys::OutboundMessageSpec;
+use um_simulators::genesys::{Card, CardAction, OutboundMessageSpec};
 use um_simulators::telegram::UpdateSpec;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -273,5 +273,138 @@ async fn rate_limited_send_is_retried_after_retry_after() {
     assert_eq!(
         bridge.telegram.sent_to(4344)[0].message["text"],
         "after the limit"
+    );
+}
+
+/// Rich content end to end: a Genesys Card becomes a photo with an inline
+/// keyboard (link and postback buttons), a Carousel one such message per
+/// card, the tap on a card's postback comes back as a Button structured
+/// response, and the agent's typing indicator becomes sendChatAction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cards_carousels_and_typing_reach_telegram() {
+    let Some((amqp, redis)) = services() else {
+        return;
+    };
+    let bridge = Bridge::start(&amqp, &redis, BridgeOptions::default()).await;
+    const GUEST: i64 = 4545;
+    let guest = bridge.guest(GUEST);
+    let to = GUEST.to_string();
+    let (image_url, _server) = serve_image(vec![0x89, b'P', b'N', b'G', 1, 2, 3]).await;
+    bridge
+        .telegram
+        .send_update(&bridge.bot_token, UpdateSpec::text(&guest, "show me shoes"))
+        .await
+        .expect("update sent");
+    assert!(eventually(WAIT, || bridge.inbound_bodies().len() == 1).await);
+
+    let shoe = |title: &str, payload: &str| Card {
+        title: title.into(),
+        description: Some("Size 42".into()),
+        image: Some(image_url.clone()),
+        actions: vec![
+            CardAction::link("Buy", format!("https://shop.example/{payload}")),
+            CardAction::postback("More like this", payload),
+        ],
+    };
+    let card = bridge
+        .genesys
+        .send_agent_message(
+            &bridge.integration_id,
+            OutboundMessageSpec::card(&to, shoe("Red shoe", "more-red")),
+        )
+        .await
+        .expect("webhook sent");
+    assert_eq!(card.final_status(), Some(200), "{card:?}");
+    assert!(
+        eventually(WAIT, || bridge.telegram.sent_to(GUEST).len() == 1).await,
+        "card not sent"
+    );
+    let sent = &bridge.telegram.sent_to(GUEST)[0];
+    assert_eq!(sent.method, "sendPhoto");
+    assert!(
+        sent.message["caption"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("Red shoe")),
+        "{sent:?}"
+    );
+    let keyboard = &sent.message["reply_markup"]["inline_keyboard"];
+    assert_eq!(keyboard[0][0]["url"], "https://shop.example/more-red");
+    assert_eq!(keyboard[1][0]["text"], "More like this");
+    let data = keyboard[1][0]["callback_data"]
+        .as_str()
+        .expect("callback data")
+        .to_owned();
+
+    let carousel = bridge
+        .genesys
+        .send_agent_message(
+            &bridge.integration_id,
+            OutboundMessageSpec::carousel(
+                &to,
+                vec![
+                    shoe("Blue shoe", "more-blue"),
+                    shoe("Green shoe", "more-green"),
+                ],
+            ),
+        )
+        .await
+        .expect("webhook sent");
+    assert_eq!(carousel.final_status(), Some(200));
+    assert!(
+        eventually(WAIT, || bridge.telegram.sent_to(GUEST).len() == 3).await,
+        "carousel not sent as one message per card"
+    );
+    let cards = bridge.telegram.sent_to(GUEST);
+    for (sent, payload) in cards[1..].iter().zip(["more-blue", "more-green"]) {
+        assert_eq!(
+            sent.message["reply_markup"]["inline_keyboard"][0][0]["url"],
+            format!("https://shop.example/{payload}")
+        );
+    }
+
+    // The guest taps "More like this" on the first card.
+    let message_id = sent.message["message_id"].as_i64();
+    let tap = bridge
+        .telegram
+        .send_update(
+            &bridge.bot_token,
+            UpdateSpec::callback_query(&guest, &data, message_id),
+        )
+        .await
+        .expect("tap sent");
+    assert_eq!(tap.status(), Some(200));
+    assert!(
+        eventually(WAIT, || !bridge.genesys.structured_responses().is_empty()).await,
+        "no structured response"
+    );
+    let response = &bridge.genesys.structured_responses()[0].body;
+    assert_eq!(response["buttonResponse"]["payload"], "more-red");
+    assert_eq!(response["buttonResponse"]["type"], "Button");
+
+    // Typing: a chat action, no message.
+    let typing = bridge
+        .genesys
+        .send_agent_message(
+            &bridge.integration_id,
+            OutboundMessageSpec::typing(&to, Some(3000)),
+        )
+        .await
+        .expect("webhook sent");
+    assert_eq!(typing.final_status(), Some(200));
+    assert!(
+        eventually(WAIT, || !bridge
+            .telegram
+            .calls_of("sendChatAction")
+            .is_empty())
+        .await,
+        "typing not relayed"
+    );
+    let action = &bridge.telegram.calls_of("sendChatAction")[0];
+    assert_eq!(action.params["action"], "typing");
+    assert_eq!(action.params["chat_id"].to_string().trim_matches('"'), to);
+    assert_eq!(
+        bridge.telegram.sent_to(GUEST).len(),
+        3,
+        "typing sent a message"
     );
 }

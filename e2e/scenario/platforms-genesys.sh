@@ -85,7 +85,7 @@ apply_sample() {
 conversation() {
   local p=$1 tenant="acme-$1"
   unset -f p_prepare p_webhook_ready p_guest_text p_redelivered_text p_guest_image p_check_sent \
-    p_tap_quick_reply p_tampered_webhook
+    p_tap_quick_reply p_tampered_webhook p_extra_checks
   source "$repo/e2e/scenario/platforms/$p.sh"
   local sim_var="UM_SIM_${p^^}"
   psim=${!sim_var}
@@ -163,6 +163,11 @@ conversation() {
   code=$(p_tampered_webhook)
   [ "$code" = 401 ] || fail "[$p] tampered webhook answered $code, not 401"
   [ "$(genesys_records inbound | jqget 'len(d)')" = 2 ] || fail "[$p] something was published after a refused webhook"
+
+  if declare -F p_extra_checks >/dev/null; then
+    say "[$p] Platform-specific checks"
+    p_extra_checks
+  fi
 }
 
 for p in $platforms; do conversation "$p"; done

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use um_config::{Platform, TenantConfig};
 
 use super::api::{FileObject, Message, Update, User};
+use super::to_telegram::CARD_CALLBACK_PREFIX;
 use crate::envelope::{
     Attachment, Body, ButtonKind, ButtonResponse, Contact, Content, Conversation, Direction,
     ENVELOPE_VERSION, Envelope, Guest, Location, MediaType, Sticker,
@@ -263,17 +264,24 @@ pub fn from_update(
 
     if let Some(query) = &update.callback_query {
         let relayed = match (&query.data, &query.message) {
-            (Some(data), Some(message)) => Some(envelope(
-                message.chat.id,
-                Some(&query.from),
-                now,
-                Body::ButtonResponse(ButtonResponse {
-                    kind: ButtonKind::QuickReply,
-                    text: button_label(Some(message), data).unwrap_or_else(|| data.clone()),
-                    payload: data.clone(),
-                    originating_message_id: None,
-                }),
-            )),
+            (Some(data), Some(message)) => {
+                let (kind, payload) = match data.strip_prefix(CARD_CALLBACK_PREFIX) {
+                    Some(payload) => (ButtonKind::Button, payload),
+                    None => (ButtonKind::QuickReply, data.as_str()),
+                };
+                Some(envelope(
+                    message.chat.id,
+                    Some(&query.from),
+                    now,
+                    Body::ButtonResponse(ButtonResponse {
+                        kind,
+                        text: button_label(Some(message), data)
+                            .unwrap_or_else(|| payload.to_owned()),
+                        payload: payload.to_owned(),
+                        originating_message_id: None,
+                    }),
+                ))
+            }
             _ => None,
         };
         return InboundUpdate {
@@ -540,6 +548,36 @@ pub(crate) mod tests {
                 kind: ButtonKind::QuickReply,
                 text: "Yes".into(),
                 payload: "yes-1".into(),
+                originating_message_id: None,
+            })
+        );
+    }
+
+    #[test]
+    fn a_card_button_tap_is_a_button_response_with_the_bare_payload() {
+        let update: Update = serde_json::from_value(json!({
+            "update_id": 1004,
+            "callback_query": {
+                "id": "cq-3",
+                "from": {"id": 7, "is_bot": false, "first_name": "Bob"},
+                "chat_instance": "ci",
+                "data": "um:b:more-red",
+                "message": {"message_id": 10, "chat": {"id": 7, "type": "private"}, "date": 1_700_000_000,
+                    "caption": "Red shoe",
+                    "reply_markup": {"inline_keyboard": [[{"text": "Buy", "url": "https://shop/r"}],
+                                                          [{"text": "More like this", "callback_data": "um:b:more-red"}]]}}
+            }
+        }))
+        .unwrap();
+        let envelope = from_update(&update, &tenant(), now(), &media_url)
+            .envelope
+            .unwrap();
+        assert_eq!(
+            envelope.body,
+            Body::ButtonResponse(ButtonResponse {
+                kind: ButtonKind::Button,
+                text: "More like this".into(),
+                payload: "more-red".into(),
                 originating_message_id: None,
             })
         );

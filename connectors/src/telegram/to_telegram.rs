@@ -24,6 +24,10 @@ pub const MAX_TEXT: usize = 4096;
 pub const MAX_CAPTION: usize = 1024;
 /// Limit of `callback_data`, in bytes.
 pub const MAX_CALLBACK_DATA: usize = 64;
+/// Marks the `callback_data` of a card's postback button, so the tap comes
+/// back to Genesys as a `Button` response rather than a `QuickReply`
+/// (Telegram echoes only the data, and both are inline buttons).
+pub const CARD_CALLBACK_PREFIX: &str = "um:b:";
 
 /// One Bot API call: `POST <base>/bot<token>/<method>` with a JSON body.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,19 +113,21 @@ fn card_markup(envelope_id: &str, card: &Card) -> Result<Option<ReplyMarkup>, To
                 url: Some(url.clone()),
             },
             CardAction::Postback { text, payload } => {
-                if payload.len() > MAX_CALLBACK_DATA {
+                let data = format!("{CARD_CALLBACK_PREFIX}{payload}");
+                if data.len() > MAX_CALLBACK_DATA {
                     return Err(ToTelegramError::Refused {
                         id: envelope_id.to_owned(),
                         reason: ReasonCode::InvalidMessageStructure,
                         what: format!(
-                            "card button {text:?} has a payload of {} bytes; Telegram callback data holds at most {MAX_CALLBACK_DATA}",
-                            payload.len()
+                            "card button {text:?} has a payload of {} bytes; Telegram callback data holds at most {} after the card marker",
+                            payload.len(),
+                            MAX_CALLBACK_DATA - CARD_CALLBACK_PREFIX.len()
                         ),
                     });
                 }
                 InlineKeyboardButton {
                     text: text.clone(),
-                    callback_data: Some(payload.clone()),
+                    callback_data: Some(data),
                     url: None,
                 }
             }
@@ -646,7 +652,7 @@ mod tests {
                 method: "sendPhoto",
                 body: json!({"chat_id": "42", "photo": "https://img/s.png", "caption": "Shoe\nRed",
                     "reply_markup": {"inline_keyboard": [[{"text": "Buy", "url": "https://shop/s"}],
-                                                          [{"text": "More", "callback_data": "more"}]]}})
+                                                          [{"text": "More", "callback_data": "um:b:more"}]]}})
             }]
         );
     }

@@ -59,3 +59,14 @@ p_tampered_webhook() {
     -H 'X-Line-Signature: c2NlbmFyaW8tdGFtcGVyZWQtc2lnbmF0dXJlLTAwMDAwMDA=' \
     -d "{\"destination\":\"Ubot\",\"events\":[{\"type\":\"message\",\"message\":{\"type\":\"text\",\"id\":\"1\",\"text\":\"forged\"},\"source\":{\"type\":\"user\",\"userId\":\"$line_user\"},\"timestamp\":0,\"mode\":\"active\",\"webhookEventId\":\"01FORGED\",\"deliveryContext\":{\"isRedelivery\":false}}]}"
 }
+
+# The add-friend QR code of the bot's basic id, linked from the Tenant's
+# status (the simulator's channels have the basic id @123abcde).
+p_extra_checks() {
+  [ "$(tenant_status acme-line links.addFriendQrCode)" = "$webhook_url/qr.svg" ] \
+    || fail "[line] status.links.addFriendQrCode: $(tenant_status acme-line links)"
+  [ "$(curl -fsS -o /dev/null -w '%{http_code} %{content_type}' "$webhook_url/qr.svg")" = "200 image/svg+xml" ] \
+    || fail "[line] qr.svg not served"
+  [ "$(curl -fsS "$webhook_url/friend-link" | jqget "d['url']")" = "https://line.me/R/ti/p/%40123abcde" ] \
+    || fail "[line] friend-link: $(curl -sS "$webhook_url/friend-link")"
+}

@@ -37,26 +37,30 @@ p_guest_image() {
 
 slack_posted() { curl -fsS "$psim/__sim/slack/records?kind=posted"; }
 
+# Agent files are uploaded (files.getUploadURLExternal, upload,
+# files.completeUploadExternal); text and buttons are posted.
 p_check_sent() { # text image-url prompt label...
-  sim_wait "$psim/__sim/slack" posted 3 30
-  local posted
+  sim_wait "$psim/__sim/slack" posted 2 30
+  sim_wait "$psim/__sim/slack" uploaded 1 30
+  local posted uploaded
   posted=$(slack_posted)
-  python3 - "$posted" "$@" <<'PY' || fail "[slack] posted messages: $posted"
+  uploaded=$(curl -fsS "$psim/__sim/slack/records?kind=uploaded")
+  python3 - "$posted" "$uploaded" "$(sha256sum "$work/cdn/${2##*/}" | cut -d' ' -f1)" "$@" <<'PY' \
+    || fail "[slack] posted: $posted uploaded: $uploaded"
 import json, sys
-m, text, image, prompt, *labels = json.loads(sys.argv[1]), *sys.argv[2:]
+m, u, sha, text, image, prompt, *labels = json.loads(sys.argv[1]), json.loads(sys.argv[2]), *sys.argv[3:]
 assert len({x["channel"] for x in m}) == 1 and m[0]["channel"].startswith("D"), m
 assert m[0]["text"] == text, m[0]
-images = [b for b in m[1]["blocks"] or [] if b["type"] == "image"]
-assert images and images[0]["image_url"] == image, m[1]
-assert m[2]["text"] == prompt, m[2]
-buttons = [e for b in m[2]["blocks"] if b["type"] == "actions" for e in b["elements"]]
+assert len(u) == 1 and u[0]["channel"] == m[0]["channel"] and u[0]["sha256"] == sha, u
+assert m[1]["text"] == prompt, m[1]
+buttons = [e for b in m[1]["blocks"] if b["type"] == "actions" for e in b["elements"]]
 assert [b["text"]["text"] for b in buttons] == labels and all(b["type"] == "button" for b in buttons), buttons
 PY
 }
 
 p_tap_quick_reply() { # label payload
   local action
-  action=$(slack_posted | jqget "[e['action_id'] for b in d[2]['blocks'] if b['type'] == 'actions' for e in b['elements'] if e['text']['text'] == '$1'][0]")
+  action=$(slack_posted | jqget "[e['action_id'] for b in d[1]['blocks'] if b['type'] == 'actions' for e in b['elements'] if e['text']['text'] == '$1'][0]")
   slack_deliver interactions "\"user_id\":\"$slack_user\",\"action_id\":\"$action\"" >/dev/null
 }
 
