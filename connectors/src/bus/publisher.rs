@@ -9,6 +9,7 @@
 //! on a new connection until `timeout`: the broker may then hold the message
 //! twice, which consumers absorb with their per-envelope done markers.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,8 +37,17 @@ struct Target<'a> {
 #[derive(Clone)]
 pub struct Publisher {
     bus: Bus,
-    channel: Arc<Mutex<Option<Channel>>>,
+    /// The confirm channel and the routes declared on its connection: every
+    /// publish reads it, without waiting on an async lock.
+    ready: Arc<std::sync::Mutex<Option<ReadyChannel>>>,
+    /// Held while a channel is opened or a route declared.
+    preparing: Arc<Mutex<()>>,
     timeout: Duration,
+}
+
+struct ReadyChannel {
+    channel: Channel,
+    routes: HashSet<Route>,
 }
 
 fn envelope_properties(envelope: &Envelope) -> BasicProperties {
@@ -59,7 +69,8 @@ impl Publisher {
     pub fn new(bus: Bus) -> Self {
         Self {
             bus,
-            channel: Arc::new(Mutex::new(None)),
+            ready: Arc::new(std::sync::Mutex::new(None)),
+            preparing: Arc::new(Mutex::new(())),
             timeout: DEFAULT_PUBLISH_TIMEOUT,
         }
     }
@@ -162,23 +173,56 @@ impl Publisher {
         .await
     }
 
-    async fn confirm_channel(&self) -> Result<Channel, BusError> {
-        let mut guard = self.channel.lock().await;
-        if let Some(channel) = guard.as_ref()
-            && channel.status().connected()
-        {
-            return Ok(channel.clone());
+    fn ready(&self) -> std::sync::MutexGuard<'_, Option<ReadyChannel>> {
+        self.ready
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The live confirm channel, with `route` declared on its connection.
+    async fn confirm_channel(&self, route: &Route) -> Result<Channel, BusError> {
+        let usable = |ready: &Option<ReadyChannel>| {
+            ready
+                .as_ref()
+                .filter(|ready| ready.channel.status().connected() && ready.routes.contains(route))
+                .map(|ready| ready.channel.clone())
+        };
+        if let Some(channel) = usable(&self.ready()) {
+            return Ok(channel);
         }
-        let channel = self.bus.channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(|source| BusError::Amqp {
-                step: "confirm.select",
-                object: "publisher channel".to_owned(),
-                source,
-            })?;
-        *guard = Some(channel.clone());
+        let _preparing = self.preparing.lock().await;
+        if let Some(channel) = usable(&self.ready()) {
+            return Ok(channel);
+        }
+        // Declares the route (and its dead letters) once per connection.
+        self.bus.declare(route).await?;
+        let open = self
+            .ready()
+            .as_ref()
+            .filter(|ready| ready.channel.status().connected())
+            .map(|ready| ready.channel.clone());
+        let channel = match open {
+            Some(channel) => channel,
+            None => {
+                let channel = self.bus.channel().await?;
+                channel
+                    .confirm_select(ConfirmSelectOptions::default())
+                    .await
+                    .map_err(|source| BusError::Amqp {
+                        step: "confirm.select",
+                        object: "publisher channel".to_owned(),
+                        source,
+                    })?;
+                *self.ready() = Some(ReadyChannel {
+                    channel: channel.clone(),
+                    routes: HashSet::new(),
+                });
+                channel
+            }
+        };
+        if let Some(ready) = self.ready().as_mut() {
+            ready.routes.insert(*route);
+        }
         Ok(channel)
     }
 
@@ -224,9 +268,7 @@ impl Publisher {
         payload: &[u8],
         properties: BasicProperties,
     ) -> Result<(), BusError> {
-        // Declares the route (and its dead letters) once per connection.
-        self.bus.declare(route).await?;
-        let channel = self.confirm_channel().await?;
+        let channel = self.confirm_channel(route).await?;
         let amqp = |step: &'static str| {
             let object = target.exchange.to_owned();
             move |source| BusError::Amqp {

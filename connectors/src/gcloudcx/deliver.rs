@@ -55,7 +55,9 @@ impl ToGenesysHandler {
 impl EnvelopeHandler for ToGenesysHandler {
     async fn handle(&self, envelope: &Envelope, _attempt: u32) -> Result<(), HandlerError> {
         let started = std::time::Instant::now();
-        let Some(tenant) = self.config.tenant(&envelope.tenant) else {
+        // Borrowed from the current configuration, not cloned per message.
+        let config = self.config.current();
+        let Some(tenant) = config.tenants.get(&envelope.tenant) else {
             return Err(HandlerError::permanent(format!(
                 "tenant {} is not configured on this service",
                 envelope.tenant

@@ -40,7 +40,8 @@ impl GenesysApi<'_> {
     /// 4xx are permanent: the same body would be refused again.
     pub async fn post(&self, request: &GenesysRequest) -> Result<(), HandlerError> {
         let step = request.endpoint();
-        let body = request.to_json();
+        let url = self.url(request);
+        let body = request.to_body();
         for fresh_token in [false, true] {
             let token = self
                 .tokens
@@ -49,9 +50,10 @@ impl GenesysApi<'_> {
                 .map_err(token_error)?;
             let response = self
                 .http
-                .post(self.url(request))
+                .post(&url)
                 .bearer_auth(token.expose())
-                .json(&body)
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
                 .send()
                 .await
                 .map_err(|error| {

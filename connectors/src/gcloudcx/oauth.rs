@@ -61,13 +61,14 @@ impl TokenCache {
         tenant: &str,
         genesys: &GenesysConfig,
     ) -> Result<Secret, TokenError> {
-        let client = (genesys.client_id.clone(), genesys.client_secret.clone());
         if let Some(cached) = lock(&self.tokens).get(tenant)
-            && cached.client == client
+            && cached.client.0 == genesys.client_id
+            && cached.client.1 == genesys.client_secret
             && cached.valid_until > Instant::now()
         {
             return Ok(cached.token.clone());
         }
+        let client = (genesys.client_id.clone(), genesys.client_secret.clone());
         let shared_id = &genesys.client_id;
         if let Ok(Some(shared)) = store.get(tenant, TOKEN_KIND, shared_id).await {
             // Redis expires it; keep it in memory for a short while only.

@@ -42,6 +42,18 @@ impl GenesysRequest {
         }
     }
 
+    /// The request body as sent (serialised once, reused across attempts).
+    pub fn to_body(&self) -> bytes::Bytes {
+        let body = match self {
+            GenesysRequest::Message(body) => serde_json::to_vec(body),
+            GenesysRequest::Event(body) => serde_json::to_vec(body),
+            GenesysRequest::StructuredResponse(body) => serde_json::to_vec(body),
+            GenesysRequest::Receipt(body) => serde_json::to_vec(body),
+        };
+        // Plain structs with string keys always serialise.
+        body.unwrap_or_default().into()
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
         let value = match self {
             GenesysRequest::Message(body) => serde_json::to_value(body),
