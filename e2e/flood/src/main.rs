@@ -12,6 +12,7 @@
 
 mod bridge;
 mod report;
+mod servers;
 mod services;
 
 use std::sync::Arc;
@@ -82,6 +83,16 @@ async fn main() -> anyhow::Result<()> {
         bail!("the warm-up message did not arrive at the Genesys simulator");
     }
     let already = bridge.genesys.count(GenesysRecordKind::InboundMessage);
+    // Telegram sends no more than this many updates at once, whatever
+    // --concurrency asks.
+    let max_connections = bridge
+        .telegram
+        .webhook_info(&bridge.bot_token)
+        .and_then(|info| info["max_connections"].as_u64());
+    let servers = [
+        servers::Server::find("RabbitMQ", &services.amqp),
+        servers::Server::find("Redis", &services.redis),
+    ];
 
     let total = args.messages;
     let arrivals = {
@@ -121,6 +132,10 @@ async fn main() -> anyhow::Result<()> {
     let latencies = report::latencies(&bodies[already..], &arrivals, &sent_at);
     let rss = bridge.resources();
     let driver_cpu = bridge::cpu_time_of("/proc/self/stat");
+    let server_cpu = servers
+        .iter()
+        .map(|server| (server.name, server.cpu_used()))
+        .collect();
     let yardstick = if args.yardstick {
         Some(report::broker_yardstick(&services.amqp, total.min(10_000)).await)
     } else {
@@ -130,6 +145,7 @@ async fn main() -> anyhow::Result<()> {
         messages: total,
         guests: args.guests,
         concurrency: args.concurrency,
+        max_connections,
         refused,
         sending_took,
         arrived: arrivals.len(),
@@ -137,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
         latencies,
         rss,
         driver_cpu,
+        server_cpu,
         yardstick,
     });
     bridge.stop().await;

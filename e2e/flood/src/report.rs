@@ -175,6 +175,8 @@ pub struct Figures {
     pub messages: usize,
     pub guests: usize,
     pub concurrency: usize,
+    /// The bot's `max_connections` (`setWebhook`): the simulator's bound.
+    pub max_connections: Option<u64>,
     pub refused: usize,
     pub sending_took: Duration,
     pub arrived: usize,
@@ -183,6 +185,9 @@ pub struct Figures {
     pub rss: Vec<(&'static str, Option<u64>, Option<Duration>)>,
     /// CPU time of this process (simulators and load generator).
     pub driver_cpu: Option<Duration>,
+    /// CPU time of the broker and Redis from the first flood message to the
+    /// last arrival (`None`: their process was not found).
+    pub server_cpu: Vec<(&'static str, Option<Duration>)>,
     pub yardstick: Option<Yardstick>,
 }
 
@@ -194,8 +199,12 @@ fn ms(duration: Option<Duration>) -> String {
 }
 
 pub fn print(f: &Figures) {
+    let bound = f
+        .max_connections
+        .map(|n| format!(" (Telegram sends at most {n} at once: the bot's max_connections)"))
+        .unwrap_or_default();
     println!(
-        "um-flood: {} guest messages from {} guests, {} webhooks in flight",
+        "um-flood: {} guest messages from {} guests, {} webhooks in flight{bound}",
         f.messages, f.guests, f.concurrency
     );
     println!("  webhooks answered non-200:     {}", f.refused);
@@ -235,6 +244,15 @@ pub fn print(f: &Figures) {
             "  simulators + load generator CPU: {:.2} s",
             cpu.as_secs_f64()
         );
+    }
+    for (server, cpu) in &f.server_cpu {
+        match cpu {
+            Some(cpu) => println!(
+                "  {server:<9} CPU during the flood: {:.2} s",
+                cpu.as_secs_f64()
+            ),
+            None => println!("  {server:<9} CPU during the flood: - (process not found)"),
+        }
     }
     if let Some(y) = &f.yardstick {
         match &y.error {
