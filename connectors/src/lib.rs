@@ -6,7 +6,8 @@
 //!   into the machinery), [`registry`]: which services this binary runs.
 //! - [`bus`]: RabbitMQ topology, confirmed publishing, ordered consuming
 //!   with retry in place and dead letters.
-//! - [`store`]: Redis state (de-duplication, done markers, key/value).
+//! - [`store`]: Redis state (de-duplication, done markers, key/value);
+//!   [`parts`]: the parts of one delivery sent once across retries.
 //! - [`server`], [`service`]: the HTTP server and the generic platform
 //!   service (webhooks, media, outbound deliveries, tenant changes).
 //! - [`config_watch`], [`settings`], [`runtime`]: configuration file, env
@@ -24,6 +25,7 @@ pub mod logging;
 pub mod media;
 pub mod metrics;
 pub mod notify;
+pub mod parts;
 pub mod platform;
 pub mod registry;
 pub mod runtime;

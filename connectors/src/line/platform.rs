@@ -3,7 +3,8 @@
 //! Redis state (per tenant): the latest reply token of each conversation
 //! (short TTL, used once by the first agent answer), users who blocked the
 //! account (`unfollow`), cached profiles, issued access tokens, and markers
-//! of parts sent by reply (pushes are idempotent through their retry key).
+//! of sent parts (a push whose answer was lost is still made idempotent by
+//! its retry key).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -21,6 +22,7 @@ use super::signature::{self, SIGNATURE_HEADER};
 use super::switcher;
 use super::to_line::{LineDelivery, to_line};
 use crate::envelope::{Envelope, ReasonCode};
+use crate::parts::send_parts;
 use crate::platform::{
     Delivered, DeliveryError, InboundEvent, Media, MediaError, MessagingPlatform, PlatformContext,
     PlatformError, Rejection, WebhookRequest,
@@ -38,7 +40,10 @@ pub const PROFILE_TIMEOUT: Duration = Duration::from_secs(2);
 const REPLY_TOKEN: &str = "line-reply-token";
 const BLOCKED: &str = "line-blocked";
 const PROFILE: &str = "line-profile";
-const SENT_BY_REPLY: &str = "line-replied-part";
+/// Markers of the sent parts of a delivery ([`send_parts`]). The name is
+/// from when only replies were marked; kept so that markers written before
+/// still count for a retry in flight.
+const SENT_PART: &str = "line-replied-part";
 
 #[derive(Debug, Default)]
 pub struct Line;
@@ -142,40 +147,37 @@ impl Line {
             endpoints: &line.endpoints,
             token: &token,
         };
-        let mut last_id = None;
-        for (index, messages) in batches.iter().enumerate() {
-            let part = format!("{}#{index}", envelope.id);
-            if ctx
-                .store
-                .get(&tenant.key, SENT_BY_REPLY, &part)
-                .await
-                .map_err(store_error)?
-                .is_some()
-            {
-                continue;
-            }
-            if index == 0
-                && let Some(sent) = self
-                    .try_reply(ctx, tenant, &api, to, &part, messages)
-                    .await?
-            {
-                last_id = sent.last_id().or(last_id);
-                continue;
-            }
-            match api
-                .push(to, messages, &retry_key(&envelope.id, index))
-                .await
-            {
-                Ok(sent) => last_id = sent.last_id().or(last_id),
-                Err(LineCallError::Status { status: 401, .. }) if line.access_token.is_none() => {
-                    forget_token(&ctx.store, line).await;
-                    return Err(DeliveryError::retry(
-                        "LINE refused the issued access token; issuing a new one",
-                    ));
+        let api = &api;
+        let last_id = send_parts(
+            &ctx.store,
+            &tenant.key,
+            SENT_PART,
+            &envelope.id,
+            batches,
+            |index, messages| async move {
+                if index == 0
+                    && let Some(sent) = self.try_reply(ctx, tenant, api, to, messages).await?
+                {
+                    return Ok(sent.last_id());
                 }
-                Err(error) => return Err(error.into_delivery_error()),
-            }
-        }
+                match api
+                    .push(to, messages, &retry_key(&envelope.id, index))
+                    .await
+                {
+                    Ok(sent) => Ok(sent.last_id()),
+                    Err(LineCallError::Status { status: 401, .. })
+                        if line.access_token.is_none() =>
+                    {
+                        forget_token(&ctx.store, line).await;
+                        Err(DeliveryError::retry(
+                            "LINE refused the issued access token; issuing a new one",
+                        ))
+                    }
+                    Err(error) => Err(error.into_delivery_error()),
+                }
+            },
+        )
+        .await?;
         Ok(Delivered {
             platform_message_id: last_id,
         })
@@ -192,7 +194,6 @@ impl Line {
         tenant: &TenantConfig,
         api: &LineApi<'_>,
         to: &str,
-        part: &str,
         messages: &[serde_json::Value],
     ) -> Result<Option<super::client::Sent>, DeliveryError> {
         let Some(reply_token) = ctx
@@ -208,22 +209,7 @@ impl Line {
             .await
             .map_err(store_error)?;
         match api.reply(&reply_token, messages).await {
-            Ok(sent) => {
-                if let Err(error) = ctx
-                    .store
-                    .set(
-                        &tenant.key,
-                        SENT_BY_REPLY,
-                        part,
-                        "1",
-                        Some(crate::store::DEFAULT_DONE_TTL),
-                    )
-                    .await
-                {
-                    tracing::warn!(error = %error, "replied-part marker not written");
-                }
-                Ok(Some(sent))
-            }
+            Ok(sent) => Ok(Some(sent)),
             Err(LineCallError::Status { status, body, .. })
                 if is_invalid_reply_token(status, &body) =>
             {

@@ -20,12 +20,13 @@ use super::tenant::{
 };
 use super::types::EventCallback;
 use crate::envelope::{Envelope, ReasonCode};
+use crate::parts::send_parts;
 use crate::platform::{
     Delivered, DeliveryError, InboundEvent, Media, MediaError, MessagingPlatform, PlatformContext,
     Rejection, WebhookReply, WebhookRequest,
 };
 
-/// Store kind of the per-call markers of a multi-call delivery.
+/// Store kind of the per-call markers of a delivery ([`send_parts`]).
 const SENT_PART: &str = "slack-sent-part";
 /// Store kind of cached guest profiles (`users.info`), id `<team>/<user>`.
 const USER_KIND: &str = "slack-user";
@@ -435,42 +436,26 @@ impl MessagingPlatform for Slack {
             base_url: &slack.base_url,
             token: &token,
         };
-        let mut last_id = None;
-        for (index, call) in calls.iter().enumerate() {
-            // A retry after a partial success must not repeat what went
-            // through (a second copy of a message, a second upload).
-            let part = format!("{}#{index}", envelope.id);
-            if ctx
-                .store
-                .get(&tenant.key, SENT_PART, &part)
-                .await
-                .map_err(|e| DeliveryError::retry(e.to_string()))?
-                .is_some()
-            {
-                continue;
-            }
-            last_id = Some(match call {
-                SlackCall::PostMessage(body) => post_message(&api, body).await?,
-                SlackCall::UploadFile(upload) => {
-                    upload_attachment(&http, &api, team, upload).await?
-                }
-            });
-            if let Err(error) = ctx
-                .store
-                .set(
-                    &tenant.key,
-                    SENT_PART,
-                    &part,
-                    "1",
-                    Some(crate::store::DEFAULT_DONE_TTL),
-                )
-                .await
-            {
-                tracing::warn!(error = %error, "sent-part marker not written");
-            }
-        }
+        let (http, api) = (&http, &api);
+        let last_id = send_parts(
+            &ctx.store,
+            &tenant.key,
+            SENT_PART,
+            &envelope.id,
+            &calls,
+            |_, call| async move {
+                let id = match call {
+                    SlackCall::PostMessage(body) => post_message(api, body).await?,
+                    SlackCall::UploadFile(upload) => {
+                        upload_attachment(http, api, team, upload).await?
+                    }
+                };
+                Ok(Some(id).filter(|id| !id.is_empty()))
+            },
+        )
+        .await?;
         Ok(Delivered {
-            platform_message_id: last_id.filter(|id| !id.is_empty()),
+            platform_message_id: last_id,
         })
     }
 

@@ -12,6 +12,7 @@ use super::from_update::from_update;
 use super::to_telegram::to_telegram;
 use super::webhook_secret::{self, SECRET_HEADER};
 use crate::envelope::{Envelope, ReasonCode};
+use crate::parts::send_parts;
 use crate::platform::{
     Delivered, DeliveryError, InboundEvent, Media, MediaError, MessagingPlatform, PlatformContext,
     PlatformError, Rejection, WebhookRequest,
@@ -20,7 +21,7 @@ use crate::platform::{
 /// Largest update we take: Telegram updates are small JSON documents.
 pub const BODY_LIMIT: usize = 256 * 1024;
 
-/// Store kind of the per-call markers of a multi-call delivery.
+/// Store kind of the per-call markers of a delivery ([`send_parts`]).
 const SENT_PART: &str = "tg-sent-part";
 
 /// The update kinds the bridge relays (`allowed_updates` of `setWebhook`).
@@ -176,45 +177,25 @@ impl MessagingPlatform for Telegram {
         };
         let calls = to_telegram(envelope, &tenant.options)
             .map_err(|error| DeliveryError::permanent(error.reason(), error.to_string()))?;
-        let several = calls.len() > 1;
-        let mut last_message_id = None;
-        for (index, call) in calls.iter().enumerate() {
-            // A retry after a partial success must not repeat the calls that
-            // already went through.
-            let part = format!("{}#{index}", envelope.id);
-            if several
-                && ctx
-                    .store
-                    .get(&tenant.key, SENT_PART, &part)
+        let api = &api;
+        let last_message_id = send_parts(
+            &ctx.store,
+            &tenant.key,
+            SENT_PART,
+            &envelope.id,
+            &calls,
+            |_, call| async move {
+                let result = api
+                    .call(call.method, &call.body)
                     .await
-                    .map_err(|e| DeliveryError::retry(e.to_string()))?
-                    .is_some()
-            {
-                continue;
-            }
-            let result = api
-                .call(call.method, &call.body)
-                .await
-                .map_err(BotApiError::into_delivery_error)?;
-            last_message_id = result
-                .get("message_id")
-                .and_then(serde_json::Value::as_i64)
-                .map(|id| id.to_string());
-            if several
-                && let Err(error) = ctx
-                    .store
-                    .set(
-                        &tenant.key,
-                        SENT_PART,
-                        &part,
-                        "1",
-                        Some(crate::store::DEFAULT_DONE_TTL),
-                    )
-                    .await
-            {
-                tracing::warn!(error = %error, "sent-part marker not written");
-            }
-        }
+                    .map_err(BotApiError::into_delivery_error)?;
+                Ok(result
+                    .get("message_id")
+                    .and_then(serde_json::Value::as_i64)
+                    .map(|id| id.to_string()))
+            },
+        )
+        .await?;
         Ok(Delivered {
             platform_message_id: last_message_id,
         })

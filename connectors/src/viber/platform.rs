@@ -14,6 +14,7 @@ use super::media_ref::MediaRef;
 use super::outbound::{Sender, to_viber};
 use super::types::{Callback, UserDetails};
 use crate::envelope::{Envelope, ReasonCode};
+use crate::parts::send_parts;
 use crate::platform::{
     Delivered, DeliveryError, InboundEvent, Media, MediaError, MessagingPlatform, PlatformContext,
     PlatformError, Rejection, WebhookReply, WebhookRequest,
@@ -26,8 +27,8 @@ pub const SIGNATURE_HEADER: &str = "x-viber-content-signature";
 /// The callbacks `set_webhook` subscribes to (`message`, `subscribed` and
 /// `unsubscribed` always come).
 pub const EVENT_TYPES: [&str; 5] = ["delivered", "seen", "failed", "subscribed", "unsubscribed"];
-/// Store kinds: cached `get_user_details`, per-call markers of a
-/// multi-message delivery.
+/// Store kinds: cached `get_user_details`, per-message markers of a
+/// delivery ([`send_parts`]).
 const USER_DETAILS: &str = "viber-user";
 const SENT_PART: &str = "viber-sent-part";
 /// Viber allows few `get_user_details` per user; the answer rarely changes.
@@ -232,44 +233,25 @@ impl MessagingPlatform for Viber {
             .map_err(|refused| DeliveryError::permanent(refused.reason, refused.to_string()))?;
         let http = ctx.http();
         let api = api(&http, &viber);
-        let several = messages.len() > 1;
-        let mut last_token = None;
-        for (index, message) in messages.iter().enumerate() {
-            // A retry after a partial success must not repeat what went out.
-            let part = format!("{}#{index}", envelope.id);
-            if several
-                && ctx
-                    .store
-                    .get(&tenant.key, SENT_PART, &part)
+        let api = &api;
+        let last_token = send_parts(
+            &ctx.store,
+            &tenant.key,
+            SENT_PART,
+            &envelope.id,
+            &messages,
+            |_, message| async move {
+                let answer = api
+                    .call("send_message", message, None)
                     .await
-                    .map_err(|e| DeliveryError::retry(e.to_string()))?
-                    .is_some()
-            {
-                continue;
-            }
-            let answer = api
-                .call("send_message", message, None)
-                .await
-                .map_err(ViberApiError::into_delivery_error)?;
-            last_token = answer.message_token.map(|t| match t {
-                Value::String(text) => text,
-                other => other.to_string(),
-            });
-            if several
-                && let Err(error) = ctx
-                    .store
-                    .set(
-                        &tenant.key,
-                        SENT_PART,
-                        &part,
-                        "1",
-                        Some(crate::store::DEFAULT_DONE_TTL),
-                    )
-                    .await
-            {
-                tracing::warn!(error = %error, "sent-part marker not written");
-            }
-        }
+                    .map_err(ViberApiError::into_delivery_error)?;
+                Ok(answer.message_token.map(|t| match t {
+                    Value::String(text) => text,
+                    other => other.to_string(),
+                }))
+            },
+        )
+        .await?;
         Ok(Delivered {
             platform_message_id: last_token,
         })
