@@ -19,6 +19,9 @@ use um_simulators::telegram::{Guest, TelegramOptions, TelegramSimulator};
 const CLIENT_ID: &str = "flood-client";
 const CLIENT_SECRET: &str = "flood-client-secret";
 const WEBHOOK_TOKEN: &str = "flood-webhook-token-0123456789";
+/// Shard queues per route (the connectors' default, given explicitly so the
+/// run's queues can be removed afterwards).
+pub const BUS_SHARDS: u16 = 4;
 
 pub struct Connector {
     pub service: &'static str,
@@ -61,6 +64,8 @@ pub struct FloodBridge {
     pub genesys: Arc<GenesysSimulator>,
     pub telegram: TelegramSimulator,
     pub bot_token: String,
+    /// `UM_BUS_NAMESPACE` of both connectors: this run's queues.
+    pub bus_namespace: String,
     connectors: Vec<Connector>,
 }
 
@@ -215,10 +220,12 @@ impl FloodBridge {
                 ..tenant
             },
         );
+        let bus_namespace = format!("flood-{}", unique());
         let env = [
             ("UM_AMQP_URL", amqp.to_owned()),
             ("UM_REDIS_URL", redis.to_owned()),
-            ("UM_BUS_NAMESPACE", format!("flood-{}", unique())),
+            ("UM_BUS_NAMESPACE", bus_namespace.clone()),
+            ("UM_BUS_SHARDS", BUS_SHARDS.to_string()),
         ];
         let (telegram_connector, gcloudcx_connector) = tokio::join!(
             start_connector(binary, "telegram", &telegram_config, telegram_port, &env),
@@ -228,6 +235,7 @@ impl FloodBridge {
             genesys: Arc::new(genesys),
             telegram,
             bot_token,
+            bus_namespace,
             connectors: vec![telegram_connector?, gcloudcx_connector?],
         };
         let deadline = Instant::now() + Duration::from_secs(15);

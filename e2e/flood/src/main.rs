@@ -11,6 +11,7 @@
 //! without them `e2e/services.sh` starts a pair for the run.
 
 mod bridge;
+mod cleanup;
 mod report;
 mod servers;
 mod services;
@@ -156,7 +157,9 @@ async fn main() -> anyhow::Result<()> {
         server_cpu,
         yardstick,
     });
+    let bus_namespace = bridge.bus_namespace.clone();
     bridge.stop().await;
+    cleanup::remove_run(&services.amqp, &bus_namespace).await;
     services.stop();
     if arrivals.len() < total {
         bail!("only {} of {total} messages arrived", arrivals.len());

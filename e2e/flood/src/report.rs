@@ -132,43 +132,14 @@ pub async fn broker_yardstick(amqp: &str, messages: usize) -> Yardstick {
     let started = Instant::now();
     let result = publisher.publish_all(&Route::ToCx, &envelopes).await;
     let took = started.elapsed();
-    remove_topology(&bus, &Route::ToCx).await;
+    // Its queues hold what it published; nobody consumes them.
+    crate::cleanup::remove_routes(&bus, &[Route::ToCx]).await;
     bus.close().await;
     Yardstick {
         messages,
         took,
         error: result.err().map(|e| e.to_string()),
     }
-}
-
-/// The yardstick's queues hold what it published; nobody consumes them.
-async fn remove_topology(bus: &um_connector::bus::Bus, route: &um_connector::bus::Route) {
-    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
-    let Ok(channel) = bus.channel().await else {
-        eprintln!("yardstick queues not removed: no channel");
-        return;
-    };
-    let ns = bus.namespace().to_owned();
-    for shard in 0..bus.shards() {
-        let _ = channel
-            .queue_delete(
-                &route.shard_queue(&ns, shard),
-                QueueDeleteOptions::default(),
-            )
-            .await;
-    }
-    let _ = channel
-        .queue_delete(&route.dead_letter_queue(&ns), QueueDeleteOptions::default())
-        .await;
-    let _ = channel
-        .exchange_delete(&route.exchange(&ns), ExchangeDeleteOptions::default())
-        .await;
-    let _ = channel
-        .exchange_delete(
-            &um_connector::bus::dead_letter_exchange(&ns),
-            ExchangeDeleteOptions::default(),
-        )
-        .await;
 }
 
 pub struct Figures {
