@@ -5,7 +5,10 @@
 //! connectors (child processes) and on to the Genesys simulator, over a
 //! real RabbitMQ (persistent messages, publisher confirms) and Redis.
 //! Prints throughput, latency percentiles (webhook sent → arrival at the
-//! Genesys simulator) and each connector's peak RSS (`VmHWM`).
+//! Genesys simulator), each connector's peak RSS (`VmHWM`) and the CPU time
+//! of every process taking part (connectors, this driver with the
+//! simulators, the broker, Redis): on shared cores the sum is what bounds
+//! the rate. The run's queues are removed at the end.
 //!
 //! RabbitMQ and Redis come from `UM_TEST_AMQP_URL` / `UM_TEST_REDIS_URL`;
 //! without them `e2e/services.sh` starts a pair for the run.
