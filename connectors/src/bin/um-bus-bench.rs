@@ -159,7 +159,7 @@ async fn main() -> anyhow::Result<()> {
         .out_of_order
         .load(std::sync::atomic::Ordering::Relaxed);
     println!(
-        "consumed {handled} of {total} (done markers in Redis, acked one by one, {shards} shards, prefetch 512) in {:.2} s: {:.0} msg/s; out of order: {out_of_order}",
+        "consumed {handled} of {total} (done markers in Redis, finished runs acked together (multiple), {shards} shards, prefetch 512) in {:.2} s: {:.0} msg/s; out of order: {out_of_order}",
         consume_time.as_secs_f64(),
         handled as f64 / consume_time.as_secs_f64()
     );
