@@ -58,5 +58,5 @@ p_tap_quick_reply() { # label payload
   teams_say "\"text\":\"$value\""
 }
 
-# A token signed with a key the Bot Framework never published.
+# A tampered token: a real header and claims with the signature of other bytes.
 p_tampered_webhook() { teams_activity '"text":"forged","token_fault":"bad_signature"' | jqget "d['status']"; }
