@@ -9,26 +9,14 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use serde_json::Value;
-use support::{
-    CLIENT_ID, CLIENT_SECRET, Connector, create_integration, eventually, free_port, services,
-    simulator_genesys_config,
-};
+use support::{Connector, PlatformBridge, eventually, services, unique};
 use um_config::{MessagingConfig, MessagingOptions, Platform, Secret, ServiceConfig, TenantConfig};
-use um_simulators::genesys::{
-    CreateCompletion, GenesysOptions, GenesysSimulator, OutboundMessageSpec,
-};
+use um_simulators::genesys::{GenesysSimulator, OutboundMessageSpec};
 use um_simulators::line::{
     ChannelSpec, Guest, LineError, LineOptions, LineSimulator, RedeliveryPolicy,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    )
-}
 
 struct LineBridge {
     genesys: GenesysSimulator,
@@ -42,13 +30,6 @@ struct LineBridge {
 
 impl LineBridge {
     async fn start(amqp: &str, redis: &str) -> Self {
-        let genesys = GenesysSimulator::start(GenesysOptions {
-            rate_limit_per_minute: 0,
-            create_completion: CreateCompletion::Immediate,
-            ..GenesysOptions::default().with_client(CLIENT_ID, CLIENT_SECRET)
-        })
-        .await
-        .expect("Genesys simulator");
         let channel_id = format!(
             "{}",
             1_600_000_000u64 + uuid::Uuid::new_v4().as_u128() as u64 % 100_000_000
@@ -67,79 +48,36 @@ impl LineBridge {
         })
         .await
         .expect("LINE simulator");
-        let tenant_key = format!("flow.{}", unique("l"));
-        let line_port = free_port();
-        let gcloudcx_port = free_port();
-        let integration_id = create_integration(
-            &genesys.base_url(),
-            &format!("http://127.0.0.1:{gcloudcx_port}/openmessaging/{tenant_key}"),
+        let base = PlatformBridge::start(
+            amqp,
+            redis,
+            Platform::Line,
+            MessagingConfig::Generic {
+                settings: BTreeMap::from([("channelId".to_owned(), channel_id.clone())]),
+                secrets: BTreeMap::from([
+                    (
+                        "channelSecret".to_owned(),
+                        Secret::new(channel_secret.clone()),
+                    ),
+                    (
+                        "channelAccessToken".to_owned(),
+                        Secret::new(access_token.clone()),
+                    ),
+                ]),
+                api_base_url: Some(line.base_url()),
+            },
+            &[],
         )
         .await;
-        let base_tenant = TenantConfig {
-            key: tenant_key.clone(),
-            display_name: "Flow".into(),
-            platform: Platform::Line,
-            subscription_id: None,
-            webhook_url: format!("http://127.0.0.1:{line_port}/line/{tenant_key}"),
-            options: MessagingOptions::default(),
-            messaging: None,
-            genesys: None,
-            api_auth: None,
-            storage: None,
-        };
-        let mut line_config = ServiceConfig::new("line");
-        line_config.tenants.insert(
-            tenant_key.clone(),
-            TenantConfig {
-                messaging: Some(MessagingConfig::Generic {
-                    settings: BTreeMap::from([("channelId".to_owned(), channel_id.clone())]),
-                    secrets: BTreeMap::from([
-                        (
-                            "channelSecret".to_owned(),
-                            Secret::new(channel_secret.clone()),
-                        ),
-                        (
-                            "channelAccessToken".to_owned(),
-                            Secret::new(access_token.clone()),
-                        ),
-                    ]),
-                    api_base_url: Some(line.base_url()),
-                }),
-                ..base_tenant.clone()
-            },
-        );
-        let mut gcloudcx_config = ServiceConfig::new("gcloudcx");
-        gcloudcx_config.tenants.insert(
-            tenant_key.clone(),
-            TenantConfig {
-                genesys: Some(simulator_genesys_config(
-                    &genesys.base_url(),
-                    &integration_id,
-                )),
-                ..base_tenant
-            },
-        );
-        let namespace = unique("umt-");
-        let extra = [("UM_BUS_NAMESPACE", namespace.as_str())];
-        let (line_connector, gcloudcx_connector) = tokio::join!(
-            Connector::start("line", &line_config, line_port, amqp, redis, &extra),
-            Connector::start(
-                "gcloudcx",
-                &gcloudcx_config,
-                gcloudcx_port,
-                amqp,
-                redis,
-                &extra
-            ),
-        );
+        let tenant_key = base.tenant_key;
         let bridge = Self {
-            genesys,
+            genesys: base.genesys,
             line,
             channel_id,
             access_token,
-            integration_id,
-            line_connector,
-            _gcloudcx_connector: gcloudcx_connector,
+            integration_id: base.integration_id,
+            line_connector: base.platform_connector,
+            _gcloudcx_connector: base.gcloudcx_connector,
         };
         // The connector sets the webhook endpoint when it sees the tenant.
         assert!(

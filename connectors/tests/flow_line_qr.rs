@@ -8,19 +8,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Connector, eventually, free_port, services};
+use support::{Connector, eventually, free_port, services, unique};
 use um_config::{MessagingConfig, MessagingOptions, Platform, Secret, ServiceConfig, TenantConfig};
 use um_connector::line::qr::{render_png, render_svg};
 use um_simulators::line::{ChannelSpec, LineOptions, LineSimulator};
 
 const WAIT: Duration = Duration::from_secs(15);
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    )
-}
 
 fn channel_id() -> String {
     format!(

@@ -9,14 +9,9 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use serde_json::Value;
-use support::{
-    CLIENT_ID, CLIENT_SECRET, Connector, create_integration, eventually, free_port, services,
-    simulator_genesys_config,
-};
-use um_config::{MessagingConfig, MessagingOptions, Platform, Secret, ServiceConfig, TenantConfig};
-use um_simulators::genesys::{
-    CreateCompletion, GenesysOptions, GenesysSimulator, OutboundContent, OutboundMessageSpec,
-};
+use support::{Connector, PlatformBridge, eventually, services, unique};
+use um_config::{MessagingConfig, MessagingOptions, Platform, Secret, TenantConfig};
+use um_simulators::genesys::{GenesysSimulator, OutboundContent, OutboundMessageSpec};
 use um_simulators::slack::{RetryPolicy, SlackOptions, SlackSimulator, SlackUser, Workspace};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -24,13 +19,6 @@ const TEAM: &str = "T0ACME001";
 const OTHER_TEAM: &str = "T0BETA002";
 /// A small file cap for the connector, so "too large" needs no megabytes.
 const FILE_CAP: (&str, &str) = ("UM_SLACK_MAX_FILE_BYTES", "65536");
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    )
-}
 
 struct SlackBridge {
     genesys: GenesysSimulator,
@@ -51,13 +39,6 @@ impl SlackBridge {
 
     /// `env`: more environment for the Slack connector process.
     async fn start_with(amqp: &str, redis: &str, env: &[(&str, &str)]) -> Self {
-        let genesys = GenesysSimulator::start(GenesysOptions {
-            rate_limit_per_minute: 0,
-            create_completion: CreateCompletion::Immediate,
-            ..GenesysOptions::default().with_client(CLIENT_ID, CLIENT_SECRET)
-        })
-        .await
-        .expect("Genesys simulator");
         let signing_secret = uuid::Uuid::new_v4().simple().to_string();
         let bot_token = unique("xoxb-1-");
         let other_token = unique("xoxb-2-");
@@ -75,94 +56,41 @@ impl SlackBridge {
         let slack = SlackSimulator::start(options)
             .await
             .expect("Slack simulator");
-        let tenant_key = format!("flow.{}", unique("s"));
-        let slack_port = free_port();
-        let gcloudcx_port = free_port();
-        let integration_id = create_integration(
-            &genesys.base_url(),
-            &format!("http://127.0.0.1:{gcloudcx_port}/openmessaging/{tenant_key}"),
+        let base = PlatformBridge::start(
+            amqp,
+            redis,
+            Platform::Slack,
+            MessagingConfig::Generic {
+                settings: BTreeMap::from([
+                    ("appId".to_owned(), slack.options().app_id.clone()),
+                    ("clientId".to_owned(), slack.options().client_id.clone()),
+                ]),
+                secrets: BTreeMap::from([
+                    (
+                        "signingSecret".to_owned(),
+                        Secret::new(signing_secret.clone()),
+                    ),
+                    ("botToken".to_owned(), Secret::new(bot_token.clone())),
+                    (
+                        "clientSecret".to_owned(),
+                        Secret::new(slack.options().client_secret.clone()),
+                    ),
+                ]),
+                api_base_url: Some(slack.base_url()),
+            },
+            env,
         )
         .await;
-        let webhook_url = format!("http://127.0.0.1:{slack_port}/slack/{tenant_key}");
-        let base_tenant = TenantConfig {
-            key: tenant_key.clone(),
-            display_name: "Flow".into(),
-            platform: Platform::Slack,
-            subscription_id: None,
-            webhook_url: webhook_url.clone(),
-            options: MessagingOptions::default(),
-            messaging: None,
-            genesys: None,
-            api_auth: None,
-            storage: None,
-        };
-        let mut slack_config = ServiceConfig::new("slack");
-        slack_config.tenants.insert(
-            tenant_key.clone(),
-            TenantConfig {
-                messaging: Some(MessagingConfig::Generic {
-                    settings: BTreeMap::from([
-                        ("appId".to_owned(), slack.options().app_id.clone()),
-                        ("clientId".to_owned(), slack.options().client_id.clone()),
-                    ]),
-                    secrets: BTreeMap::from([
-                        (
-                            "signingSecret".to_owned(),
-                            Secret::new(signing_secret.clone()),
-                        ),
-                        ("botToken".to_owned(), Secret::new(bot_token.clone())),
-                        (
-                            "clientSecret".to_owned(),
-                            Secret::new(slack.options().client_secret.clone()),
-                        ),
-                    ]),
-                    api_base_url: Some(slack.base_url()),
-                }),
-                ..base_tenant.clone()
-            },
-        );
-        let mut gcloudcx_config = ServiceConfig::new("gcloudcx");
-        gcloudcx_config.tenants.insert(
-            tenant_key.clone(),
-            TenantConfig {
-                genesys: Some(simulator_genesys_config(
-                    &genesys.base_url(),
-                    &integration_id,
-                )),
-                ..base_tenant
-            },
-        );
-        let namespace = unique("umt-");
-        let extra = [("UM_BUS_NAMESPACE", namespace.as_str())];
-        let slack_extra: Vec<(&str, &str)> = extra.iter().chain(env).copied().collect();
-        let (slack_connector, gcloudcx_connector) = tokio::join!(
-            Connector::start(
-                "slack",
-                &slack_config,
-                slack_port,
-                amqp,
-                redis,
-                &slack_extra
-            ),
-            Connector::start(
-                "gcloudcx",
-                &gcloudcx_config,
-                gcloudcx_port,
-                amqp,
-                redis,
-                &extra
-            ),
-        );
         Self {
-            genesys,
+            genesys: base.genesys,
             slack,
-            tenant_key,
-            webhook_url,
+            tenant_key: base.tenant_key,
+            webhook_url: base.webhook_url,
             bot_token,
             other_token,
-            integration_id,
-            slack_connector,
-            _gcloudcx_connector: gcloudcx_connector,
+            integration_id: base.integration_id,
+            slack_connector: base.platform_connector,
+            _gcloudcx_connector: base.gcloudcx_connector,
         }
     }
 

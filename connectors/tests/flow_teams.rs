@@ -23,18 +23,13 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use serde_json::Value;
-use support::{
-    CLIENT_ID, CLIENT_SECRET, Connector, create_integration, eventually, free_port, services,
-    simulator_genesys_config,
-};
-use um_config::{MessagingConfig, MessagingOptions, Platform, Secret, ServiceConfig, TenantConfig};
+use support::{Connector, PlatformBridge, eventually, free_port, services, unique};
+use um_config::{MessagingConfig, Platform, Secret, ServiceConfig, TenantConfig};
 use um_connector::store::Store;
 use um_connector::teams::auth::{AuthError, KeyCache};
 use um_connector::teams::manifest::PackageState;
 use um_connector::teams::platform::PACKAGE_KIND;
-use um_simulators::genesys::{
-    Card, CardAction, CreateCompletion, GenesysOptions, GenesysSimulator, OutboundMessageSpec,
-};
+use um_simulators::genesys::{Card, CardAction, GenesysSimulator, OutboundMessageSpec};
 use um_simulators::teams::{
     ActivitySpec, TeamsConversation, TeamsOptions, TeamsSimulator, TeamsUser, TokenFault,
 };
@@ -54,22 +49,8 @@ struct TeamsBridge {
     webhook_url: String,
 }
 
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    )
-}
-
 impl TeamsBridge {
     async fn start(amqp: &str, redis: &str) -> Self {
-        let genesys = GenesysSimulator::start(GenesysOptions {
-            rate_limit_per_minute: 0,
-            create_completion: CreateCompletion::Immediate,
-            ..GenesysOptions::default().with_client(CLIENT_ID, CLIENT_SECRET)
-        })
-        .await
-        .expect("Genesys simulator");
         let teams = TeamsSimulator::start(TeamsOptions::default().with_bot(
             APP_ID,
             APP_PASSWORD,
@@ -77,80 +58,29 @@ impl TeamsBridge {
         ))
         .await
         .expect("Teams simulator");
-        let tenant_key = format!("flow.{}", unique("t"));
-        let teams_port = free_port();
-        let gcloudcx_port = free_port();
-        let integration_id = create_integration(
-            &genesys.base_url(),
-            &format!("http://127.0.0.1:{gcloudcx_port}/openmessaging/{tenant_key}"),
+        let base = PlatformBridge::start(
+            amqp,
+            redis,
+            Platform::Teams,
+            MessagingConfig::Generic {
+                settings: BTreeMap::from([("appId".to_owned(), APP_ID.to_owned())]),
+                secrets: BTreeMap::from([("appPassword".to_owned(), Secret::new(APP_PASSWORD))]),
+                api_base_url: Some(teams.base_url()),
+            },
+            // Rotation is checked right after the keys were fetched.
+            &[("UM_TEAMS_KEY_REFRESH_MIN_MS", "0")],
         )
         .await;
-        let webhook_url = format!("http://127.0.0.1:{teams_port}/teams/{tenant_key}");
-        teams.set_messaging_endpoint(APP_ID, &webhook_url);
-        let base_tenant = TenantConfig {
-            key: tenant_key.clone(),
-            display_name: "Flow".into(),
-            platform: Platform::Teams,
-            subscription_id: None,
-            webhook_url: webhook_url.clone(),
-            options: MessagingOptions::default(),
-            messaging: None,
-            genesys: None,
-            api_auth: None,
-            storage: None,
-        };
-        let mut teams_config = ServiceConfig::new("teams");
-        teams_config.tenants.insert(
-            tenant_key.clone(),
-            TenantConfig {
-                messaging: Some(MessagingConfig::Generic {
-                    settings: BTreeMap::from([("appId".to_owned(), APP_ID.to_owned())]),
-                    secrets: BTreeMap::from([(
-                        "appPassword".to_owned(),
-                        Secret::new(APP_PASSWORD),
-                    )]),
-                    api_base_url: Some(teams.base_url()),
-                }),
-                ..base_tenant.clone()
-            },
-        );
-        let mut gcloudcx_config = ServiceConfig::new("gcloudcx");
-        gcloudcx_config.tenants.insert(
-            tenant_key.clone(),
-            TenantConfig {
-                genesys: Some(simulator_genesys_config(
-                    &genesys.base_url(),
-                    &integration_id,
-                )),
-                ..base_tenant
-            },
-        );
-        let namespace = unique("umt-");
-        let extra = [
-            ("UM_BUS_NAMESPACE", namespace.as_str()),
-            // Rotation is checked right after the keys were fetched.
-            ("UM_TEAMS_KEY_REFRESH_MIN_MS", "0"),
-        ];
-        let (teams_connector, gcloudcx_connector) = tokio::join!(
-            Connector::start("teams", &teams_config, teams_port, amqp, redis, &extra),
-            Connector::start(
-                "gcloudcx",
-                &gcloudcx_config,
-                gcloudcx_port,
-                amqp,
-                redis,
-                &extra
-            ),
-        );
+        teams.set_messaging_endpoint(APP_ID, &base.webhook_url);
         Self {
-            tenant_key,
-            teams_config,
-            genesys,
+            tenant_key: base.tenant_key,
+            teams_config: base.platform_config,
+            genesys: base.genesys,
             teams,
-            integration_id,
-            teams_connector,
-            _gcloudcx_connector: gcloudcx_connector,
-            webhook_url,
+            integration_id: base.integration_id,
+            teams_connector: base.platform_connector,
+            _gcloudcx_connector: base.gcloudcx_connector,
+            webhook_url: base.webhook_url,
         }
     }
 

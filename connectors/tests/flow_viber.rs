@@ -15,14 +15,9 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use serde_json::{Value, json};
-use support::{
-    CLIENT_ID, CLIENT_SECRET, Connector, create_integration, eventually, free_port, services,
-    simulator_genesys_config,
-};
-use um_config::{MessagingConfig, MessagingOptions, Platform, Secret, ServiceConfig, TenantConfig};
-use um_simulators::genesys::{
-    CreateCompletion, GenesysOptions, GenesysSimulator, OutboundMessageSpec,
-};
+use support::{Connector, PlatformBridge, eventually, services, unique};
+use um_config::{MessagingConfig, MessagingOptions, Platform, Secret, TenantConfig};
+use um_simulators::genesys::{GenesysSimulator, OutboundMessageSpec};
 use um_simulators::viber::{CallbackSpec, ViberOptions, ViberSimulator, ViberUser};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -37,97 +32,38 @@ struct ViberBridge {
     webhook_url: String,
 }
 
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    )
-}
-
 impl ViberBridge {
     async fn start(amqp: &str, redis: &str) -> Self {
-        let genesys = GenesysSimulator::start(GenesysOptions {
-            rate_limit_per_minute: 0,
-            create_completion: CreateCompletion::Immediate,
-            ..GenesysOptions::default().with_client(CLIENT_ID, CLIENT_SECRET)
-        })
-        .await
-        .expect("Genesys simulator");
         let token = format!("{}-{}", unique("4453b6ac"), unique("e02c5f1217"));
         let viber = ViberSimulator::start(ViberOptions::default().with_token(token.clone()))
             .await
             .expect("Viber simulator");
-        let tenant_key = format!("flow.{}", unique("v"));
-        let viber_port = free_port();
-        let gcloudcx_port = free_port();
-        let integration_id = create_integration(
-            &genesys.base_url(),
-            &format!("http://127.0.0.1:{gcloudcx_port}/openmessaging/{tenant_key}"),
+        let base = PlatformBridge::start(
+            amqp,
+            redis,
+            Platform::Viber,
+            MessagingConfig::Generic {
+                settings: BTreeMap::from([
+                    ("senderName".to_owned(), "ACME Support".to_owned()),
+                    (
+                        "senderAvatar".to_owned(),
+                        "https://acme.example/avatar.png".to_owned(),
+                    ),
+                ]),
+                secrets: BTreeMap::from([("authToken".to_owned(), Secret::new(token.clone()))]),
+                api_base_url: Some(viber.base_url()),
+            },
+            &[],
         )
         .await;
-        let webhook_url = format!("http://127.0.0.1:{viber_port}/viber/{tenant_key}");
-        let base_tenant = TenantConfig {
-            key: tenant_key.clone(),
-            display_name: "Flow".into(),
-            platform: Platform::Viber,
-            subscription_id: None,
-            webhook_url: webhook_url.clone(),
-            options: MessagingOptions::default(),
-            messaging: None,
-            genesys: None,
-            api_auth: None,
-            storage: None,
-        };
-        let mut viber_config = ServiceConfig::new("viber");
-        viber_config.tenants.insert(
-            tenant_key.clone(),
-            TenantConfig {
-                messaging: Some(MessagingConfig::Generic {
-                    settings: BTreeMap::from([
-                        ("senderName".to_owned(), "ACME Support".to_owned()),
-                        (
-                            "senderAvatar".to_owned(),
-                            "https://acme.example/avatar.png".to_owned(),
-                        ),
-                    ]),
-                    secrets: BTreeMap::from([("authToken".to_owned(), Secret::new(token.clone()))]),
-                    api_base_url: Some(viber.base_url()),
-                }),
-                ..base_tenant.clone()
-            },
-        );
-        let mut gcloudcx_config = ServiceConfig::new("gcloudcx");
-        gcloudcx_config.tenants.insert(
-            tenant_key.clone(),
-            TenantConfig {
-                genesys: Some(simulator_genesys_config(
-                    &genesys.base_url(),
-                    &integration_id,
-                )),
-                ..base_tenant
-            },
-        );
-        let namespace = unique("umt-");
-        let extra = [("UM_BUS_NAMESPACE", namespace.as_str())];
-        let (viber_connector, gcloudcx_connector) = tokio::join!(
-            Connector::start("viber", &viber_config, viber_port, amqp, redis, &extra),
-            Connector::start(
-                "gcloudcx",
-                &gcloudcx_config,
-                gcloudcx_port,
-                amqp,
-                redis,
-                &extra
-            ),
-        );
         let bridge = Self {
-            genesys,
+            genesys: base.genesys,
             viber,
             token,
-            integration_id,
-            viber_connector,
-            _gcloudcx_connector: gcloudcx_connector,
-            webhook_url,
+            integration_id: base.integration_id,
+            viber_connector: base.platform_connector,
+            _gcloudcx_connector: base.gcloudcx_connector,
+            webhook_url: base.webhook_url,
         };
         // set_webhook succeeds only once the connector answered Viber's
         // signed `webhook` check.

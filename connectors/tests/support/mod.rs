@@ -212,7 +212,9 @@ pub struct BridgeOptions {
     pub extra_env: Vec<(&'static str, &'static str)>,
 }
 
-fn unique(prefix: &str) -> String {
+/// `prefix` plus 10 random hex digits: names that never collide between
+/// runs sharing one broker and one Redis.
+pub fn unique(prefix: &str) -> String {
     format!(
         "{prefix}{}",
         &uuid::Uuid::new_v4().simple().to_string()[..10]
@@ -395,4 +397,109 @@ pub async fn create_integration(genesys_base: &str, webhook_url: &str) -> String
         .as_str()
         .expect("integration id")
         .to_owned()
+}
+
+/// One tenant of a platform connector and gcloudcx, both as processes,
+/// between the platform's simulator and a Genesys simulator: the set-up the
+/// LINE, Slack, Teams and Viber flow tests share. The platform's own
+/// simulator and its `MessagingConfig` come from the test.
+pub struct PlatformBridge {
+    pub genesys: GenesysSimulator,
+    pub tenant_key: String,
+    pub webhook_url: String,
+    pub integration_id: String,
+    /// The platform connector's configuration, to rewrite in a test.
+    pub platform_config: ServiceConfig,
+    pub platform_connector: Connector,
+    pub gcloudcx_connector: Connector,
+}
+
+impl PlatformBridge {
+    /// `env`: more environment for the platform connector process.
+    pub async fn start(
+        amqp: &str,
+        redis: &str,
+        platform: Platform,
+        messaging: MessagingConfig,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let genesys = GenesysSimulator::start(GenesysOptions {
+            rate_limit_per_minute: 0,
+            create_completion: CreateCompletion::Immediate,
+            ..GenesysOptions::default().with_client(CLIENT_ID, CLIENT_SECRET)
+        })
+        .await
+        .expect("Genesys simulator");
+        let service = platform.as_str();
+        let tenant_key = format!("flow.{}", unique(&service[..1]));
+        let platform_port = free_port();
+        let gcloudcx_port = free_port();
+        let integration_id = create_integration(
+            &genesys.base_url(),
+            &format!("http://127.0.0.1:{gcloudcx_port}/openmessaging/{tenant_key}"),
+        )
+        .await;
+        let webhook_url = format!("http://127.0.0.1:{platform_port}/{service}/{tenant_key}");
+        let base_tenant = TenantConfig {
+            key: tenant_key.clone(),
+            display_name: "Flow".into(),
+            platform,
+            subscription_id: None,
+            webhook_url: webhook_url.clone(),
+            options: MessagingOptions::default(),
+            messaging: None,
+            genesys: None,
+            api_auth: None,
+            storage: None,
+        };
+        let mut platform_config = ServiceConfig::new(service);
+        platform_config.tenants.insert(
+            tenant_key.clone(),
+            TenantConfig {
+                messaging: Some(messaging),
+                ..base_tenant.clone()
+            },
+        );
+        let mut gcloudcx_config = ServiceConfig::new("gcloudcx");
+        gcloudcx_config.tenants.insert(
+            tenant_key.clone(),
+            TenantConfig {
+                genesys: Some(simulator_genesys_config(
+                    &genesys.base_url(),
+                    &integration_id,
+                )),
+                ..base_tenant
+            },
+        );
+        let namespace = unique("umt-");
+        let extra = [("UM_BUS_NAMESPACE", namespace.as_str())];
+        let platform_env: Vec<(&str, &str)> = extra.iter().chain(env).copied().collect();
+        let (platform_connector, gcloudcx_connector) = tokio::join!(
+            Connector::start(
+                service,
+                &platform_config,
+                platform_port,
+                amqp,
+                redis,
+                &platform_env
+            ),
+            Connector::start(
+                "gcloudcx",
+                &gcloudcx_config,
+                gcloudcx_port,
+                amqp,
+                redis,
+                &extra
+            ),
+        );
+        Self {
+            genesys,
+            tenant_key,
+            webhook_url,
+            integration_id,
+            platform_config,
+            platform_connector,
+            gcloudcx_connector,
+        }
+    }
 }
