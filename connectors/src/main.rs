@@ -51,7 +51,7 @@ async fn main() -> ExitCode {
     let Some(service) = registry::lookup(&settings.service) else {
         tracing::error!(
             service = %settings.service,
-            known = ?registry::NAMES,
+            known = ?registry::names(),
             "this build has no such service"
         );
         return ExitCode::from(2);

@@ -9,18 +9,18 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use um_config::NotifierConfig;
+use um_config::{NotifierConfig, NotifierKind, NotifierTopic};
 
 use crate::config_watch::ConfigWatcher;
 use crate::http_client::HttpClients;
 
-pub const TOPIC_DEFAULT: &str = "Default";
-pub const TOPIC_SUBSCRIPTIONS: &str = "Subscriptions";
+pub const TOPIC_DEFAULT: NotifierTopic = NotifierTopic::Default;
+pub const TOPIC_SUBSCRIPTIONS: NotifierTopic = NotifierTopic::Subscriptions;
 
 /// What happened, in words an administrator can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
-    pub topic: &'static str,
+    pub topic: NotifierTopic,
     /// Short line (Slack text, PagerDuty summary).
     pub summary: String,
     /// The service that reports (`telegram`, `gcloudcx`).
@@ -32,12 +32,10 @@ pub struct Notice {
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
-    #[error("notifier {name} has unknown kind {kind:?}")]
-    UnknownKind { name: String, kind: String },
-    #[error("notifier {name} ({kind}) failed: {detail}")]
+    #[error("notifier {name} ({}) failed: {detail}", kind.as_str())]
     Send {
         name: String,
-        kind: String,
+        kind: NotifierKind,
         detail: String,
     },
 }
@@ -46,15 +44,15 @@ pub enum NotifyError {
 pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
 /// The request for one destination: URL and JSON body. Pure.
-pub fn render(notifier: &NotifierConfig, notice: &Notice) -> Result<(String, Value), NotifyError> {
+pub fn render(notifier: &NotifierConfig, notice: &Notice) -> (String, Value) {
     let text = format!("[{}] {}", notice.source, notice.summary);
-    match notifier.kind.as_str() {
-        "slack" => Ok((notifier.target.expose().to_owned(), json!({ "text": text }))),
-        "discord" => Ok((
+    match notifier.kind {
+        NotifierKind::Slack => (notifier.target.expose().to_owned(), json!({ "text": text })),
+        NotifierKind::Discord => (
             notifier.target.expose().to_owned(),
             json!({ "content": text }),
-        )),
-        "pagerDuty" => Ok((
+        ),
+        NotifierKind::PagerDuty => (
             PAGERDUTY_EVENTS_URL.to_owned(),
             json!({
                 "routing_key": notifier.target.expose(),
@@ -66,8 +64,8 @@ pub fn render(notifier: &NotifierConfig, notice: &Notice) -> Result<(String, Val
                     "custom_details": notice.details,
                 }
             }),
-        )),
-        "genesysCloudWebhook" => Ok((
+        ),
+        NotifierKind::GenesysCloudWebhook => (
             notifier.target.expose().to_owned(),
             json!({
                 "topic": notice.topic,
@@ -76,16 +74,12 @@ pub fn render(notifier: &NotifierConfig, notice: &Notice) -> Result<(String, Val
                 "summary": notice.summary,
                 "details": notice.details,
             }),
-        )),
-        other => Err(NotifyError::UnknownKind {
-            name: notifier.name.clone(),
-            kind: other.to_owned(),
-        }),
+        ),
     }
 }
 
 /// The destinations of a topic: its own, else `Default`'s.
-pub fn destinations<'a>(notifiers: &'a [NotifierConfig], topic: &str) -> Vec<&'a NotifierConfig> {
+pub fn destinations(notifiers: &[NotifierConfig], topic: NotifierTopic) -> Vec<&NotifierConfig> {
     let own: Vec<&NotifierConfig> = notifiers.iter().filter(|n| n.topic == topic).collect();
     if !own.is_empty() || topic == TOPIC_DEFAULT {
         return own;
@@ -122,10 +116,10 @@ impl Notifier {
     }
 
     async fn send(&self, notifier: &NotifierConfig, notice: &Notice) -> Result<(), NotifyError> {
-        let (url, body) = render(notifier, notice)?;
+        let (url, body) = render(notifier, notice);
         let failed = |detail: String| NotifyError::Send {
             name: notifier.name.clone(),
-            kind: notifier.kind.clone(),
+            kind: notifier.kind,
             detail,
         };
         let response = self
@@ -157,11 +151,11 @@ mod tests {
     use super::*;
     use um_config::Secret;
 
-    fn notifier(name: &str, kind: &str, topic: &str) -> NotifierConfig {
+    fn notifier(name: &str, kind: NotifierKind, topic: NotifierTopic) -> NotifierConfig {
         NotifierConfig {
             name: name.into(),
-            kind: kind.into(),
-            topic: topic.into(),
+            kind,
+            topic,
             target: Secret::new(format!("https://hooks.example.com/{name}/T0KEN")),
         }
     }
@@ -178,37 +172,45 @@ mod tests {
 
     #[test]
     fn renders_each_kind() {
-        let (url, body) = render(&notifier("s", "slack", "Default"), &notice()).unwrap();
+        let (url, body) = render(
+            &notifier("s", NotifierKind::Slack, TOPIC_DEFAULT),
+            &notice(),
+        );
         assert_eq!(url, "https://hooks.example.com/s/T0KEN");
         assert_eq!(
             body,
             json!({"text": "[telegram] envelope e1 dead-lettered"})
         );
-        let (_, body) = render(&notifier("d", "discord", "Default"), &notice()).unwrap();
+        let (_, body) = render(
+            &notifier("d", NotifierKind::Discord, TOPIC_DEFAULT),
+            &notice(),
+        );
         assert_eq!(body["content"], "[telegram] envelope e1 dead-lettered");
-        let (url, body) = render(&notifier("p", "pagerDuty", "Default"), &notice()).unwrap();
+        let (url, body) = render(
+            &notifier("p", NotifierKind::PagerDuty, TOPIC_DEFAULT),
+            &notice(),
+        );
         assert_eq!(url, PAGERDUTY_EVENTS_URL);
         assert_eq!(body["routing_key"], "https://hooks.example.com/p/T0KEN");
         assert_eq!(body["payload"]["severity"], "error");
-        assert!(render(&notifier("x", "carrierPigeon", "Default"), &notice()).is_err());
     }
 
     #[test]
     fn subscriptions_fall_back_to_default() {
         let both = [
-            notifier("a", "slack", "Default"),
-            notifier("b", "slack", "Subscriptions"),
+            notifier("a", NotifierKind::Slack, TOPIC_DEFAULT),
+            notifier("b", NotifierKind::Slack, TOPIC_SUBSCRIPTIONS),
         ];
         let names =
             |list: Vec<&NotifierConfig>| list.iter().map(|n| n.name.clone()).collect::<Vec<_>>();
         assert_eq!(names(destinations(&both, TOPIC_SUBSCRIPTIONS)), ["b"]);
         assert_eq!(names(destinations(&both, TOPIC_DEFAULT)), ["a"]);
-        let default_only = [notifier("a", "slack", "Default")];
+        let default_only = [notifier("a", NotifierKind::Slack, TOPIC_DEFAULT)];
         assert_eq!(
             names(destinations(&default_only, TOPIC_SUBSCRIPTIONS)),
             ["a"]
         );
-        let subscriptions_only = [notifier("b", "slack", "Subscriptions")];
+        let subscriptions_only = [notifier("b", NotifierKind::Slack, TOPIC_SUBSCRIPTIONS)];
         assert!(destinations(&subscriptions_only, TOPIC_DEFAULT).is_empty());
     }
 }

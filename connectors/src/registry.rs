@@ -2,11 +2,14 @@
 //!
 //! A messaging platform is registered as [`Service::Platform`] and run by
 //! the generic machinery ([`crate::service::run_platform`]); services with
-//! their own shape (gcloudcx, api) as [`Service::Custom`].
+//! their own shape (gcloudcx) as [`Service::Custom`]. Which platforms exist
+//! and which of them this build serves is said once, in
+//! [`um_config::Platform`]; a test keeps this list and that table equal.
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use um_config::{GCLOUDCX_SERVICE, Platform};
 
 use crate::platform::MessagingPlatform;
 use crate::runtime::Runtime;
@@ -19,21 +22,55 @@ pub enum Service {
     Custom(CustomService),
 }
 
+/// The connector of a supported platform; `None` for a preview one.
+fn platform(platform: Platform) -> Option<Arc<dyn MessagingPlatform>> {
+    Some(match platform {
+        Platform::Telegram => Arc::new(crate::telegram::Telegram),
+        Platform::Line => Arc::new(crate::line::Line),
+        Platform::Slack => Arc::new(crate::slack::Slack),
+        Platform::Teams => Arc::new(crate::teams::Teams::default()),
+        Platform::Viber => Arc::new(crate::viber::Viber),
+        _ => return None,
+    })
+}
+
 /// The service named `name` (`UM_SERVICE`), if this build has it.
 pub fn lookup(name: &str) -> Option<Service> {
-    #[allow(clippy::match_single_binding)]
-    match name {
-        "telegram" => Some(Service::Platform(Arc::new(crate::telegram::Telegram))),
-        "viber" => Some(Service::Platform(Arc::new(crate::viber::Viber))),
-        "line" => Some(Service::Platform(Arc::new(crate::line::Line))),
-        "teams" => Some(Service::Platform(Arc::new(crate::teams::Teams::default()))),
-        "slack" => Some(Service::Platform(Arc::new(crate::slack::Slack))),
-        "gcloudcx" => Some(Service::Custom(|runtime| {
+    if name == GCLOUDCX_SERVICE {
+        return Some(Service::Custom(|runtime| {
             Box::pin(crate::gcloudcx::run(runtime))
-        })),
-        _ => None,
+        }));
     }
+    let known = Platform::ALL.iter().find(|p| p.as_str() == name)?;
+    platform(*known).map(Service::Platform)
 }
 
 /// Every name [`lookup`] knows, for the error message of a wrong name.
-pub const NAMES: &[&str] = &["gcloudcx", "line", "slack", "teams", "telegram", "viber"];
+pub fn names() -> Vec<&'static str> {
+    std::iter::once(GCLOUDCX_SERVICE)
+        .chain(Platform::supported().map(Platform::as_str))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The platform table's Supported flag, the operator's `connector_runs`
+    /// and this registry say the same thing.
+    #[test]
+    fn the_registry_serves_exactly_the_supported_platforms() {
+        for &known in Platform::ALL {
+            let served = lookup(known.as_str()).is_some();
+            assert_eq!(served, known.is_supported(), "{known}");
+            assert_eq!(served, um_config::connector_runs(known.as_str()), "{known}");
+            if let Some(Service::Platform(connector)) = lookup(known.as_str()) {
+                assert_eq!(connector.platform(), known);
+            }
+        }
+        assert!(matches!(lookup(GCLOUDCX_SERVICE), Some(Service::Custom(_))));
+        assert!(um_config::connector_runs(GCLOUDCX_SERVICE));
+        assert!(lookup("api").is_none() && !um_config::connector_runs("api"));
+        assert_eq!(names().len(), 1 + Platform::supported().count());
+    }
+}

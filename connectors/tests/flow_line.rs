@@ -10,7 +10,10 @@ use axum::Router;
 use axum::routing::get;
 use serde_json::Value;
 use support::{Connector, PlatformBridge, eventually, services, unique};
-use um_config::{MessagingConfig, MessagingOptions, Platform, Secret, ServiceConfig, TenantConfig};
+use um_config::{
+    LineConfig, LineSwitcherConfig, MessagingConfig, MessagingOptions, Platform, Secret,
+    ServiceConfig, TenantConfig,
+};
 use um_simulators::genesys::{GenesysSimulator, OutboundMessageSpec};
 use um_simulators::line::{
     ChannelSpec, Guest, LineError, LineOptions, LineSimulator, RedeliveryPolicy,
@@ -52,20 +55,13 @@ impl LineBridge {
             amqp,
             redis,
             Platform::Line,
-            MessagingConfig::Generic {
-                settings: BTreeMap::from([("channelId".to_owned(), channel_id.clone())]),
-                secrets: BTreeMap::from([
-                    (
-                        "channelSecret".to_owned(),
-                        Secret::new(channel_secret.clone()),
-                    ),
-                    (
-                        "channelAccessToken".to_owned(),
-                        Secret::new(access_token.clone()),
-                    ),
-                ]),
+            MessagingConfig::Line(LineConfig {
+                channel_id: Some(channel_id.clone()),
+                channel_secret: Secret::new(channel_secret.clone()),
+                channel_access_token: Some(Secret::new(access_token.clone())),
+                switcher: None,
                 api_base_url: Some(line.base_url()),
-            },
+            }),
             &[],
         )
         .await;
@@ -512,24 +508,17 @@ async fn issued_token_webhook_endpoint_flex_and_switcher() {
         subscription_id: None,
         webhook_url: format!("http://127.0.0.1:9/line/{tenant_key}"),
         options: MessagingOptions::default(),
-        messaging: Some(MessagingConfig::Generic {
-            settings: BTreeMap::from([
-                ("channelId".to_owned(), channel_id.clone()),
-                ("switcher.serviceCode".to_owned(), "svc-flow".to_owned()),
-                (
-                    "switcher.destinationId".to_owned(),
-                    "dest-after-chat".to_owned(),
-                ),
-            ]),
-            secrets: BTreeMap::from([
-                (
-                    "channelSecret".to_owned(),
-                    Secret::new(channel_secret.clone()),
-                ),
-                ("switcher.secret".to_owned(), Secret::new("switcher-secret")),
-            ]),
+        messaging: Some(MessagingConfig::Line(LineConfig {
+            channel_id: Some(channel_id.clone()),
+            channel_secret: Secret::new(channel_secret.clone()),
+            channel_access_token: None,
+            switcher: Some(LineSwitcherConfig {
+                service_code: "svc-flow".into(),
+                destination_id: "dest-after-chat".into(),
+                secret: Secret::new("switcher-secret"),
+            }),
             api_base_url: Some(line.base_url()),
-        }),
+        })),
         genesys: None,
         api_auth: None,
         storage: None,

@@ -4,12 +4,13 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{Connector, eventually, free_port, services, unique};
-use um_config::{MessagingConfig, MessagingOptions, Platform, Secret, ServiceConfig, TenantConfig};
+use um_config::{
+    LineConfig, MessagingConfig, MessagingOptions, Platform, Secret, ServiceConfig, TenantConfig,
+};
 use um_connector::line::qr::{render_png, render_svg};
 use um_simulators::line::{ChannelSpec, LineOptions, LineSimulator};
 
@@ -35,8 +36,9 @@ fn line_tenant(
     key: &str,
     port: u16,
     line: &LineSimulator,
-    settings: BTreeMap<String, String>,
-    secrets: BTreeMap<String, Secret>,
+    channel_id: &str,
+    channel_secret: &str,
+    access_token: Option<&str>,
 ) -> TenantConfig {
     TenantConfig {
         key: key.to_owned(),
@@ -45,11 +47,13 @@ fn line_tenant(
         subscription_id: None,
         webhook_url: format!("http://127.0.0.1:{port}/line/{key}"),
         options: MessagingOptions::default(),
-        messaging: Some(MessagingConfig::Generic {
-            settings,
-            secrets,
+        messaging: Some(MessagingConfig::Line(LineConfig {
+            channel_id: Some(channel_id.to_owned()),
+            channel_secret: Secret::new(channel_secret),
+            channel_access_token: access_token.map(Secret::new),
+            switcher: None,
             api_base_url: Some(line.base_url()),
-        }),
+        })),
         genesys: None,
         api_auth: None,
         storage: None,
@@ -67,14 +71,9 @@ fn with_token(
         key,
         port,
         line,
-        BTreeMap::from([("channelId".to_owned(), channel.channel_id.clone())]),
-        BTreeMap::from([
-            (
-                "channelSecret".to_owned(),
-                Secret::new(channel.channel_secret.clone()),
-            ),
-            ("channelAccessToken".to_owned(), Secret::new(token)),
-        ]),
+        &channel.channel_id,
+        &channel.channel_secret,
+        Some(token),
     )
 }
 
@@ -162,11 +161,9 @@ async fn add_friend_qr_code_link_cache_refusal_and_reload() {
             &issued_key,
             port,
             &line,
-            BTreeMap::from([("channelId".to_owned(), issued.channel_id.clone())]),
-            BTreeMap::from([(
-                "channelSecret".to_owned(),
-                Secret::new(issued.channel_secret.clone()),
-            )]),
+            &issued.channel_id,
+            &issued.channel_secret,
+            None,
         ),
     );
     let namespace = unique("umt-");

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::routing::get;
 use serde_json::Value;
 use support::{Connector, PlatformBridge, eventually, services, unique};
-use um_config::{MessagingConfig, MessagingOptions, Platform, Secret, TenantConfig};
+use um_config::{MessagingConfig, MessagingOptions, Platform, Secret, SlackConfig, TenantConfig};
 use um_simulators::genesys::{GenesysSimulator, OutboundContent, OutboundMessageSpec};
 use um_simulators::slack::{RetryPolicy, SlackOptions, SlackSimulator, SlackUser, Workspace};
 
@@ -60,24 +60,14 @@ impl SlackBridge {
             amqp,
             redis,
             Platform::Slack,
-            MessagingConfig::Generic {
-                settings: BTreeMap::from([
-                    ("appId".to_owned(), slack.options().app_id.clone()),
-                    ("clientId".to_owned(), slack.options().client_id.clone()),
-                ]),
-                secrets: BTreeMap::from([
-                    (
-                        "signingSecret".to_owned(),
-                        Secret::new(signing_secret.clone()),
-                    ),
-                    ("botToken".to_owned(), Secret::new(bot_token.clone())),
-                    (
-                        "clientSecret".to_owned(),
-                        Secret::new(slack.options().client_secret.clone()),
-                    ),
-                ]),
+            MessagingConfig::Slack(SlackConfig {
+                signing_secret: Secret::new(signing_secret.clone()),
+                bot_token: Secret::new(bot_token.clone()),
+                app_id: Some(slack.options().app_id.clone()),
+                client_id: Some(slack.options().client_id.clone()),
+                client_secret: Some(Secret::new(slack.options().client_secret.clone())),
                 api_base_url: Some(slack.base_url()),
-            },
+            }),
             env,
         )
         .await;
@@ -1097,11 +1087,14 @@ fn sdk_fixture_round_trip() {
         subscription_id: None,
         webhook_url: "https://um.example/slack/sdk.slack".into(),
         options: MessagingOptions::default(),
-        messaging: Some(MessagingConfig::Generic {
-            settings: BTreeMap::new(),
-            secrets: BTreeMap::from([("signingSecret".to_owned(), Secret::new(secret))]),
+        messaging: Some(MessagingConfig::Slack(SlackConfig {
+            signing_secret: Secret::new(secret),
+            bot_token: Secret::new("xoxb-unused"),
+            app_id: None,
+            client_id: None,
+            client_secret: None,
             api_base_url: None,
-        }),
+        })),
         genesys: None,
         api_auth: None,
         storage: None,

@@ -17,14 +17,13 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
 use serde_json::Value;
 use support::{Connector, PlatformBridge, eventually, free_port, services, unique};
-use um_config::{MessagingConfig, Platform, Secret, ServiceConfig, TenantConfig};
+use um_config::{MessagingConfig, Platform, Secret, ServiceConfig, TeamsConfig, TenantConfig};
 use um_connector::store::Store;
 use um_connector::teams::auth::{AuthError, KeyCache};
 use um_connector::teams::manifest::PackageState;
@@ -62,11 +61,13 @@ impl TeamsBridge {
             amqp,
             redis,
             Platform::Teams,
-            MessagingConfig::Generic {
-                settings: BTreeMap::from([("appId".to_owned(), APP_ID.to_owned())]),
-                secrets: BTreeMap::from([("appPassword".to_owned(), Secret::new(APP_PASSWORD))]),
+            MessagingConfig::Teams(TeamsConfig {
+                app_id: APP_ID.to_owned(),
+                app_password: Secret::new(APP_PASSWORD),
+                app_tenant_id: None,
+                app: Default::default(),
                 api_base_url: Some(teams.base_url()),
-            },
+            }),
             // Rotation is checked right after the keys were fetched.
             &[("UM_TEAMS_KEY_REFRESH_MIN_MS", "0")],
         )
@@ -572,12 +573,12 @@ async fn the_app_package_is_versioned_by_content() {
 
     let mut config = bridge.teams_config.clone();
     if let Some(TenantConfig {
-        messaging: Some(MessagingConfig::Generic { settings, .. }),
+        messaging: Some(MessagingConfig::Teams(teams)),
         ..
     }) = config.tenants.get_mut(&tenant)
     {
-        settings.insert("botName".into(), "ACME Help".into());
-        settings.insert("accentColor".into(), "#FF8800".into());
+        teams.app.bot_name = Some("ACME Help".into());
+        teams.app.accent_color = Some("#FF8800".into());
     }
     bridge.teams_connector.rewrite_config(&config);
     bridge.teams_config = config;
@@ -601,11 +602,11 @@ async fn an_unreachable_key_server_is_503_and_nothing_is_published() {
     let user = TeamsUser::new("29:1ana", "Ana");
     let set_base = |config: &mut ServiceConfig, base: String| {
         if let Some(TenantConfig {
-            messaging: Some(MessagingConfig::Generic { api_base_url, .. }),
+            messaging: Some(MessagingConfig::Teams(teams)),
             ..
         }) = config.tenants.get_mut(&tenant)
         {
-            *api_base_url = Some(base);
+            teams.api_base_url = Some(base);
         }
     };
     let mut down = bridge.teams_config.clone();

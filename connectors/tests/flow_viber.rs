@@ -16,7 +16,7 @@ use axum::Router;
 use axum::routing::get;
 use serde_json::{Value, json};
 use support::{Connector, PlatformBridge, eventually, services, unique};
-use um_config::{MessagingConfig, MessagingOptions, Platform, Secret, TenantConfig};
+use um_config::{MessagingConfig, MessagingOptions, Platform, Secret, TenantConfig, ViberConfig};
 use um_simulators::genesys::{GenesysSimulator, OutboundMessageSpec};
 use um_simulators::viber::{CallbackSpec, ViberOptions, ViberSimulator, ViberUser};
 
@@ -42,17 +42,12 @@ impl ViberBridge {
             amqp,
             redis,
             Platform::Viber,
-            MessagingConfig::Generic {
-                settings: BTreeMap::from([
-                    ("senderName".to_owned(), "ACME Support".to_owned()),
-                    (
-                        "senderAvatar".to_owned(),
-                        "https://acme.example/avatar.png".to_owned(),
-                    ),
-                ]),
-                secrets: BTreeMap::from([("authToken".to_owned(), Secret::new(token.clone()))]),
+            MessagingConfig::Viber(ViberConfig {
+                auth_token: Secret::new(token.clone()),
+                sender_name: "ACME Support".to_owned(),
+                sender_avatar: Some("https://acme.example/avatar.png".to_owned()),
                 api_base_url: Some(viber.base_url()),
-            },
+            }),
             &[],
         )
         .await;
@@ -416,11 +411,12 @@ fn sdk_fixture_of_signed_callbacks_and_send_bodies() {
         subscription_id: None,
         webhook_url: "https://um.example/viber/sdk.viber".into(),
         options: MessagingOptions::default(),
-        messaging: Some(MessagingConfig::Generic {
-            settings: BTreeMap::from([("senderName".to_owned(), "ACME".to_owned())]),
-            secrets: BTreeMap::from([("authToken".to_owned(), Secret::new(token))]),
+        messaging: Some(MessagingConfig::Viber(ViberConfig {
+            auth_token: Secret::new(token),
+            sender_name: "ACME".to_owned(),
+            sender_avatar: None,
             api_base_url: None,
-        }),
+        })),
         genesys: None,
         api_auth: None,
         storage: None,

@@ -16,11 +16,11 @@ fn tenant(key: &str, token: &str) -> TenantConfig {
         subscription_id: None,
         webhook_url: format!("https://um.example.com/telegram/{key}"),
         options: MessagingOptions::default(),
-        messaging: Some(MessagingConfig::Telegram {
+        messaging: Some(MessagingConfig::Telegram(um_config::TelegramConfig {
             bot_token: Secret::new(token),
-            api_base_url: "https://api.telegram.org".into(),
             webhook_secret_token: None,
-        }),
+            api_base_url: None,
+        })),
         genesys: None,
         api_auth: None,
         storage: None,

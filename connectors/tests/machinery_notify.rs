@@ -45,8 +45,8 @@ async fn dead_letters_are_reported_on_the_subscriptions_topic() {
     let mut config = ServiceConfig::new("telegram");
     config.notifiers.push(NotifierConfig {
         name: "ops".into(),
-        kind: "slack".into(),
-        topic: "Subscriptions".into(),
+        kind: um_config::NotifierKind::Slack,
+        topic: um_config::NotifierTopic::Subscriptions,
         target: Secret::new(format!("http://{addr}/hooks/T0KEN")),
     });
     let runtime = runtime(&ns, config).await;

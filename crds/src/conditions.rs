@@ -18,6 +18,12 @@ pub const ACCEPTED: &str = "Accepted";
 /// cannot see other objects, so the operator reports it).
 pub const DEFAULT_CONFLICT: &str = "DefaultConflict";
 
+/// This version of Universal Messaging can serve the resource: False for a
+/// Tenant of a preview platform (`PlatformNotSupported`) or of PureConnect
+/// (`CxNotSupported`), and for every Storage (`NotImplemented`). Ready then
+/// takes the same reason.
+pub const SUPPORTED: &str = "Supported";
+
 /// Condition status values.
 pub const TRUE: &str = "True";
 pub const FALSE: &str = "False";

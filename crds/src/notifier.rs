@@ -18,6 +18,26 @@ pub enum NotifierType {
     PagerDuty,
 }
 
+impl From<NotifierType> for um_config::NotifierKind {
+    fn from(kind: NotifierType) -> Self {
+        match kind {
+            NotifierType::GenesysCloudWebhook => um_config::NotifierKind::GenesysCloudWebhook,
+            NotifierType::Slack => um_config::NotifierKind::Slack,
+            NotifierType::Discord => um_config::NotifierKind::Discord,
+            NotifierType::PagerDuty => um_config::NotifierKind::PagerDuty,
+        }
+    }
+}
+
+impl From<NotifierTopic> for um_config::NotifierTopic {
+    fn from(topic: NotifierTopic) -> Self {
+        match topic {
+            NotifierTopic::Default => um_config::NotifierTopic::Default,
+            NotifierTopic::Subscriptions => um_config::NotifierTopic::Subscriptions,
+        }
+    }
+}
+
 impl NotifierType {
     pub const ALL: [NotifierType; 4] = [
         NotifierType::GenesysCloudWebhook,

@@ -24,6 +24,18 @@ pub enum StorageType {
     Dropbox,
 }
 
+impl From<StorageType> for um_config::StorageKind {
+    fn from(kind: StorageType) -> Self {
+        match kind {
+            StorageType::S3 => um_config::StorageKind::S3,
+            StorageType::AzureBlob => um_config::StorageKind::AzureBlob,
+            StorageType::Gcs => um_config::StorageKind::Gcs,
+            StorageType::Box => um_config::StorageKind::Box,
+            StorageType::Dropbox => um_config::StorageKind::Dropbox,
+        }
+    }
+}
+
 impl StorageType {
     pub const ALL: [StorageType; 5] = [
         StorageType::S3,

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::objects_of_kind;
+use common::all_objects_of_kind;
 use kube::CustomResourceExt;
 use serde_json::{Value, json};
 use um_crds::{NotifierDestination, Storage, Tenant};
@@ -28,7 +28,7 @@ fn failures<K: CustomResourceExt>(object: &Value) -> Vec<(String, String)> {
 }
 
 fn sample(dir: &str, kind: &str, name: &str) -> Value {
-    objects_of_kind(dir, kind)
+    all_objects_of_kind(dir, kind)
         .into_iter()
         .map(|(_, doc)| doc)
         .find(|doc| doc["metadata"]["name"] == name)
@@ -47,13 +47,13 @@ fn assert_refused<K: CustomResourceExt>(object: &Value, field: &str, message_par
 
 #[test]
 fn every_sample_passes_the_rules() {
-    for (file, doc) in objects_of_kind("tenants", "Tenant") {
+    for (file, doc) in all_objects_of_kind("tenants", "Tenant") {
         assert_eq!(failures::<Tenant>(&doc), vec![], "{}", file.display());
     }
-    for (file, doc) in objects_of_kind("storages", "Storage") {
+    for (file, doc) in all_objects_of_kind("storages", "Storage") {
         assert_eq!(failures::<Storage>(&doc), vec![], "{}", file.display());
     }
-    for (file, doc) in objects_of_kind("notifiers", "NotifierDestination") {
+    for (file, doc) in all_objects_of_kind("notifiers", "NotifierDestination") {
         assert_eq!(
             failures::<NotifierDestination>(&doc),
             vec![],

@@ -11,8 +11,16 @@ use serde_json::Value;
 use um_config::Platform;
 use um_crds::{NotifierDestination, NotifierType, SecretRefs, Storage, StorageType, Tenant};
 
+/// Supported platforms' samples, then the preview ones.
 fn sample_tenants() -> Vec<(Value, Tenant)> {
-    objects_of_kind("tenants", "Tenant")
+    tenants_in("tenants")
+        .into_iter()
+        .chain(tenants_in("preview/tenants"))
+        .collect()
+}
+
+fn tenants_in(dir: &str) -> Vec<(Value, Tenant)> {
+    objects_of_kind(dir, "Tenant")
         .into_iter()
         .map(|(file, doc)| {
             let tenant: Tenant = serde_json::from_value(doc.clone())
@@ -30,7 +38,26 @@ fn one_sample_tenant_per_platform() {
         .collect();
     let distinct: BTreeSet<Platform> = platforms.iter().copied().collect();
     assert_eq!(platforms.len(), Platform::ALL.len(), "{platforms:?}");
-    assert_eq!(distinct, Platform::ALL.into_iter().collect());
+    assert_eq!(distinct, Platform::ALL.iter().copied().collect());
+}
+
+#[test]
+fn samples_are_split_into_supported_and_preview() {
+    let platforms = |dir: &str| -> BTreeSet<Platform> {
+        tenants_in(dir)
+            .iter()
+            .map(|(_, t)| t.spec.platform())
+            .collect()
+    };
+    assert_eq!(platforms("tenants"), Platform::supported().collect());
+    assert_eq!(
+        platforms("preview/tenants"),
+        Platform::ALL
+            .iter()
+            .copied()
+            .filter(|p| !p.is_supported())
+            .collect()
+    );
 }
 
 #[test]
@@ -103,8 +130,6 @@ fn telegram_sample_resolves_to_the_expected_references() {
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
     assert_eq!(refs, expected);
-    // A Telegram tenant has no plain platform settings: the token is all.
-    assert!(tenant.spec.messaging.settings().is_empty());
     let genesys = tenant.spec.cx.genesys_cloud().unwrap();
     assert_eq!(genesys.region.api_base_url(), "https://api.mypurecloud.ie");
     assert_eq!(genesys.commander.prefix, ">");
@@ -112,26 +137,11 @@ fn telegram_sample_resolves_to_the_expected_references() {
 }
 
 #[test]
-fn platform_settings_hold_plain_fields_only() {
-    let (_, line) = sample_tenants()
-        .into_iter()
-        .find(|(_, t)| t.spec.platform() == Platform::Line)
-        .unwrap();
-    let settings = line.spec.messaging.settings();
-    assert_eq!(
-        settings.get("channelId").map(String::as_str),
-        Some("1650000000")
-    );
-    assert!(!settings.contains_key("channelSecret"), "{settings:?}");
-    assert!(!settings.contains_key("channelAccessToken"), "{settings:?}");
-}
-
-#[test]
 fn sample_storages_cover_every_type_with_one_default() {
     let secrets = sample_secret_keys();
     let mut types = BTreeSet::new();
     let mut defaults = 0;
-    for (doc, value) in objects_of_kind("storages", "Storage")
+    for (doc, value) in objects_of_kind("preview/storages", "Storage")
         .into_iter()
         .map(|(_, d)| (d.clone(), d))
     {
@@ -172,7 +182,7 @@ fn sample_storages_cover_every_type_with_one_default() {
 
 #[test]
 fn s3_settings_carry_bucket_and_cloudfront_but_no_keys() {
-    let (_, doc) = objects_of_kind("storages", "Storage")
+    let (_, doc) = objects_of_kind("preview/storages", "Storage")
         .into_iter()
         .find(|(_, d)| d["spec"]["type"] == "s3")
         .unwrap();

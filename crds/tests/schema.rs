@@ -153,15 +153,63 @@ fn secret_refs_know_every_reference_of_every_messaging_platform() {
         let spec: MessagingSpec = serde_json::from_value(json!({ *key: variant })).unwrap();
         assert_eq!(spec.key(), *key);
         assert_eq!(paths_of_refs(spec.secret_refs()), expected, "{key}");
-        let settings = spec.settings();
-        for path in &expected {
-            assert!(
-                !settings
-                    .keys()
-                    .any(|k| k == path || k.starts_with(&format!("{path}."))),
-                "{key}: {path}"
-            );
-        }
+    }
+}
+
+#[test]
+fn the_messaging_one_of_is_the_platform_table() {
+    let names: Vec<&str> = um_config::Platform::ALL
+        .iter()
+        .map(|p| p.as_str())
+        .collect();
+    assert_eq!(MessagingSpec::KEYS, names.as_slice());
+}
+
+/// A description with its line breaks (doc comments wrap) as spaces.
+fn one_line(description: &Value) -> String {
+    description
+        .as_str()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What this version does not serve says so where `kubectl explain` shows it.
+#[test]
+fn preview_platforms_and_unused_settings_are_marked_not_implemented() {
+    let spec = spec_schema::<Tenant>();
+    let messaging = &spec["properties"]["messaging"]["properties"];
+    for platform in um_config::Platform::ALL {
+        let description = one_line(&messaging[platform.as_str()]["description"]);
+        assert_eq!(
+            description.contains("not implemented in this version"),
+            !platform.is_supported(),
+            "{platform}: {description}"
+        );
+    }
+    let genesys = &spec["properties"]["cx"]["properties"]["genesysCloud"]["properties"];
+    for (path, schema) in [
+        (
+            "cx.pureConnect",
+            &spec["properties"]["cx"]["properties"]["pureConnect"],
+        ),
+        ("cx.genesysCloud.commander", &genesys["commander"]),
+        ("cx.genesysCloud.googleMaps", &genesys["googleMaps"]),
+        ("apiAuth", &spec["properties"]["apiAuth"]),
+        ("storageRef", &spec["properties"]["storageRef"]),
+        (
+            "messagingOptions.showSystemMessages",
+            &spec["properties"]["messagingOptions"]["properties"]["showSystemMessages"],
+        ),
+    ] {
+        let description = one_line(&schema["description"]);
+        assert!(
+            description
+                .to_lowercase()
+                .contains("not implemented in this version"),
+            "{path}: {description}"
+        );
     }
 }
 

@@ -41,7 +41,8 @@ kubectl create namespace "$NS" >/dev/null
 # --- every sample is accepted (server-side dry run, the real validation) ---
 samples=0
 for file in config/samples/secrets/*.yaml config/samples/tenants/*.yaml \
-  config/samples/storages/*.yaml config/samples/notifiers/*.yaml; do
+  config/samples/notifiers/*.yaml config/samples/preview/tenants/*.yaml \
+  config/samples/preview/storages/*.yaml; do
   if out=$(kubectl apply -n "$NS" --dry-run=server -f "$file" 2>&1); then
     samples=$((samples + 1))
   else

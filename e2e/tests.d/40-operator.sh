@@ -11,7 +11,9 @@
 # integration name and the webhook token Secret PATCHes the integration; a
 # Tenant whose Secret is missing reports CredentialsResolved=False naming
 # it and becomes Ready when the Secret is created; an invalid Tenant is
-# refused by the apiserver; a conflicting default Storage is reported;
+# refused by the apiserver; a conflicting default Storage is reported, and
+# every Storage and a Tenant of a preview platform are Ready=False with the
+# reason NotImplemented / PlatformNotSupported and get nothing rendered;
 # deleting the Tenants deletes the integrations and every object; SIGTERM
 # stops the operator cleanly and releases its Lease.
 set -euo pipefail
@@ -299,10 +301,40 @@ storage_conflict() {
 }
 wait_until 60 "Storage first reports the conflicting default" storage_conflict
 kubectl -n "$NS" patch storage second --type=merge -p '{"spec": {"default": false}}' >/dev/null
-storage_ready() { kubectl -n "$NS" get storage first -o json | jq -e '.status.conditions[] | select(.type == "Ready" and .status == "True")'; }
-wait_until 60 "Storage first Ready once it is the only default" storage_ready
-wait_until 60 "storages rendered into the telegram configuration" bash -c \
-  "kubectl -n $NS get secret um-telegram-config -o jsonpath='{.data.service\.json}' | base64 -d | jq -e '[.storages[].name] | sort == [\"first\", \"second\"]'"
+no_conflict() { kubectl -n "$NS" get storage first -o json | jq -e '.status.conditions[] | select(.type == "DefaultConflict" and .status == "False")'; }
+wait_until 60 "Storage first without conflict once it is the only default" no_conflict
+# Nothing in this version uses a Storage: it says so, and no service gets
+# its credentials.
+storage_not_implemented() {
+  kubectl -n "$NS" get storage first -o json \
+    | jq -e '[.status.conditions[] | select((.type == "Ready" or .type == "Supported") and .status == "False" and .reason == "NotImplemented")] | length == 2'
+}
+wait_until 60 "Storage first Ready=False/NotImplemented" storage_not_implemented
+kubectl -n "$NS" get secret um-telegram-config -o jsonpath='{.data.service\.json}' | base64 -d \
+  | jq -e '.storages == []' >/dev/null || fail "a Storage was rendered into the telegram configuration"
+
+# --- 6b. a Tenant of a platform this version does not serve ----------------
+kubectl -n "$NS" create secret generic wechat --from-literal=appSecret=s --from-literal=token=t >/dev/null
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: $API
+kind: Tenant
+metadata: {name: wx, namespace: $NS}
+spec:
+  displayName: WeChat preview
+  messaging: {wechat: {appId: wx123, appSecret: {name: wechat, key: appSecret}, token: {name: wechat, key: token}}}
+  cx:
+    genesysCloud:
+      region: ap-northeast-1
+      oauthClient: {clientId: $CLIENT_ID, clientSecret: {name: genesys, key: clientSecret}}
+      integration: {name: WeChat preview, webhookToken: {name: beta-webhook, key: token}}
+EOF
+wait_until 60 "wx Ready=False/PlatformNotSupported" condition_is wx Ready False/PlatformNotSupported
+condition_is wx Supported False/PlatformNotSupported || fail "wx Supported is $(condition wx Supported)"
+absent deployment um-wechat || fail "a Deployment was rendered for the unsupported WeChat Tenant"
+absent secret um-wechat-config || fail "a configuration was rendered for the unsupported WeChat Tenant"
+[ -z "$(curl -fsS "$SIM/__sim/genesys/integrations" | jq -r '.current[] | select(.name == "WeChat preview") | .id')" ] \
+  || fail "an Open Messaging integration was registered for a Tenant nothing serves"
+kubectl -n "$NS" delete tenant wx >/dev/null
 
 # --- 7. deleting Tenants deletes integrations and objects -----------------
 kubectl -n "$NS" delete tenant acme --wait=false >/dev/null

@@ -7,10 +7,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use um_crds::conditions::{
     CONNECTOR_AVAILABLE, CREDENTIALS_RESOLVED, DEFAULT_CONFLICT, FALSE, INTEGRATION_REGISTERED,
-    READY, STORAGE_RESOLVED, TRUE, UNKNOWN,
+    READY, STORAGE_RESOLVED, SUPPORTED, TRUE, UNKNOWN,
 };
 
 use crate::genesys::{EnsureOutcome, GenesysError};
+use crate::model::Unsupported;
 use crate::resolve::ResolveError;
 
 fn condition(
@@ -64,6 +65,53 @@ pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
     conditions
         .iter()
         .any(|c| c.type_ == type_ && c.status == TRUE)
+}
+
+/// Whether this version serves a Tenant: its platform and its CX side.
+pub fn tenant_supported(tenant: &um_crds::TenantSpec, generation: Option<i64>) -> Condition {
+    match crate::model::unsupported(tenant) {
+        Some(Unsupported::Platform(platform)) => condition(
+            SUPPORTED,
+            FALSE,
+            "PlatformNotSupported",
+            format!(
+                "{} (spec.messaging.{}) is not implemented in this version of Universal Messaging; nothing is deployed for this Tenant",
+                platform.display_name(),
+                platform.as_str()
+            ),
+            generation,
+        ),
+        Some(Unsupported::Cx(key)) => condition(
+            SUPPORTED,
+            FALSE,
+            "CxNotSupported",
+            format!(
+                "spec.cx.{key} is not implemented in this version of Universal Messaging (only genesysCloud is); nothing is deployed for this Tenant"
+            ),
+            generation,
+        ),
+        None => condition(
+            SUPPORTED,
+            TRUE,
+            "Supported",
+            format!(
+                "{} with Genesys Cloud is served",
+                tenant.platform().display_name()
+            ),
+            generation,
+        ),
+    }
+}
+
+/// Storages: the providers are not implemented yet.
+pub fn storage_supported(generation: Option<i64>) -> Condition {
+    condition(
+        SUPPORTED,
+        FALSE,
+        "NotImplemented",
+        "attachment storage is not implemented in this version of Universal Messaging: no service uses this Storage and its credentials are handed to none; attachments go through the connectors' signed URLs",
+        generation,
+    )
 }
 
 pub fn credentials_resolved(errors: &[ResolveError], generation: Option<i64>) -> Condition {
@@ -249,18 +297,23 @@ pub enum StorageState<'a> {
 
 pub fn storage_resolved(state: StorageState<'_>, generation: Option<i64>) -> Condition {
     match state {
+        // True: the Tenant works without it; the words say it is not used.
         StorageState::Named(name) => condition(
             STORAGE_RESOLVED,
             TRUE,
-            "Resolved",
-            format!("Storage {name} is used"),
+            "StorageNotImplemented",
+            format!(
+                "Storage {name} exists but is not used: attachment storage is not implemented in this version; attachments go through the connectors' signed URLs"
+            ),
             generation,
         ),
         StorageState::Default(name) => condition(
             STORAGE_RESOLVED,
             TRUE,
-            "DefaultStorage",
-            format!("the namespace's default Storage {name} is used"),
+            "StorageNotImplemented",
+            format!(
+                "the namespace's default Storage {name} is not used: attachment storage is not implemented in this version; attachments go through the connectors' signed URLs"
+            ),
             generation,
         ),
         StorageState::NoStorage => condition(
@@ -326,10 +379,17 @@ pub fn ready(others: &[Condition], generation: Option<i64>) -> Condition {
         })
         .map(|c| format!("{} ({}): {}", c.type_, c.reason, c.message))
         .collect();
-    if blocking.is_empty() {
-        condition(READY, TRUE, "Ready", "all conditions are met", generation)
-    } else {
-        condition(READY, FALSE, "NotReady", blocking.join("; "), generation)
+    // What this version cannot serve is the reason, not a generic NotReady:
+    // it is what an administrator must know first.
+    let unsupported = others
+        .iter()
+        .find(|c| c.type_ == SUPPORTED && c.status != TRUE);
+    match unsupported {
+        _ if blocking.is_empty() => {
+            condition(READY, TRUE, "Ready", "all conditions are met", generation)
+        }
+        Some(c) => condition(READY, FALSE, &c.reason, blocking.join("; "), generation),
+        None => condition(READY, FALSE, "NotReady", blocking.join("; "), generation),
     }
 }
 
@@ -354,6 +414,44 @@ mod tests {
 
     fn at(seconds: i64) -> Timestamp {
         Timestamp::from_second(seconds).unwrap()
+    }
+
+    #[test]
+    fn an_unsupported_tenant_is_not_ready_with_the_reason_that_says_why() {
+        use crate::model::tests::{telegram_genesys, tenant};
+        let served = telegram_genesys("acme");
+        assert_eq!(tenant_supported(&served.spec, None).status, TRUE);
+        let wechat = tenant(
+            "wx",
+            serde_json::json!({"wechat": {"appId": "wx1", "appSecret": {"name": "w", "key": "a"}, "token": {"name": "w", "key": "t"}}}),
+            serde_json::to_value(&served.spec.cx).unwrap(),
+        );
+        let supported = tenant_supported(&wechat.spec, Some(1));
+        assert_eq!(
+            (supported.status.as_str(), supported.reason.as_str()),
+            ("False", "PlatformNotSupported")
+        );
+        assert!(
+            supported.message.contains("WeChat"),
+            "{}",
+            supported.message
+        );
+        let summary = ready(&[supported, credentials_resolved(&[], Some(1))], Some(1));
+        assert_eq!(
+            (summary.status.as_str(), summary.reason.as_str()),
+            ("False", "PlatformNotSupported")
+        );
+        let pure_connect = tenant(
+            "pc",
+            serde_json::to_value(&served.spec.messaging).unwrap(),
+            serde_json::json!({"pureConnect": {"primaryUrl": "https://cic.example.com", "target": {"name": "Support", "type": "Workgroup"}}}),
+        );
+        assert_eq!(
+            tenant_supported(&pure_connect.spec, None).reason,
+            "CxNotSupported"
+        );
+        let storage = ready(&[storage_supported(None)], None);
+        assert_eq!(storage.reason, "NotImplemented");
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub const CONFIG_ENV: &str = "UM_OPERATOR_CONFIG";
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/um-operator/config.yaml";
 
 /// Service names that are not platforms.
-pub const GCLOUDCX_SERVICE: &str = "gcloudcx";
+pub use um_config::GCLOUDCX_SERVICE;
 pub const API_SERVICE: &str = "api";
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -2,15 +2,16 @@
 //! services read (`um_config`), and what the Genesys client needs. Pure:
 //! Secrets come in through [`SecretSource`].
 
+mod messaging;
+
 use std::collections::BTreeMap;
 
 use kube::ResourceExt;
 use um_config::{
-    ApiAuth, GenesysConfig, MessagingConfig, NotifierConfig, Platform, Secret, StorageConfig,
-    TenantConfig,
+    ApiAuth, GenesysConfig, NotifierConfig, Platform, Secret, StorageConfig, TenantConfig,
 };
 use um_crds::{
-    ApiAuthType, MessagingSpec, NotifierDestination, SecretKeyRef, Storage, StorageType, Tenant,
+    ApiAuthType, MessagingSpec, NotifierDestination, SecretKeyRef, SecretRefs, Storage, Tenant,
     TenantLinks,
 };
 
@@ -19,8 +20,8 @@ use crate::genesys::{ClientCredentials, IntegrationSpec};
 use crate::region::{self, GenesysEndpoints};
 use crate::resolve::{ResolveError, Resolver, SecretSource};
 
-/// Telegram's Bot API when the operator configuration points nowhere else.
-const TELEGRAM_API: &str = "https://api.telegram.org";
+pub use messaging::{ResolvedSecrets, Unresolved, messaging_config};
+
 /// Genesys requires the webhook signature token to be longer than 15.
 const MIN_WEBHOOK_TOKEN_LEN: usize = 16;
 
@@ -37,6 +38,28 @@ pub struct ResolvedTenant {
     /// With messaging, genesys and apiAuth parts; rendering splits them.
     pub config: TenantConfig,
     pub genesys: Option<GenesysAccess>,
+}
+
+/// What this version cannot serve of a Tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsupported {
+    /// A preview platform: declared in the API, no connector yet.
+    Platform(Platform),
+    /// A CX side other than genesysCloud (its `spec.cx` key).
+    Cx(&'static str),
+}
+
+/// `None` when this version serves the Tenant; nothing is rendered or
+/// registered for one it does not.
+pub fn unsupported(spec: &um_crds::TenantSpec) -> Option<Unsupported> {
+    let platform = spec.platform();
+    if !platform.is_supported() {
+        Some(Unsupported::Platform(platform))
+    } else if spec.cx.genesys_cloud().is_none() {
+        Some(Unsupported::Cx(spec.cx.key()))
+    } else {
+        None
+    }
 }
 
 /// `<apiRoot>/<platform>/<key>`.
@@ -85,9 +108,10 @@ pub fn tenant_links(config: &OperatorConfig, tenant: &Tenant) -> Option<TenantLi
     }
 }
 
-/// Resolves every Secret reference of the Tenant; on failure returns all
-/// that failed. `integration_id` is what the Tenant's status (or this
-/// reconcile) knows.
+/// Resolves every Secret reference of the Tenant and builds the
+/// configuration of each service that serves it; on failure returns every
+/// reference that failed. `integration_id` is what the Tenant's status (or
+/// this reconcile) knows.
 pub fn resolve_tenant(
     config: &OperatorConfig,
     tenant: &Tenant,
@@ -96,15 +120,65 @@ pub fn resolve_tenant(
 ) -> Result<ResolvedTenant, Vec<ResolveError>> {
     let namespace = tenant.namespace().unwrap_or_default();
     let mut resolver = Resolver::new(secrets, &namespace);
-    let mut values: BTreeMap<String, Secret> = BTreeMap::new();
+    let values = resolve_references(config, tenant, &mut resolver);
+    check_values(tenant, &values, &mut resolver);
+    let errors = resolver.finish();
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let unresolved = |err: messaging::Unresolved| {
+        vec![ResolveError::InvalidSecretValue {
+            field: "spec".into(),
+            namespace: namespace.clone(),
+            name: String::new(),
+            key: String::new(),
+            problem: err.to_string(),
+        }]
+    };
+
+    let spec = &tenant.spec;
+    let api_base_url = config.platform_api_base_url(spec.platform().as_str());
+    let messaging =
+        messaging::messaging_config(&spec.messaging, &values, api_base_url).map_err(unresolved)?;
+    let (genesys, genesys_access) = match spec.cx.genesys_cloud() {
+        Some(genesys) => {
+            let (connector, access) =
+                genesys_config(config, tenant, genesys, &values, integration_id)?;
+            (Some(connector), Some(access))
+        }
+        None => (None, None),
+    };
+    Ok(ResolvedTenant {
+        config: TenantConfig {
+            key: tenant.tenant_key(),
+            display_name: spec.display_name.clone(),
+            platform: spec.platform(),
+            subscription_id: spec.subscription_id.clone(),
+            webhook_url: webhook_url(config, tenant),
+            options: (&spec.messaging_options).into(),
+            messaging,
+            genesys,
+            api_auth: Some(api_auth(&spec.api_auth, &values)),
+            storage: spec.storage_ref.as_ref().map(|s| s.name.clone()),
+        },
+        genesys: genesys_access,
+    })
+}
+
+/// Step 1: every reference of the Tenant, plus the bus and Redis Secrets
+/// the connector pods read (without them the pods cannot start, so say so
+/// here rather than leave it to a Deployment that never becomes ready).
+fn resolve_references<S: SecretSource + ?Sized>(
+    config: &OperatorConfig,
+    tenant: &Tenant,
+    resolver: &mut Resolver<'_, S>,
+) -> ResolvedSecrets {
+    let mut values = ResolvedSecrets::new();
     for (field, reference) in tenant.spec.secret_refs() {
         if let Some(value) = resolver.resolve(&field, &reference.name, &reference.key) {
-            values.insert(field, value);
+            values.insert(reference.clone(), value);
         }
     }
-    // The connector pods read the bus and Redis URLs from these Secrets of
-    // the Tenant's namespace; without them the pods cannot start, so say so
-    // here rather than leave it to a Deployment that never becomes ready.
     for (field, reference) in [
         (
             "rabbitmq.urlSecretRef (operator configuration)",
@@ -117,175 +191,122 @@ pub fn resolve_tenant(
     ] {
         resolver.resolve(field, &reference.name, &reference.key);
     }
-    let spec = &tenant.spec;
-    let platform = spec.platform();
-    let messaging_prefix = format!("spec.messaging.{}.", spec.messaging.key());
-    let genesys_spec = spec.cx.genesys_cloud();
+    values
+}
 
-    if let Some(genesys) = genesys_spec {
-        let field = "spec.cx.genesysCloud.integration.webhookToken";
-        if let Some(token) = values.get(field)
-            && token.expose().chars().count() < MIN_WEBHOOK_TOKEN_LEN
-        {
-            let reference = &genesys.integration.webhook_token;
-            resolver.invalid(
-                field,
-                &reference.name,
-                &reference.key,
-                "must be longer than 15 characters (Genesys Cloud's rule)",
-            );
-        }
+/// Step 2: values that resolved but break a rule of the platform.
+fn check_values<S: SecretSource + ?Sized>(
+    tenant: &Tenant,
+    values: &ResolvedSecrets,
+    resolver: &mut Resolver<'_, S>,
+) {
+    let mut check =
+        |field: &str, reference: &SecretKeyRef, valid: fn(&str) -> bool, problem: &str| {
+            if let Some(value) = values.get(reference)
+                && !valid(value.expose())
+            {
+                resolver.invalid(field, &reference.name, &reference.key, problem);
+            }
+        };
+    if let Some(genesys) = tenant.spec.cx.genesys_cloud() {
+        check(
+            "spec.cx.genesysCloud.integration.webhookToken",
+            &genesys.integration.webhook_token,
+            |token| token.chars().count() >= MIN_WEBHOOK_TOKEN_LEN,
+            "must be longer than 15 characters (Genesys Cloud's rule)",
+        );
     }
-    if let MessagingSpec::Telegram(telegram) = &spec.messaging
+    if let MessagingSpec::Telegram(telegram) = &tenant.spec.messaging
         && let Some(reference) = &telegram.webhook_secret_token
     {
-        let field = "spec.messaging.telegram.webhookSecretToken";
-        if let Some(token) = values.get(field)
-            && !valid_telegram_secret_token(token.expose())
-        {
-            resolver.invalid(
-                field,
-                &reference.name,
-                &reference.key,
-                "must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule for secret_token)",
-            );
-        }
+        check(
+            "spec.messaging.telegram.webhookSecretToken",
+            reference,
+            valid_telegram_secret_token,
+            "must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule for secret_token)",
+        );
     }
-    let errors = resolver.finish();
-    if !errors.is_empty() {
-        return Err(errors);
-    }
+}
 
-    let api_base_url = config.platform_api_base_url(platform.as_str());
-    let messaging = match platform {
-        Platform::Telegram => MessagingConfig::Telegram {
-            bot_token: values[&format!("{messaging_prefix}botToken")].clone(),
-            api_base_url: api_base_url.unwrap_or_else(|| TELEGRAM_API.to_owned()),
-            webhook_secret_token: values
-                .get(&format!("{messaging_prefix}webhookSecretToken"))
-                .cloned(),
+/// Step 3: the gcloudcx connector's part and what the operator itself
+/// talks to Genesys Cloud with.
+fn genesys_config(
+    config: &OperatorConfig,
+    tenant: &Tenant,
+    genesys: &um_crds::GenesysCloudSpec,
+    values: &ResolvedSecrets,
+    integration_id: Option<String>,
+) -> Result<(GenesysConfig, GenesysAccess), Vec<ResolveError>> {
+    let namespace = tenant.namespace().unwrap_or_default();
+    let region = genesys.region.as_str();
+    let endpoints = region::endpoints(region, &config.genesys_cloud).map_err(|err| {
+        vec![ResolveError::InvalidSecretValue {
+            field: "spec.cx.genesysCloud.region".into(),
+            namespace: namespace.clone(),
+            name: String::new(),
+            key: String::new(),
+            problem: err.to_string(),
+        }]
+    })?;
+    let value = |field: &str, reference: &SecretKeyRef| {
+        values.get(reference).cloned().ok_or_else(|| {
+            vec![ResolveError::SecretNotFound {
+                field: field.to_owned(),
+                namespace: namespace.clone(),
+                name: reference.name.clone(),
+            }]
+        })
+    };
+    let client_secret = value(
+        "spec.cx.genesysCloud.oauthClient.clientSecret",
+        &genesys.oauth_client.client_secret,
+    )?;
+    let webhook_token = value(
+        "spec.cx.genesysCloud.integration.webhookToken",
+        &genesys.integration.webhook_token,
+    )?;
+    let access = GenesysAccess {
+        endpoints: endpoints.clone(),
+        credentials: ClientCredentials {
+            client_id: genesys.oauth_client.client_id.clone(),
+            client_secret: client_secret.clone(),
         },
-        _ => MessagingConfig::Generic {
-            settings: spec.messaging.settings(),
-            secrets: values
-                .iter()
-                .filter_map(|(field, value)| {
-                    Some((
-                        field.strip_prefix(&messaging_prefix)?.to_owned(),
-                        value.clone(),
-                    ))
-                })
-                .collect(),
-            api_base_url,
+        integration: IntegrationSpec {
+            name: genesys.integration.name.clone(),
+            webhook_url: openmessaging_webhook_url(config, tenant),
+            webhook_token: webhook_token.clone(),
+            supported_content_id: genesys.integration.supported_content_id.clone(),
         },
     };
+    let connector = GenesysConfig {
+        region: region.to_owned(),
+        api_base_url: endpoints.api_base_url,
+        login_base_url: endpoints.login_base_url,
+        client_id: genesys.oauth_client.client_id.clone(),
+        client_secret,
+        integration_id,
+        webhook_token,
+        custom_data: genesys.custom_data.clone(),
+        agent_name: genesys.agent_name.clone(),
+        commander: (&genesys.commander).into(),
+    };
+    Ok((connector, access))
+}
 
-    let mut genesys_config = None;
-    let mut genesys_access = None;
-    if let Some(genesys) = genesys_spec {
-        let region = genesys.region.as_str();
-        let endpoints = region::endpoints(region, &config.genesys_cloud).map_err(|err| {
-            vec![ResolveError::InvalidSecretValue {
-                field: "spec.cx.genesysCloud.region".into(),
-                namespace: namespace.clone(),
-                name: String::new(),
-                key: String::new(),
-                problem: err.to_string(),
-            }]
-        })?;
-        let client_secret = values["spec.cx.genesysCloud.oauthClient.clientSecret"].clone();
-        let webhook_token = values["spec.cx.genesysCloud.integration.webhookToken"].clone();
-        genesys_access = Some(GenesysAccess {
-            endpoints: endpoints.clone(),
-            credentials: ClientCredentials {
-                client_id: genesys.oauth_client.client_id.clone(),
-                client_secret: client_secret.clone(),
-            },
-            integration: IntegrationSpec {
-                name: genesys.integration.name.clone(),
-                webhook_url: openmessaging_webhook_url(config, tenant),
-                webhook_token: webhook_token.clone(),
-                supported_content_id: genesys.integration.supported_content_id.clone(),
-            },
-        });
-        genesys_config = Some(GenesysConfig {
-            region: region.to_owned(),
-            api_base_url: endpoints.api_base_url,
-            login_base_url: endpoints.login_base_url,
-            client_id: genesys.oauth_client.client_id.clone(),
-            client_secret,
-            integration_id,
-            webhook_token,
-            custom_data: genesys.custom_data.clone(),
-            agent_name: genesys.agent_name.clone(),
-            commander: (&genesys.commander).into(),
-        });
-    }
-
-    let api_auth = match spec.api_auth.auth_type {
+/// Step 4: the IVR REST API's authentication.
+fn api_auth(spec: &um_crds::ApiAuthSpec, values: &ResolvedSecrets) -> ApiAuth {
+    match spec.auth_type {
         ApiAuthType::None => ApiAuth::None,
         ApiAuthType::Basic => ApiAuth::Basic {
-            username: spec.api_auth.username.clone().unwrap_or_default(),
-            password: values
-                .get("spec.apiAuth.password")
+            username: spec.username.clone().unwrap_or_default(),
+            password: spec
+                .password
+                .as_ref()
+                .and_then(|r| values.get(r))
                 .cloned()
                 .unwrap_or_else(|| Secret::new("")),
         },
-    };
-
-    Ok(ResolvedTenant {
-        config: TenantConfig {
-            key: tenant.tenant_key(),
-            display_name: spec.display_name.clone(),
-            platform,
-            subscription_id: spec.subscription_id.clone(),
-            webhook_url: webhook_url(config, tenant),
-            options: (&spec.messaging_options).into(),
-            messaging: Some(messaging),
-            genesys: genesys_config,
-            api_auth: Some(api_auth),
-            storage: spec.storage_ref.as_ref().map(|s| s.name.clone()),
-        },
-        genesys: genesys_access,
-    })
-}
-
-/// The Secret references of a Storage's active type, with field names.
-pub fn storage_secret_refs(storage: &Storage) -> Vec<(&'static str, &SecretKeyRef)> {
-    let spec = &storage.spec;
-    let mut refs: Vec<(&'static str, Option<&SecretKeyRef>)> = Vec::new();
-    match spec.storage_type {
-        StorageType::S3 => {
-            if let Some(s3) = &spec.s3 {
-                refs.push(("accessKeyId", s3.access_key_id.as_ref()));
-                refs.push(("secretAccessKey", s3.secret_access_key.as_ref()));
-            }
-        }
-        StorageType::AzureBlob => {
-            if let Some(azure) = &spec.azure_blob {
-                refs.push(("accountKey", Some(&azure.account_key)));
-            }
-        }
-        StorageType::Gcs => {
-            if let Some(gcs) = &spec.gcs {
-                refs.push(("serviceAccountKey", gcs.service_account_key.as_ref()));
-            }
-        }
-        StorageType::Box => {
-            if let Some(b) = &spec.box_ {
-                refs.push(("config", Some(&b.config)));
-            }
-        }
-        StorageType::Dropbox => {
-            if let Some(dropbox) = &spec.dropbox {
-                refs.push(("appSecret", Some(&dropbox.app_secret)));
-                refs.push(("refreshToken", Some(&dropbox.refresh_token)));
-            }
-        }
     }
-    refs.into_iter()
-        .filter_map(|(field, r)| Some((field, r?)))
-        .collect()
 }
 
 pub fn resolve_storage(
@@ -296,7 +317,7 @@ pub fn resolve_storage(
     let mut resolver = Resolver::new(secrets, &namespace);
     let kind = storage.spec.storage_type.as_str();
     let mut resolved = BTreeMap::new();
-    for (field, reference) in storage_secret_refs(storage) {
+    for (field, reference) in storage.spec.secret_refs() {
         let path = format!("spec.{kind}.{field}");
         if let Some(value) = resolver.resolve(&path, &reference.name, &reference.key) {
             resolved.insert(field.to_owned(), value);
@@ -308,7 +329,7 @@ pub fn resolve_storage(
     }
     Ok(StorageConfig {
         name: storage.name_any(),
-        kind: kind.to_owned(),
+        kind: storage.spec.storage_type.into(),
         default: storage.spec.default,
         purge_delay_seconds: u64::try_from(storage.spec.purge_delay_seconds).unwrap_or(0),
         settings: storage.spec.settings(),
@@ -329,8 +350,8 @@ pub fn resolve_notifier(
     match target {
         Some(target) if errors.is_empty() => Ok(NotifierConfig {
             name: notifier.name_any(),
-            kind: notifier.spec.notifier_type.as_str().to_owned(),
-            topic: notifier.spec.topic.as_str().to_owned(),
+            kind: notifier.spec.notifier_type.into(),
+            topic: notifier.spec.topic.into(),
             target,
         }),
         _ => {

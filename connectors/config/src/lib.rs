@@ -6,8 +6,12 @@
 //! key [`CONFIG_FILE_NAME`]. The connector pods mount that Secret and reload
 //! the file when it changes; they never talk to the Kubernetes API.
 
+mod messaging;
+mod platform;
 mod secret;
 mod service;
 
+pub use messaging::*;
+pub use platform::{GCLOUDCX_SERVICE, Platform, Support, connector_runs};
 pub use secret::Secret;
 pub use service::*;

@@ -1,11 +1,9 @@
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Secret;
+use crate::{MessagingConfig, Platform, Secret};
 
 /// The key under which the operator stores the file in the service's Secret,
 /// and the file name the connector reads from the mounted directory.
@@ -33,116 +31,6 @@ pub fn webhook_path(platform: Platform, tenant_key: &str) -> String {
 /// Path Genesys Cloud calls with agent messages for one tenant.
 pub fn openmessaging_webhook_path(tenant_key: &str) -> String {
     format!("/openmessaging/{tenant_key}")
-}
-
-/// Every messaging platform of the reference system. The serde name is the
-/// service name, the URL path segment and the `spec.messaging` variant key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Platform {
-    Telegram,
-    Line,
-    Slack,
-    Teams,
-    Viber,
-    Wechat,
-    Zalo,
-    AppleBusinessChat,
-    GoogleChat,
-    GoogleBusinessMessages,
-    KakaoBizm,
-    KakaoInfobank,
-    Disqus,
-    Media4u,
-    PlusMessage,
-    Bedore,
-}
-
-impl Platform {
-    pub const ALL: [Platform; 16] = [
-        Platform::Telegram,
-        Platform::Line,
-        Platform::Slack,
-        Platform::Teams,
-        Platform::Viber,
-        Platform::Wechat,
-        Platform::Zalo,
-        Platform::AppleBusinessChat,
-        Platform::GoogleChat,
-        Platform::GoogleBusinessMessages,
-        Platform::KakaoBizm,
-        Platform::KakaoInfobank,
-        Platform::Disqus,
-        Platform::Media4u,
-        Platform::PlusMessage,
-        Platform::Bedore,
-    ];
-
-    /// Service name, URL segment and variant key (camelCase).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Platform::Telegram => "telegram",
-            Platform::Line => "line",
-            Platform::Slack => "slack",
-            Platform::Teams => "teams",
-            Platform::Viber => "viber",
-            Platform::Wechat => "wechat",
-            Platform::Zalo => "zalo",
-            Platform::AppleBusinessChat => "appleBusinessChat",
-            Platform::GoogleChat => "googleChat",
-            Platform::GoogleBusinessMessages => "googleBusinessMessages",
-            Platform::KakaoBizm => "kakaoBizm",
-            Platform::KakaoInfobank => "kakaoInfobank",
-            Platform::Disqus => "disqus",
-            Platform::Media4u => "media4u",
-            Platform::PlusMessage => "plusMessage",
-            Platform::Bedore => "bedore",
-        }
-    }
-
-    /// Kubernetes object names must be lowercase DNS labels.
-    pub fn object_name(self) -> String {
-        format!("um-{}", self.as_str().to_ascii_lowercase())
-    }
-
-    /// The name agents see in Genesys (custom attribute `media`).
-    pub fn display_name(self) -> &'static str {
-        match self {
-            Platform::Telegram => "Telegram",
-            Platform::Line => "LINE",
-            Platform::Slack => "Slack",
-            Platform::Teams => "Microsoft Teams",
-            Platform::Viber => "Viber",
-            Platform::Wechat => "WeChat",
-            Platform::Zalo => "Zalo",
-            Platform::AppleBusinessChat => "Apple Messages for Business",
-            Platform::GoogleChat => "Google Chat",
-            Platform::GoogleBusinessMessages => "Google Business Messages",
-            Platform::KakaoBizm => "KakaoTalk (BizM)",
-            Platform::KakaoInfobank => "KakaoTalk (Infobank)",
-            Platform::Disqus => "Disqus",
-            Platform::Media4u => "MediaSMS",
-            Platform::PlusMessage => "+Message",
-            Platform::Bedore => "Bedore",
-        }
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Platform {
-    type Err = ConfigError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Platform::ALL
-            .into_iter()
-            .find(|p| p.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| ConfigError::UnknownPlatform(s.to_owned()))
-    }
 }
 
 /// One service's configuration: every tenant that service serves, with the
@@ -247,34 +135,6 @@ pub struct MessagingOptions {
     pub prefix_agent_name: bool,
 }
 
-/// Platform credentials and settings, resolved. Platforms without a typed
-/// variant yet travel as [`MessagingConfig::Generic`]: plain settings and
-/// secrets keyed by their Tenant field name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "platform", rename_all = "camelCase")]
-pub enum MessagingConfig {
-    #[serde(rename_all = "camelCase")]
-    Telegram {
-        bot_token: Secret,
-        /// Bot API base, `https://api.telegram.org` unless pointed elsewhere.
-        api_base_url: String,
-        /// The Tenant's own `secret_token` for setWebhook; absent, the
-        /// connector derives one from the bot token.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        webhook_secret_token: Option<Secret>,
-    },
-    #[serde(rename_all = "camelCase")]
-    Generic {
-        #[serde(default)]
-        settings: BTreeMap<String, String>,
-        #[serde(default)]
-        secrets: BTreeMap<String, Secret>,
-        /// The platform API base URL, when the operator configures one.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        api_base_url: Option<String>,
-    },
-}
-
 /// Genesys Cloud CX side of a Tenant, resolved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -330,8 +190,7 @@ pub enum ApiAuth {
 #[serde(rename_all = "camelCase")]
 pub struct StorageConfig {
     pub name: String,
-    /// `s3`, `azureBlob`, `gcs`, `box`, `dropbox`.
-    pub kind: String,
+    pub kind: StorageKind,
     pub default: bool,
     pub purge_delay_seconds: u64,
     #[serde(default)]
@@ -340,14 +199,53 @@ pub struct StorageConfig {
     pub secrets: BTreeMap<String, Secret>,
 }
 
+/// Attachment storage providers (`spec.type` of a Storage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StorageKind {
+    S3,
+    AzureBlob,
+    Gcs,
+    Box,
+    Dropbox,
+}
+
+impl NotifierKind {
+    /// As written in a NotifierDestination's `spec.type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifierKind::GenesysCloudWebhook => "genesysCloudWebhook",
+            NotifierKind::Slack => "slack",
+            NotifierKind::Discord => "discord",
+            NotifierKind::PagerDuty => "pagerDuty",
+        }
+    }
+}
+
+/// Where a NotifierDestination sends (`spec.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NotifierKind {
+    GenesysCloudWebhook,
+    Slack,
+    Discord,
+    PagerDuty,
+}
+
+/// What a NotifierDestination receives: `Subscriptions` falls back to
+/// `Default` when no destination subscribes to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NotifierTopic {
+    Default,
+    Subscriptions,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NotifierConfig {
     pub name: String,
-    /// `genesysCloudWebhook`, `slack`, `discord`, `pagerDuty`.
-    pub kind: String,
-    /// `Default` or `Subscriptions`.
-    pub topic: String,
+    pub kind: NotifierKind,
+    pub topic: NotifierTopic,
     /// URL or PagerDuty routing key.
     pub target: Secret,
 }
@@ -401,11 +299,11 @@ mod tests {
                     webhook_path(Platform::Telegram, &key)
                 ),
                 options: MessagingOptions::default(),
-                messaging: Some(MessagingConfig::Telegram {
+                messaging: Some(MessagingConfig::Telegram(crate::TelegramConfig {
                     bot_token: Secret::new("123:ABC"),
-                    api_base_url: "https://api.telegram.org".into(),
                     webhook_secret_token: None,
-                }),
+                    api_base_url: None,
+                })),
                 genesys: None,
                 api_auth: None,
                 storage: None,
@@ -438,18 +336,14 @@ mod tests {
     }
 
     #[test]
-    fn platform_names_round_trip() {
-        for platform in Platform::ALL {
-            assert_eq!(platform.as_str().parse::<Platform>().unwrap(), platform);
-            let json = serde_json::to_string(&platform).unwrap();
-            assert_eq!(json, format!("\"{}\"", platform.as_str()));
-            assert!(
-                platform
-                    .object_name()
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            );
-        }
+    fn a_notifier_kind_this_build_does_not_know_is_refused() {
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&telegram_service().to_json()).unwrap();
+        value["notifiers"] = serde_json::json!([
+            {"name": "n", "kind": "carrierPigeon", "topic": "Default", "target": "x"}
+        ]);
+        let err = ServiceConfig::from_json(value.to_string().as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("carrierPigeon"), "{err}");
     }
 
     #[test]

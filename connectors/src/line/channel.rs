@@ -1,5 +1,5 @@
-//! A tenant's LINE channel as the connector reads it from
-//! `MessagingConfig::Generic` (keys are the Tenant's field names).
+//! A tenant's LINE channel as the connector reads it from its
+//! `MessagingConfig::Line`.
 
 use um_config::{MessagingConfig, Secret, TenantConfig};
 
@@ -55,41 +55,26 @@ pub struct Channel<'a> {
 
 /// The LINE channel of `tenant`, if its configuration has one.
 pub fn channel(tenant: &TenantConfig) -> Option<Channel<'_>> {
-    let Some(MessagingConfig::Generic {
-        settings,
-        secrets,
-        api_base_url,
-    }) = &tenant.messaging
-    else {
+    let Some(MessagingConfig::Line(line)) = &tenant.messaging else {
         return None;
-    };
-    let channel_secret = secrets.get("channelSecret").filter(|s| !s.is_empty())?;
-    let switcher = match (
-        settings.get("switcher.serviceCode"),
-        settings.get("switcher.destinationId"),
-        secrets.get("switcher.secret"),
-    ) {
-        (Some(service_code), Some(destination_id), Some(secret)) => Some(SwitcherSettings {
-            service_code,
-            destination_id,
-            secret,
-        }),
-        _ => None,
     };
     Some(Channel {
         tenant: &tenant.key,
-        channel_secret,
-        access_token: secrets.get("channelAccessToken").filter(|s| !s.is_empty()),
-        channel_id: settings.get("channelId").map(String::as_str),
-        switcher,
-        endpoints: Endpoints::new(api_base_url.as_deref()),
+        channel_secret: Some(&line.channel_secret).filter(|s| !s.is_empty())?,
+        access_token: line.channel_access_token.as_ref().filter(|s| !s.is_empty()),
+        channel_id: line.channel_id.as_deref(),
+        switcher: line.switcher.as_ref().map(|switcher| SwitcherSettings {
+            service_code: &switcher.service_code,
+            destination_id: &switcher.destination_id,
+            secret: &switcher.secret,
+        }),
+        endpoints: Endpoints::new(line.api_base_url.as_deref()),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     #[test]
     fn one_base_url_points_both_hosts_default_is_line() {
@@ -106,20 +91,19 @@ mod tests {
     }
 
     #[test]
-    fn reads_generic_settings_and_switcher() {
+    fn reads_the_channel_and_switcher() {
         let mut tenant = super::super::from_webhook::tests::tenant();
-        tenant.messaging = Some(MessagingConfig::Generic {
-            settings: BTreeMap::from([
-                ("channelId".to_owned(), "1650".to_owned()),
-                ("switcher.serviceCode".to_owned(), "svc".to_owned()),
-                ("switcher.destinationId".to_owned(), "dest".to_owned()),
-            ]),
-            secrets: BTreeMap::from([
-                ("channelSecret".to_owned(), Secret::new("s")),
-                ("switcher.secret".to_owned(), Secret::new("sw")),
-            ]),
+        tenant.messaging = Some(MessagingConfig::Line(um_config::LineConfig {
+            channel_id: Some("1650".into()),
+            channel_secret: Secret::new("s"),
+            channel_access_token: None,
+            switcher: Some(um_config::LineSwitcherConfig {
+                service_code: "svc".into(),
+                destination_id: "dest".into(),
+                secret: Secret::new("sw"),
+            }),
             api_base_url: None,
-        });
+        }));
         let channel = channel(&tenant).unwrap();
         assert_eq!(channel.channel_id, Some("1650"));
         assert_eq!(channel.access_token, None);

@@ -296,14 +296,13 @@ pub(crate) mod tests {
             subscription_id: None,
             webhook_url: "https://um.example/line/shop.acme".into(),
             options: MessagingOptions::default(),
-            messaging: Some(MessagingConfig::Generic {
-                settings: BTreeMap::new(),
-                secrets: BTreeMap::from([
-                    ("channelSecret".to_owned(), Secret::new("chan-secret")),
-                    ("channelAccessToken".to_owned(), Secret::new("chan-token")),
-                ]),
+            messaging: Some(MessagingConfig::Line(um_config::LineConfig {
+                channel_id: None,
+                channel_secret: Secret::new("chan-secret"),
+                channel_access_token: Some(Secret::new("chan-token")),
+                switcher: None,
                 api_base_url: None,
-            }),
+            })),
             genesys: None,
             api_auth: None,
             storage: None,

@@ -529,11 +529,14 @@ pub(crate) mod tests {
             subscription_id: None,
             webhook_url: "https://um.example/slack/shop.acme".into(),
             options: MessagingOptions::default(),
-            messaging: Some(MessagingConfig::Generic {
-                settings: Default::default(),
-                secrets: Default::default(),
+            messaging: Some(MessagingConfig::Slack(um_config::SlackConfig {
+                signing_secret: um_config::Secret::new(""),
+                bot_token: um_config::Secret::new(""),
+                app_id: None,
+                client_id: None,
+                client_secret: None,
                 api_base_url: None,
-            }),
+            })),
             genesys: None,
             api_auth: None,
             storage: None,

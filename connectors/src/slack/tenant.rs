@@ -27,28 +27,19 @@ pub struct SlackTenant<'a> {
 
 impl<'a> SlackTenant<'a> {
     pub fn of(tenant: &'a TenantConfig) -> Option<Self> {
-        let Some(MessagingConfig::Generic {
-            settings,
-            secrets,
-            api_base_url,
-        }) = &tenant.messaging
-        else {
+        let Some(MessagingConfig::Slack(slack)) = &tenant.messaging else {
             return None;
         };
-        let secret = |key: &str| secrets.get(key).filter(|s| !s.is_empty());
-        let setting = |key: &str| {
-            settings
-                .get(key)
-                .map(String::as_str)
-                .filter(|s| !s.is_empty())
-        };
+        let secret = |value: Option<&'a Secret>| value.filter(|s| !s.is_empty());
+        let setting = |value: &'a Option<String>| value.as_deref().filter(|s| !s.is_empty());
         Some(Self {
-            signing_secret: secret("signingSecret"),
-            bot_token: secret("botToken"),
-            app_id: setting("appId"),
-            client_id: setting("clientId"),
-            client_secret: secret("clientSecret"),
-            base_url: api_base_url
+            signing_secret: secret(Some(&slack.signing_secret)),
+            bot_token: secret(Some(&slack.bot_token)),
+            app_id: setting(&slack.app_id),
+            client_id: setting(&slack.client_id),
+            client_secret: secret(slack.client_secret.as_ref()),
+            base_url: slack
+                .api_base_url
                 .as_deref()
                 .map(|base| base.trim_end_matches('/'))
                 .filter(|base| !base.is_empty())

@@ -40,32 +40,24 @@ pub struct Bot {
 
 impl Bot {
     pub fn of(tenant: &TenantConfig) -> Result<Self, String> {
-        let Some(MessagingConfig::Generic {
-            settings,
-            secrets,
-            api_base_url,
-        }) = &tenant.messaging
-        else {
+        let Some(MessagingConfig::Teams(teams)) = &tenant.messaging else {
             return Err(format!("tenant {} has no Teams bot configured", tenant.key));
         };
-        let app_id = settings
-            .get("appId")
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| format!("tenant {} has no Teams appId", tenant.key))?;
-        let app_password = secrets
-            .get("appPassword")
-            .ok_or_else(|| format!("tenant {} has no Teams appPassword", tenant.key))?;
-        let base = api_base_url
+        if teams.app_id.is_empty() {
+            return Err(format!("tenant {} has no Teams appId", tenant.key));
+        }
+        let base = teams
+            .api_base_url
             .as_deref()
             .map(|base| base.trim_end_matches('/'))
             .filter(|base| !base.is_empty());
         Ok(Self {
-            app_id: app_id.clone(),
-            app_password: app_password.clone(),
-            auth_tenant: settings
-                .get("appTenantId")
+            app_id: teams.app_id.clone(),
+            app_password: teams.app_password.clone(),
+            auth_tenant: teams
+                .app_tenant_id
+                .clone()
                 .filter(|t| !t.is_empty())
-                .cloned()
                 .unwrap_or_else(|| DEFAULT_AUTH_TENANT.to_owned()),
             openid_metadata_url: base.map_or_else(
                 || OPENID_METADATA_URL.to_owned(),
@@ -261,19 +253,16 @@ pub fn same_origin(url: &str, service_url: &str) -> bool {
 mod tests {
     use super::*;
     use crate::teams::types::{ChannelAccount, Scope};
-    use std::collections::BTreeMap;
 
     fn tenant(api_base_url: Option<&str>, tenant_id: Option<&str>) -> TenantConfig {
-        let mut settings = BTreeMap::from([("appId".to_owned(), "app-1".to_owned())]);
-        if let Some(id) = tenant_id {
-            settings.insert("appTenantId".into(), id.into());
-        }
         TenantConfig {
-            messaging: Some(MessagingConfig::Generic {
-                settings,
-                secrets: BTreeMap::from([("appPassword".to_owned(), Secret::new("pw"))]),
+            messaging: Some(MessagingConfig::Teams(um_config::TeamsConfig {
+                app_id: "app-1".into(),
+                app_password: Secret::new("pw"),
+                app_tenant_id: tenant_id.map(str::to_owned),
+                app: Default::default(),
                 api_base_url: api_base_url.map(str::to_owned),
-            }),
+            })),
             ..crate::teams::inbound::tests::tenant()
         }
     }

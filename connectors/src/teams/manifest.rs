@@ -161,34 +161,35 @@ pub fn default_icons(accent_color: &str) -> Result<(Vec<u8>, Vec<u8>), ManifestE
 /// Accent color when a tenant names none (Teams' own blue).
 pub const DEFAULT_ACCENT_COLOR: &str = "#0078D4";
 
-/// A tenant's app: `settings.botName` (else the tenant's display name),
-/// `settings.accentColor`, `settings.description`, `settings.websiteUrl`,
-/// `settings.privacyUrl`, `settings.termsUrl`, and the default icons.
+/// A tenant's app from `spec.messaging.teams.app`: the bot name (else the
+/// tenant's display name), accent colour, description and URLs, with
+/// defaults for what is absent, and the default icons.
 pub fn definition_for(
     display_name: &str,
     app_id: &str,
-    settings: &std::collections::BTreeMap<String, String>,
+    settings: &um_config::TeamsAppConfig,
     webhook_url: &str,
 ) -> Result<AppDefinition, ManifestError> {
-    let setting = |key: &str| settings.get(key).filter(|v| !v.is_empty()).cloned();
-    let name: String = setting("botName")
+    let setting = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
+    let name: String = setting(&settings.bot_name)
         .unwrap_or_else(|| display_name.to_owned())
         .chars()
         .take(SHORT_NAME_LIMIT)
         .collect();
-    let accent_color = setting("accentColor").unwrap_or_else(|| DEFAULT_ACCENT_COLOR.to_owned());
+    let accent_color =
+        setting(&settings.accent_color).unwrap_or_else(|| DEFAULT_ACCENT_COLOR.to_owned());
     let (color_icon, outline_icon) = default_icons(&accent_color)?;
-    let website = setting("websiteUrl").unwrap_or_else(|| {
+    let website = setting(&settings.website_url).unwrap_or_else(|| {
         url::Url::parse(webhook_url)
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_default()
     });
     Ok(AppDefinition {
         bot_id: app_id.to_owned(),
-        description: setting("description").unwrap_or_else(|| format!("Chat with {name}")),
+        description: setting(&settings.description).unwrap_or_else(|| format!("Chat with {name}")),
         developer_name: display_name.to_owned(),
-        privacy_url: setting("privacyUrl").unwrap_or_else(|| website.clone()),
-        terms_url: setting("termsUrl").unwrap_or_else(|| website.clone()),
+        privacy_url: setting(&settings.privacy_url).unwrap_or_else(|| website.clone()),
+        terms_url: setting(&settings.terms_url).unwrap_or_else(|| website.clone()),
         website_url: website,
         name,
         accent_color,
@@ -391,7 +392,7 @@ mod tests {
 
     #[test]
     fn a_tenant_definition_from_settings_and_defaults() {
-        let mut settings = std::collections::BTreeMap::new();
+        let mut settings = um_config::TeamsAppConfig::default();
         let app = definition_for(
             "ACME Corporation",
             "app-1",
@@ -403,8 +404,8 @@ mod tests {
         assert_eq!(app.accent_color, DEFAULT_ACCENT_COLOR);
         assert_eq!(app.website_url, "https://um.acme.example");
         assert!(package(&app, "1.0.0").is_ok());
-        settings.insert("botName".to_owned(), "ACME Help".to_owned());
-        settings.insert("accentColor".to_owned(), "#FF8800".to_owned());
+        settings.bot_name = Some("ACME Help".to_owned());
+        settings.accent_color = Some("#FF8800".to_owned());
         let custom = definition_for(
             "ACME Corporation",
             "app-1",
@@ -417,7 +418,7 @@ mod tests {
             next_state(Some(&next_state(None, &app)), &custom).version,
             "1.0.1"
         );
-        settings.insert("accentColor".to_owned(), "orange".to_owned());
+        settings.accent_color = Some("orange".to_owned());
         assert!(definition_for("ACME", "app-1", &settings, "https://x/").is_err());
     }
 

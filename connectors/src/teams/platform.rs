@@ -287,7 +287,7 @@ impl MessagingPlatform for Teams {
         };
         let bot = Bot::of(tenant).map_err(|e| error("Teams bot", e))?;
         let settings = match &tenant.messaging {
-            Some(um_config::MessagingConfig::Generic { settings, .. }) => settings.clone(),
+            Some(um_config::MessagingConfig::Teams(teams)) => teams.app.clone(),
             _ => Default::default(),
         };
         let app = manifest::definition_for(

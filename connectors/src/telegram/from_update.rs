@@ -335,11 +335,11 @@ pub(crate) mod tests {
             subscription_id: None,
             webhook_url: "https://um.example/telegram/shop.acme".into(),
             options: MessagingOptions::default(),
-            messaging: Some(MessagingConfig::Telegram {
+            messaging: Some(MessagingConfig::Telegram(um_config::TelegramConfig {
                 bot_token: Secret::new("123:ABC"),
-                api_base_url: "https://api.telegram.org".into(),
                 webhook_secret_token: None,
-            }),
+                api_base_url: None,
+            })),
             genesys: None,
             api_auth: None,
             storage: None,

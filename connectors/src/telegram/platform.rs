@@ -30,13 +30,19 @@ pub const ALLOWED_UPDATES: [&str; 3] = ["message", "edited_message", "callback_q
 #[derive(Debug, Default)]
 pub struct Telegram;
 
+/// Telegram's Bot API when the Tenant's configuration points nowhere else.
+pub const DEFAULT_API_BASE: &str = "https://api.telegram.org";
+
 fn bot(tenant: &TenantConfig) -> Option<(&Secret, &str)> {
     match &tenant.messaging {
-        Some(MessagingConfig::Telegram {
-            bot_token,
-            api_base_url,
-            ..
-        }) => Some((bot_token, api_base_url.as_str())),
+        Some(MessagingConfig::Telegram(telegram)) => Some((
+            &telegram.bot_token,
+            telegram
+                .api_base_url
+                .as_deref()
+                .filter(|base| !base.is_empty())
+                .unwrap_or(DEFAULT_API_BASE),
+        )),
         _ => None,
     }
 }
@@ -44,13 +50,9 @@ fn bot(tenant: &TenantConfig) -> Option<(&Secret, &str)> {
 /// The `secret_token` Telegram sends back with every update of `tenant`.
 fn expected_secret_token(tenant: &TenantConfig) -> Option<String> {
     match &tenant.messaging {
-        Some(MessagingConfig::Telegram {
-            bot_token,
-            webhook_secret_token,
-            ..
-        }) => Some(webhook_secret::secret_token(
-            bot_token,
-            webhook_secret_token.as_ref(),
+        Some(MessagingConfig::Telegram(telegram)) => Some(webhook_secret::secret_token(
+            &telegram.bot_token,
+            telegram.webhook_secret_token.as_ref(),
         )),
         _ => None,
     }
@@ -278,6 +280,19 @@ mod tests {
     }
 
     #[test]
+    fn the_bot_api_is_telegrams_unless_the_tenant_points_elsewhere() {
+        let mut tenant = super::super::from_update::tests::tenant();
+        assert_eq!(bot(&tenant).map(|(_, base)| base), Some(DEFAULT_API_BASE));
+        if let Some(MessagingConfig::Telegram(telegram)) = &mut tenant.messaging {
+            telegram.api_base_url = Some("http://127.0.0.1:4001".into());
+        }
+        assert_eq!(
+            bot(&tenant).map(|(_, base)| base),
+            Some("http://127.0.0.1:4001")
+        );
+    }
+
+    #[test]
     fn set_webhook_carries_url_and_derived_secret_only() {
         let tenant = super::super::from_update::tests::tenant();
         let body = set_webhook_body(&tenant).expect("a bot");
@@ -307,12 +322,8 @@ mod tests {
     #[test]
     fn the_tenant_secret_token_is_registered_and_required() {
         let mut tenant = super::super::from_update::tests::tenant();
-        if let Some(MessagingConfig::Telegram {
-            webhook_secret_token,
-            ..
-        }) = &mut tenant.messaging
-        {
-            *webhook_secret_token = Some(Secret::new("acme_own-token-2026"));
+        if let Some(MessagingConfig::Telegram(telegram)) = &mut tenant.messaging {
+            telegram.webhook_secret_token = Some(Secret::new("acme_own-token-2026"));
         }
         let body = set_webhook_body(&tenant).expect("a bot");
         assert_eq!(body["secret_token"], "acme_own-token-2026");

@@ -221,20 +221,12 @@ pub(crate) mod tests {
             subscription_id: None,
             webhook_url: "https://um.example/viber/shop.acme".into(),
             options: MessagingOptions::default(),
-            messaging: Some(MessagingConfig::Generic {
-                settings: BTreeMap::from([
-                    ("senderName".to_owned(), "ACME Support".to_owned()),
-                    (
-                        "senderAvatar".to_owned(),
-                        "https://acme.example/a.png".to_owned(),
-                    ),
-                ]),
-                secrets: BTreeMap::from([(
-                    "authToken".to_owned(),
-                    Secret::new("445da6az1s345z78-dazcczb2542zv51a-e0vc5fva17480im9"),
-                )]),
+            messaging: Some(MessagingConfig::Viber(um_config::ViberConfig {
+                auth_token: Secret::new("445da6az1s345z78-dazcczb2542zv51a-e0vc5fva17480im9"),
+                sender_name: "ACME Support".into(),
+                sender_avatar: Some("https://acme.example/a.png".into()),
                 api_base_url: None,
-            }),
+            })),
             genesys: None,
             api_auth: None,
             storage: None,

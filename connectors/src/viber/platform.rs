@@ -50,19 +50,16 @@ pub struct ViberTenant<'a> {
 
 pub fn viber_tenant(tenant: &TenantConfig) -> Option<ViberTenant<'_>> {
     match &tenant.messaging {
-        Some(MessagingConfig::Generic {
-            settings,
-            secrets,
-            api_base_url,
-        }) => Some(ViberTenant {
-            auth_token: secrets.get("authToken").filter(|t| !t.is_empty())?,
+        Some(MessagingConfig::Viber(viber)) => Some(ViberTenant {
+            auth_token: Some(&viber.auth_token).filter(|t| !t.is_empty())?,
             sender: Sender {
-                name: settings
-                    .get("senderName")
-                    .map_or(tenant.display_name.as_str(), String::as_str),
-                avatar: settings.get("senderAvatar").map(String::as_str),
+                name: Some(viber.sender_name.as_str())
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or(tenant.display_name.as_str()),
+                avatar: viber.sender_avatar.as_deref(),
             },
-            api_base_url: api_base_url
+            api_base_url: viber
+                .api_base_url
                 .as_deref()
                 .filter(|u| !u.is_empty())
                 .unwrap_or(DEFAULT_API_BASE),

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
 use serde::Deserialize;
-use um_config::{MessagingConfig, MessagingOptions, Platform, Secret, TenantConfig};
+use um_config::{LineConfig, MessagingConfig, MessagingOptions, Platform, Secret, TenantConfig};
 use um_connector::envelope::{
     Body, Content, Conversation, Direction, ENVELOPE_VERSION, Envelope, Guest, ReasonCode,
 };
@@ -32,11 +32,13 @@ pub fn tenant(key: &str, secret: &str) -> TenantConfig {
         subscription_id: None,
         webhook_url: format!("https://um.example.com/line/{key}"),
         options: MessagingOptions::default(),
-        messaging: Some(MessagingConfig::Generic {
-            settings: BTreeMap::new(),
-            secrets: BTreeMap::from([("channelSecret".to_owned(), Secret::new(secret))]),
+        messaging: Some(MessagingConfig::Line(LineConfig {
+            channel_id: None,
+            channel_secret: Secret::new(secret),
+            channel_access_token: None,
+            switcher: None,
             api_base_url: None,
-        }),
+        })),
         genesys: None,
         api_auth: None,
         storage: None,
@@ -49,9 +51,7 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 
 fn channel_secret(tenant: &TenantConfig) -> Option<&str> {
     match &tenant.messaging {
-        Some(MessagingConfig::Generic { secrets, .. }) => {
-            secrets.get("channelSecret").map(Secret::expose)
-        }
+        Some(MessagingConfig::Line(line)) => Some(line.channel_secret.expose()),
         _ => None,
     }
 }

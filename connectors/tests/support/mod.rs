@@ -264,11 +264,11 @@ impl Bridge {
         telegram_config.tenants.insert(
             tenant_key.clone(),
             TenantConfig {
-                messaging: Some(MessagingConfig::Telegram {
+                messaging: Some(MessagingConfig::Telegram(um_config::TelegramConfig {
                     bot_token: Secret::new(bot_token.clone()),
-                    api_base_url: telegram.base_url(),
                     webhook_secret_token: None,
-                }),
+                    api_base_url: Some(telegram.base_url()),
+                })),
                 ..base_tenant.clone()
             },
         );

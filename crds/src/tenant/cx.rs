@@ -61,8 +61,12 @@ pub struct GenesysCloudSpec {
     /// Name shown to guests for agent messages; absent: the agent's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_name: Option<String>,
+    /// Agent commands and canned responses. Not implemented in this
+    /// version: agent messages are relayed as text whatever they start with.
     #[serde(default)]
     pub commander: CommanderSpec,
+    /// Map previews of locations for the agent. Not implemented in this
+    /// version: locations reach the agent without a preview image.
     #[serde(default)]
     pub google_maps: GoogleMapsSpec,
 }
@@ -212,6 +216,10 @@ pub struct RoutingContext {
 }
 
 /// Genesys PureConnect (CIC) through Interaction Web Tools.
+///
+/// Preview: not implemented in this version. The API accepts it; the
+/// operator reports the Tenant `Ready=False` with reason `CxNotSupported`
+/// and runs nothing for it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [

@@ -1,8 +1,6 @@
 //! `spec.messaging`: the one messaging platform of a Tenant, with the
 //! settings and credentials its connector needs.
 
-use std::collections::BTreeMap;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use um_config::Platform;
@@ -10,90 +8,55 @@ use um_config::Platform;
 use super::one_of::one_of_enum;
 use crate::SecretKeyRef;
 use crate::secret_ref::{HTTP_URL, SecretRefs, secret_refs};
-use crate::settings::flatten_settings;
 
-one_of_enum! {
-    /// The messaging platform of a Tenant: exactly one key, named as the
-    /// platform's service (`telegram`, `line`, ...).
-    pub enum MessagingSpec (what = "messaging platform under spec.messaging") {
-        Telegram(TelegramSpec) = "telegram",
-        Line(LineSpec) = "line",
-        Slack(SlackSpec) = "slack",
-        Teams(TeamsSpec) = "teams",
-        Viber(ViberSpec) = "viber",
-        Wechat(WechatSpec) = "wechat",
-        Zalo(ZaloSpec) = "zalo",
-        AppleBusinessChat(AppleBusinessChatSpec) = "appleBusinessChat",
-        GoogleChat(GoogleChatSpec) = "googleChat",
-        GoogleBusinessMessages(GoogleBusinessMessagesSpec) = "googleBusinessMessages",
-        KakaoBizm(KakaoBizmSpec) = "kakaoBizm",
-        KakaoInfobank(KakaoInfobankSpec) = "kakaoInfobank",
-        Disqus(DisqusSpec) = "disqus",
-        Media4u(Media4uSpec) = "media4u",
-        PlusMessage(PlusMessageSpec) = "plusMessage",
-        Bedore(BedoreSpec) = "bedore",
-    }
+/// Declares [`MessagingSpec`] from one list: each variant is named as its
+/// [`Platform`] and keyed by the platform's name, so `platform()` and the
+/// Secret references follow from the list (a test checks the list against
+/// [`Platform::ALL`]).
+macro_rules! messaging_specs {
+    ($( $variant:ident($spec:ty) = $key:literal, )*) => {
+        one_of_enum! {
+            /// The messaging platform of a Tenant: exactly one key, named as the
+            /// platform's service (`telegram`, `line`, ...).
+            pub enum MessagingSpec (what = "messaging platform under spec.messaging") {
+                $( $variant($spec) = $key, )*
+            }
+        }
+
+        impl MessagingSpec {
+            /// The platform this spec is for.
+            pub fn platform(&self) -> Platform {
+                match self {
+                    $( MessagingSpec::$variant(_) => Platform::$variant, )*
+                }
+            }
+
+            fn variant_secret_refs(&self) -> &dyn SecretRefs {
+                match self {
+                    $( MessagingSpec::$variant(s) => s, )*
+                }
+            }
+        }
+    };
 }
 
-impl MessagingSpec {
-    /// The platform this spec is for.
-    pub fn platform(&self) -> Platform {
-        match self {
-            MessagingSpec::Telegram(_) => Platform::Telegram,
-            MessagingSpec::Line(_) => Platform::Line,
-            MessagingSpec::Slack(_) => Platform::Slack,
-            MessagingSpec::Teams(_) => Platform::Teams,
-            MessagingSpec::Viber(_) => Platform::Viber,
-            MessagingSpec::Wechat(_) => Platform::Wechat,
-            MessagingSpec::Zalo(_) => Platform::Zalo,
-            MessagingSpec::AppleBusinessChat(_) => Platform::AppleBusinessChat,
-            MessagingSpec::GoogleChat(_) => Platform::GoogleChat,
-            MessagingSpec::GoogleBusinessMessages(_) => Platform::GoogleBusinessMessages,
-            MessagingSpec::KakaoBizm(_) => Platform::KakaoBizm,
-            MessagingSpec::KakaoInfobank(_) => Platform::KakaoInfobank,
-            MessagingSpec::Disqus(_) => Platform::Disqus,
-            MessagingSpec::Media4u(_) => Platform::Media4u,
-            MessagingSpec::PlusMessage(_) => Platform::PlusMessage,
-            MessagingSpec::Bedore(_) => Platform::Bedore,
-        }
-    }
-
-    fn variant_secret_refs(&self) -> &dyn SecretRefs {
-        match self {
-            MessagingSpec::Telegram(s) => s,
-            MessagingSpec::Line(s) => s,
-            MessagingSpec::Slack(s) => s,
-            MessagingSpec::Teams(s) => s,
-            MessagingSpec::Viber(s) => s,
-            MessagingSpec::Wechat(s) => s,
-            MessagingSpec::Zalo(s) => s,
-            MessagingSpec::AppleBusinessChat(s) => s,
-            MessagingSpec::GoogleChat(s) => s,
-            MessagingSpec::GoogleBusinessMessages(s) => s,
-            MessagingSpec::KakaoBizm(s) => s,
-            MessagingSpec::KakaoInfobank(s) => s,
-            MessagingSpec::Disqus(s) => s,
-            MessagingSpec::Media4u(s) => s,
-            MessagingSpec::PlusMessage(s) => s,
-            MessagingSpec::Bedore(s) => s,
-        }
-    }
-
-    /// The platform's plain settings, flattened (`channelId -> "1650"`,
-    /// `switcher.serviceCode -> "..."`), without the Secret references:
-    /// `um_config::MessagingConfig::Generic::settings`.
-    pub fn settings(&self) -> BTreeMap<String, String> {
-        let skip: Vec<&str> = self
-            .secret_refs()
-            .into_iter()
-            .map(|(field, _)| field)
-            .collect();
-        let value = serde_json::to_value(self).unwrap_or_default();
-        match value.get(self.key()) {
-            Some(fields) => flatten_settings(fields, &skip),
-            None => BTreeMap::new(),
-        }
-    }
+messaging_specs! {
+    Telegram(TelegramSpec) = "telegram",
+    Line(LineSpec) = "line",
+    Slack(SlackSpec) = "slack",
+    Teams(TeamsSpec) = "teams",
+    Viber(ViberSpec) = "viber",
+    Wechat(WechatSpec) = "wechat",
+    Zalo(ZaloSpec) = "zalo",
+    AppleBusinessChat(AppleBusinessChatSpec) = "appleBusinessChat",
+    GoogleChat(GoogleChatSpec) = "googleChat",
+    GoogleBusinessMessages(GoogleBusinessMessagesSpec) = "googleBusinessMessages",
+    KakaoBizm(KakaoBizmSpec) = "kakaoBizm",
+    KakaoInfobank(KakaoInfobankSpec) = "kakaoInfobank",
+    Disqus(DisqusSpec) = "disqus",
+    Media4u(Media4uSpec) = "media4u",
+    PlusMessage(PlusMessageSpec) = "plusMessage",
+    Bedore(BedoreSpec) = "bedore",
 }
 
 impl SecretRefs for MessagingSpec {
@@ -221,6 +184,41 @@ pub struct TeamsSpec {
     /// Entra ID tenant of a single-tenant bot; absent: `botframework.com`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_tenant_id: Option<String>,
+    /// How the Teams app package the connector builds (served at
+    /// `<webhookUrl>/register`) presents the bot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<TeamsAppSpec>,
+}
+
+/// The Teams app package's presentation; every field is optional.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamsAppSpec {
+    /// Short name of the app (at most 30 characters); absent: the
+    /// Tenant's displayName.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 30))]
+    pub bot_name: Option<String>,
+    /// Accent colour of the app and its icons (`#RRGGBB`); absent: `#0078D4`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^#[0-9A-Fa-f]{6}$"))]
+    pub accent_color: Option<String>,
+    /// Short description (at most 80 characters); absent: `Chat with <name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 80))]
+    pub description: Option<String>,
+    /// Developer website; absent: the origin of the webhook URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(HTTP_URL))]
+    pub website_url: Option<String>,
+    /// Privacy statement; absent: the website.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(HTTP_URL))]
+    pub privacy_url: Option<String>,
+    /// Terms of use; absent: the website.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(HTTP_URL))]
+    pub terms_url: Option<String>,
 }
 
 impl SecretRefs for TeamsSpec {
@@ -261,6 +259,10 @@ pub enum WechatEncryptMode {
 }
 
 /// WeChat Official Account.
+///
+/// Preview: not implemented in this version. The API accepts it; the
+/// operator reports the Tenant `Ready=False` with reason
+/// `PlatformNotSupported` and runs nothing for it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
@@ -304,6 +306,10 @@ impl SecretRefs for WechatSpec {
 }
 
 /// Zalo Official Account (OA API v3).
+///
+/// Preview: not implemented in this version. The API accepts it; the
+/// operator reports the Tenant `Ready=False` with reason
+/// `PlatformNotSupported` and runs nothing for it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ZaloSpec {
@@ -337,6 +343,10 @@ impl SecretRefs for ZaloSpec {
 }
 
 /// Apple Messages for Business, with us as the messaging service provider.
+///
+/// Preview: not implemented in this version. The API accepts it; the
+/// operator reports the Tenant `Ready=False` with reason
+/// `PlatformNotSupported` and runs nothing for it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppleBusinessChatSpec {
@@ -375,6 +385,10 @@ pub enum GoogleChatEventFormat {
 }
 
 /// Google Chat app (HTTP endpoint).
+///
+/// Preview: not implemented in this version. The API accepts it; the
+/// operator reports the Tenant `Ready=False` with reason
+/// `PlatformNotSupported` and runs nothing for it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
@@ -415,6 +429,10 @@ impl SecretRefs for GoogleChatSpec {
 
 /// Google Business Messages. Google retired it in 2024; kept for existing
 /// configurations (legacy).
+///
+/// Preview: not implemented in this version. The API accepts it; the
+/// operator reports the Tenant `Ready=False` with reason
+/// `PlatformNotSupported` and runs nothing for it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GoogleBusinessMessagesSpec {
@@ -442,6 +460,10 @@ impl SecretRefs for GoogleBusinessMessagesSpec {
 /// KakaoTalk through BizM. BizM publishes only its AlimTalk/FriendTalk send
 /// API; inbound messages use the project's provider contract (bearer token
 /// plus HMAC signature, see the connector documentation).
+///
+/// Preview: not implemented in this version. The API accepts it; the
+/// operator reports the Tenant `Ready=False` with reason
+/// `PlatformNotSupported` and runs nothing for it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KakaoBizmSpec {
@@ -493,6 +515,10 @@ pub enum InfobankApi {
 }
 
 /// KakaoTalk 상담톡 through Infobank.
+///
+/// Preview: not implemented in this version. The API accepts it; the
+/// operator reports the Tenant `Ready=False` with reason
+/// `PlatformNotSupported` and runs nothing for it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
@@ -549,6 +575,10 @@ impl SecretRefs for KakaoInfobankSpec {
 }
 
 /// Disqus forum, polled (Disqus has no webhooks).
+///
+/// Preview: not implemented in this version. The API accepts it; the
+/// operator reports the Tenant `Ready=False` with reason
+/// `PlatformNotSupported` and runs nothing for it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DisqusSpec {
@@ -591,6 +621,10 @@ impl SecretRefs for DisqusSpec {
 
 /// Media4U MediaSMS. Its send API authenticates with account and password;
 /// replies arrive through the project's provider contract.
+///
+/// Preview: not implemented in this version. The API accepts it; the
+/// operator reports the Tenant `Ready=False` with reason
+/// `PlatformNotSupported` and runs nothing for it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Media4uSpec {
@@ -626,6 +660,10 @@ impl SecretRefs for Media4uSpec {
 }
 
 /// NTT DOCOMO +Message official account, through an aggregator.
+///
+/// Preview: not implemented in this version. The API accepts it; the
+/// operator reports the Tenant `Ready=False` with reason
+/// `PlatformNotSupported` and runs nothing for it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlusMessageSpec {
@@ -660,6 +698,10 @@ impl SecretRefs for PlusMessageSpec {
 
 /// Bedore chatbot hand-off: the bot hands a conversation (with its
 /// transcript) to an agent and gets it back when the agent leaves.
+///
+/// Preview: not implemented in this version. The API accepts it; the
+/// operator reports the Tenant `Ready=False` with reason
+/// `PlatformNotSupported` and runs nothing for it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BedoreSpec {

@@ -91,7 +91,8 @@ pub struct TenantSpec {
     #[schemars(length(min = 1, max = 128))]
     pub subscription_id: Option<String>,
     /// Authentication of the IVR REST API (`/api/v1/messages`) for this
-    /// Tenant.
+    /// Tenant. Not implemented in this version: there is no `api` service
+    /// yet; the setting is validated and kept for when there is.
     #[serde(default)]
     pub api_auth: ApiAuthSpec,
     /// The contact-center platform: exactly one of genesysCloud, pureConnect.
@@ -104,7 +105,8 @@ pub struct TenantSpec {
     #[serde(default)]
     pub messaging_options: MessagingOptions,
     /// Storage (same namespace) for attachments; absent: the Storage marked
-    /// default.
+    /// default. Not implemented in this version: attachments are handed
+    /// over through the connectors' own signed URLs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_ref: Option<StorageRef>,
 }
@@ -197,6 +199,7 @@ impl SecretRefs for ApiAuthSpec {
 #[serde(rename_all = "camelCase")]
 pub struct MessagingOptions {
     /// Relay system messages (agent joined, transferred, ...) to the guest.
+    /// Not implemented in this version: system messages are not relayed.
     #[serde(default)]
     pub show_system_messages: bool,
     /// Prefix agent messages with the agent's name.

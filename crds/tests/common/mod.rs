@@ -43,10 +43,28 @@ pub fn objects_of_kind(dir: &str, kind: &str) -> Vec<(PathBuf, Value)> {
         .collect()
 }
 
+/// The documents of `kind` in `config/samples/<dir>` and in
+/// `config/samples/preview/<dir>`, where it exists.
+pub fn all_objects_of_kind(dir: &str, kind: &str) -> Vec<(PathBuf, Value)> {
+    let mut out = Vec::new();
+    for dir in [dir.to_owned(), format!("preview/{dir}")] {
+        if samples_dir().join(&dir).is_dir() {
+            out.extend(objects_of_kind(&dir, kind));
+        }
+    }
+    out
+}
+
 /// `(secret name, key)` of every Secret document in the samples.
 pub fn sample_secret_keys() -> BTreeSet<(String, String)> {
     let mut keys = BTreeSet::new();
-    for dir in ["secrets", "tenants", "storages", "notifiers"] {
+    for dir in [
+        "secrets",
+        "tenants",
+        "notifiers",
+        "preview/tenants",
+        "preview/storages",
+    ] {
         for (_, secret) in objects_of_kind(dir, "Secret") {
             let name = secret["metadata"]["name"].as_str().unwrap().to_owned();
             for field in ["stringData", "data"] {

@@ -193,11 +193,11 @@ impl FloodBridge {
         telegram_config.tenants.insert(
             tenant_key.clone(),
             TenantConfig {
-                messaging: Some(MessagingConfig::Telegram {
+                messaging: Some(MessagingConfig::Telegram(um_config::TelegramConfig {
                     bot_token: Secret::new(bot_token.clone()),
-                    api_base_url: telegram.base_url(),
                     webhook_secret_token: None,
-                }),
+                    api_base_url: Some(telegram.base_url()),
+                })),
                 ..tenant.clone()
             },
         );

@@ -16,7 +16,7 @@ use um_crds::{NotifierDestination, Storage, Tenant};
 
 use super::{Context, ReconcileError, apply, list_in, namespace_secrets, sweep_orphans};
 use crate::config::OperatorConfig;
-use crate::model::{resolve_notifier, resolve_storage, resolve_tenant};
+use crate::model::{resolve_notifier, resolve_tenant, unsupported};
 use crate::render::{NamespaceState, NamespaceTenant, TenantOwner, render_namespace};
 
 pub type SecretMap = BTreeMap<String, BTreeMap<String, ByteString>>;
@@ -51,7 +51,9 @@ pub fn namespace_state(
     let tenants = tenants
         .iter()
         .filter(|t| {
-            t.namespace().as_deref() == Some(namespace) && t.metadata.deletion_timestamp.is_none()
+            t.namespace().as_deref() == Some(namespace)
+                && t.metadata.deletion_timestamp.is_none()
+                && unsupported(&t.spec).is_none()
         })
         .map(|tenant| {
             let uid = tenant.uid().unwrap_or_default();
@@ -78,12 +80,6 @@ pub fn namespace_state(
     NamespaceState {
         namespace: namespace.to_owned(),
         tenants,
-        storages: inputs
-            .storages
-            .iter()
-            .filter(|s| s.metadata.deletion_timestamp.is_none())
-            .filter_map(|s| resolve_storage(s, &inputs.secrets).ok())
-            .collect(),
         notifiers: inputs
             .notifiers
             .iter()
@@ -216,17 +212,31 @@ mod tests {
             integration_id: Some("from-status".into()),
             ..Default::default()
         });
+        // Served by nothing in this version: a preview platform, PureConnect.
+        let zalo = crate::model::tests::tenant(
+            "zalo",
+            json!({"zalo": {"appId": "1", "appSecret": {"name": "z", "key": "a"}, "oaId": "2",
+                            "oaSecretKey": {"name": "z", "key": "b"}, "refreshToken": {"name": "z", "key": "c"}}}),
+            serde_json::to_value(&telegram_genesys("zalo").spec.cx).unwrap(),
+        );
+        let pure_connect = crate::model::tests::tenant(
+            "pc",
+            json!({"telegram": {"botToken": {"name": "acme-telegram", "key": "token"}}}),
+            json!({"pureConnect": {"primaryUrl": "https://cic.example.com", "target": {"name": "Support", "type": "Workgroup"}}}),
+        );
         let tenants = vec![
             Arc::new(acme),
             Arc::new(deleting),
             Arc::new(other_namespace),
+            Arc::new(zalo),
+            Arc::new(pure_connect),
         ];
 
         let state = namespace_state(&example(), "shop", &tenants, &inputs(), &BTreeMap::new());
         assert_eq!(
             state.tenants.len(),
             1,
-            "deleting and foreign Tenants are left out"
+            "deleting, foreign and unsupported Tenants are left out"
         );
         let genesys = |state: &NamespaceState| {
             state.tenants[0]
@@ -244,11 +254,5 @@ mod tests {
         let fresh = BTreeMap::from([("uid-acme".to_owned(), Some("just-created".to_owned()))]);
         let state = namespace_state(&example(), "shop", &tenants, &inputs(), &fresh);
         assert_eq!(genesys(&state).as_deref(), Some("just-created"));
-        let names: Vec<_> = state.storages.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(
-            names,
-            ["usable"],
-            "a Storage whose Secret is missing is not rendered"
-        );
     }
 }

@@ -13,13 +13,13 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use kube::{Resource, ResourceExt};
-use um_crds::{Storage, StorageStatus};
+use um_crds::{SecretRefs, Storage, StorageStatus};
 
 use super::{
     Context, RESYNC, ReconcileError, error_policy, list_in, namespace_secrets, write_status,
 };
 use crate::conditions;
-use crate::model::{other_defaults, resolve_storage, storage_secret_refs};
+use crate::model::{other_defaults, resolve_storage};
 
 const KIND: &str = "Storage";
 
@@ -45,7 +45,11 @@ pub async fn reconcile(storage: Arc<Storage>, ctx: Arc<Context>) -> Result<Actio
         Vec::new()
     };
     let conflict = conditions::default_conflict(&others, generation);
-    let mut next = vec![credentials, conflict];
+    let mut next = vec![
+        conditions::storage_supported(generation),
+        credentials,
+        conflict,
+    ];
     next.push(conditions::ready(&next, generation));
     let previous = storage
         .status
@@ -87,7 +91,7 @@ pub fn build(
         .watches(secrets, watcher::Config::default(), move |secret| {
             let name = secret.name_any();
             storages_in(&by_secret, &secret.namespace().unwrap_or_default())
-                .filter(|s| storage_secret_refs(s).iter().any(|(_, r)| r.name == name))
+                .filter(|s| s.spec.secret_refs().iter().any(|(_, r)| r.name == name))
                 .map(|s| ObjectRef::from_obj(s.as_ref()))
                 .collect::<Vec<_>>()
         })

@@ -100,6 +100,10 @@ async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Reco
         resolved.as_ref().err().map(Vec::as_slice).unwrap_or(&[]),
         generation,
     );
+    let supported = conditions::tenant_supported(&tenant.spec, generation);
+    if supported.status != um_crds::conditions::TRUE {
+        return report_unsupported(ctx, &tenant, supported, credentials).await;
+    }
 
     let step = match (&resolved, tenant.spec.cx.genesys_cloud()) {
         (_, None) => IntegrationStep::NotApplicable,
@@ -145,7 +149,7 @@ async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Reco
     );
     let connector = connector_condition(ctx, &tenant, &deployments, generation);
     let storage = storage_condition(&tenant, &inputs, generation);
-    let mut next = vec![credentials, integration, connector, storage];
+    let mut next = vec![supported, credentials, integration, connector, storage];
     next.push(conditions::ready(&next, generation));
     let previous = previous_status.conditions.clone();
     let next = conditions::merge(&previous, next, Timestamp::now());
@@ -205,6 +209,35 @@ async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Reco
             }))
         }
     }
+}
+
+/// A Tenant this version cannot serve: nothing is rendered or registered
+/// for it (the namespace rendering leaves it out); its status says why.
+async fn report_unsupported(
+    ctx: &Context,
+    tenant: &Tenant,
+    supported: Condition,
+    credentials: Condition,
+) -> Result<Action, ReconcileError> {
+    let generation = tenant.metadata.generation;
+    let mut next = vec![supported, credentials];
+    next.push(conditions::ready(&next, generation));
+    let previous = tenant
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let next = conditions::merge(&previous, next, Timestamp::now());
+    let known_id = tenant
+        .status
+        .as_ref()
+        .and_then(|s| s.integration_id.clone());
+    let status = tenant_status(&ctx.config, tenant, next.clone(), known_id);
+    write_status::<Tenant, _>(&ctx.client, tenant, &status).await?;
+    ctx.publish_transitions(&tenant.object_ref(&()), &previous, &next)
+        .await;
+    // Only a spec change can make it servable: no periodic requeue.
+    Ok(Action::await_change())
 }
 
 /// The status a reconcile writes (pure): what was observed, the URLs an

@@ -71,14 +71,11 @@ fn resolves_a_telegram_genesys_tenant() {
         "https://um.example.com/telegram/shop.acme"
     );
     match config.messaging.as_ref().unwrap() {
-        MessagingConfig::Telegram {
-            bot_token,
-            api_base_url,
-            webhook_secret_token,
-        } => {
-            assert_eq!(bot_token.expose(), "111:bot");
-            assert_eq!(api_base_url, "https://api.telegram.org");
-            assert_eq!(webhook_secret_token, &None);
+        MessagingConfig::Telegram(telegram) => {
+            assert_eq!(telegram.bot_token.expose(), "111:bot");
+            // The connector's default (Telegram's own Bot API) applies.
+            assert_eq!(telegram.api_base_url, None);
+            assert_eq!(telegram.webhook_secret_token, None);
         }
         other => panic!("{other:?}"),
     }
@@ -159,7 +156,7 @@ fn short_webhook_token_is_refused_without_printing_it() {
 }
 
 #[test]
-fn generic_platform_carries_settings_and_secrets_by_field() {
+fn line_platform_carries_its_typed_settings_and_secrets() {
     let line = tenant(
         "gamma",
         json!({"line": {"channelId": "1650", "channelSecret": {"name": "line", "key": "secret"},
@@ -173,13 +170,13 @@ fn generic_platform_carries_settings_and_secrets_by_field() {
     let resolved = resolve_tenant(&example(), &line, &source, None).unwrap();
     assert!(resolved.genesys.is_none() && resolved.config.genesys.is_none());
     match resolved.config.messaging.unwrap() {
-        MessagingConfig::Generic {
-            settings, secrets, ..
-        } => {
-            assert_eq!(settings["channelId"], "1650");
-            assert_eq!(secrets["channelSecret"].expose(), "line-secret");
-            assert_eq!(secrets["channelAccessToken"].expose(), "line-token");
-            assert!(!settings.contains_key("channelSecret"));
+        MessagingConfig::Line(line) => {
+            assert_eq!(line.channel_id.as_deref(), Some("1650"));
+            assert_eq!(line.channel_secret.expose(), "line-secret");
+            assert_eq!(
+                line.channel_access_token.as_ref().map(Secret::expose),
+                Some("line-token")
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -204,8 +201,11 @@ fn simulator_endpoints_come_from_configuration() {
         "http://127.0.0.1:4000"
     );
     match resolved.config.messaging.unwrap() {
-        MessagingConfig::Telegram { api_base_url, .. } => {
-            assert_eq!(api_base_url, "http://127.0.0.1:4001")
+        MessagingConfig::Telegram(telegram) => {
+            assert_eq!(
+                telegram.api_base_url.as_deref(),
+                Some("http://127.0.0.1:4001")
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -232,7 +232,7 @@ fn storage_and_notifier_resolution() {
         &secrets(&[("aws", &[("id", "AKIA"), ("secret", "shh")])]),
     )
     .unwrap();
-    assert_eq!(resolved.kind, "s3");
+    assert_eq!(resolved.kind, um_config::StorageKind::S3);
     assert!(resolved.default);
     assert_eq!(resolved.settings["bucket"], "acme-bucket");
     assert_eq!(resolved.secrets["secretAccessKey"].expose(), "shh");
@@ -247,8 +247,11 @@ fn storage_and_notifier_resolution() {
     assert_eq!(err[0].reason(), "SecretNotFound");
     let ok = resolve_notifier(&notifier, &secrets(&[("pd", &[("key", "R0UT1NG")])])).unwrap();
     assert_eq!(
-        (ok.kind.as_str(), ok.topic.as_str()),
-        ("pagerDuty", "Subscriptions")
+        (ok.kind, ok.topic),
+        (
+            um_config::NotifierKind::PagerDuty,
+            um_config::NotifierTopic::Subscriptions
+        )
     );
 }
 
@@ -297,10 +300,10 @@ fn the_telegram_secret_token_is_carried_and_checked() {
     let resolved =
         resolve_tenant(&example(), &telegram_with_secret_token("acme"), &good, None).unwrap();
     match resolved.config.messaging.as_ref().unwrap() {
-        MessagingConfig::Telegram {
-            webhook_secret_token: Some(token),
-            ..
-        } => assert_eq!(token.expose(), "acme_own-token-2026"),
+        MessagingConfig::Telegram(telegram) => assert_eq!(
+            telegram.webhook_secret_token.as_ref().map(Secret::expose),
+            Some("acme_own-token-2026")
+        ),
         other => panic!("{other:?}"),
     }
 

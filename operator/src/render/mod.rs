@@ -16,7 +16,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Secret as KubeSecret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use um_config::{NotifierConfig, Platform, StorageConfig, TenantConfig};
+use um_config::{NotifierConfig, Platform, TenantConfig};
 
 use crate::config::{API_SERVICE, GCLOUDCX_SERVICE, OperatorConfig};
 
@@ -71,8 +71,6 @@ pub struct NamespaceTenant {
 pub struct NamespaceState {
     pub namespace: String,
     pub tenants: Vec<NamespaceTenant>,
-    /// Storages whose credentials resolved.
-    pub storages: Vec<StorageConfig>,
     /// NotifierDestinations whose credentials resolved.
     pub notifiers: Vec<NotifierConfig>,
 }
@@ -105,7 +103,8 @@ pub struct DesiredObjects {
 }
 
 /// The connector services the namespace needs, each with the Tenants that
-/// use it (sorted, so rendering is stable). Disabled services are left out.
+/// use it (sorted, so rendering is stable). Disabled services, and services
+/// this version's connector does not have (`api`), are left out.
 pub fn connector_services(
     config: &OperatorConfig,
     state: &NamespaceState,
@@ -129,7 +128,9 @@ pub fn connector_services(
     }
     by_service
         .into_iter()
-        .filter(|(service, _)| config.service_enabled(service))
+        .filter(|(service, _)| {
+            config.service_enabled(service) && um_config::connector_runs(service)
+        })
         .map(|(service, mut owners)| {
             owners.sort();
             owners.dedup();

@@ -55,8 +55,6 @@ pub fn render_service_config(
             tenant_view(service, resolved, tenant.uses_genesys).map(|view| (view.key.clone(), view))
         })
         .collect::<BTreeMap<_, _>>();
-    rendered.storages = state.storages.clone();
-    rendered.storages.sort_by(|a, b| a.name.cmp(&b.name));
     rendered.notifiers = state.notifiers.clone();
     rendered.notifiers.sort_by(|a, b| a.name.cmp(&b.name));
     rendered.settings = ClusterSettings {

@@ -1,8 +1,8 @@
 use std::collections::BTreeMap;
 
 use um_config::{
-    CommanderConfig, GenesysConfig, MessagingConfig, MessagingOptions, Platform, Secret,
-    StorageConfig, TenantConfig,
+    CommanderConfig, GenesysConfig, LineConfig, MessagingConfig, MessagingOptions, Platform,
+    Secret, TelegramConfig, TenantConfig,
 };
 
 use super::*;
@@ -13,7 +13,6 @@ const BOT_TOKEN_BETA: &str = "222:beta-bot-token";
 const CLIENT_SECRET: &str = "genesys-client-secret";
 const WEBHOOK_TOKEN: &str = "genesys-webhook-token-0123";
 const LINE_SECRET: &str = "line-channel-secret";
-const STORAGE_KEY: &str = "storage-secret-key";
 
 fn owner(name: &str) -> TenantOwner {
     TenantOwner {
@@ -35,11 +34,11 @@ pub fn telegram_tenant(name: &str, bot_token: &str) -> NamespaceTenant {
             subscription_id: None,
             webhook_url: format!("https://um.example.com/telegram/{key}"),
             options: MessagingOptions::default(),
-            messaging: Some(MessagingConfig::Telegram {
+            messaging: Some(MessagingConfig::Telegram(TelegramConfig {
                 bot_token: Secret::new(bot_token),
-                api_base_url: "https://api.telegram.org".into(),
                 webhook_secret_token: None,
-            }),
+                api_base_url: None,
+            })),
             genesys: Some(GenesysConfig {
                 region: "ap-northeast-1".into(),
                 api_base_url: "https://api.mypurecloud.jp".into(),
@@ -71,11 +70,13 @@ fn line_tenant_without_genesys() -> NamespaceTenant {
             subscription_id: None,
             webhook_url: format!("https://um.example.com/line/{key}"),
             options: MessagingOptions::default(),
-            messaging: Some(MessagingConfig::Generic {
-                settings: BTreeMap::from([("channelId".into(), "1650".into())]),
-                secrets: BTreeMap::from([("channelSecret".into(), Secret::new(LINE_SECRET))]),
+            messaging: Some(MessagingConfig::Line(LineConfig {
+                channel_id: Some("1650".into()),
+                channel_secret: Secret::new(LINE_SECRET),
+                channel_access_token: None,
+                switcher: None,
                 api_base_url: None,
-            }),
+            })),
             genesys: None,
             api_auth: None,
             storage: None,
@@ -91,14 +92,6 @@ fn state() -> NamespaceState {
             telegram_tenant("acme", BOT_TOKEN_ACME),
             line_tenant_without_genesys(),
         ],
-        storages: vec![StorageConfig {
-            name: "s3".into(),
-            kind: "s3".into(),
-            default: true,
-            purge_delay_seconds: 60,
-            settings: BTreeMap::new(),
-            secrets: BTreeMap::from([("secretAccessKey".into(), Secret::new(STORAGE_KEY))]),
-        }],
         notifiers: vec![],
     }
 }
@@ -206,9 +199,9 @@ fn credentials_land_only_in_the_service_that_uses_them() {
             && !line.contains(BOT_TOKEN_ACME)
             && !line.contains(CLIENT_SECRET)
     );
-    // Storages are every service's.
+    // No service uses a Storage in this version: none gets one.
     for json in [&telegram, &gcloudcx, &line] {
-        assert!(json.contains(STORAGE_KEY));
+        assert!(json.contains("\"storages\":[]"), "{json}");
     }
     let parsed = um_config::ServiceConfig::from_json(telegram.as_bytes()).unwrap();
     assert_eq!(parsed.service, "telegram");
@@ -308,7 +301,7 @@ fn deployment_runs_the_service_without_api_token_or_literal_credentials() {
         .unwrap();
     assert_eq!(pod_ip.field_path, "status.podIP");
     let literal_env = serde_json::to_string(&container.env).unwrap();
-    for secret in [CLIENT_SECRET, WEBHOOK_TOKEN, BOT_TOKEN_ACME, STORAGE_KEY] {
+    for secret in [CLIENT_SECRET, WEBHOOK_TOKEN, BOT_TOKEN_ACME] {
         assert!(!literal_env.contains(secret));
     }
     assert_eq!(
@@ -457,12 +450,14 @@ fn ingress_routes_each_path_to_its_service() {
 }
 
 #[test]
-fn api_service_is_routed_when_enabled() {
+fn a_service_this_version_lacks_is_never_rendered_even_when_enabled() {
     let text =
         crate::config::tests::EXAMPLE.replace("services:\n", "services:\n  api: {enabled: true}\n");
     let config = OperatorConfig::parse(&text).unwrap();
+    assert!(config.service_enabled("api"));
     let desired = render_namespace(&config, &state());
-    assert!(names(&desired.deployments).contains(&"um-api".to_owned()));
+    assert!(!names(&desired.deployments).contains(&"um-api".to_owned()));
+    assert!(!names(&desired.secrets).contains(&"um-api-config".to_owned()));
     let spec = desired.ingress.unwrap().spec.unwrap();
     let paths: Vec<_> = spec.rules.unwrap()[0]
         .http
@@ -472,9 +467,7 @@ fn api_service_is_routed_when_enabled() {
         .iter()
         .map(|p| p.path.clone().unwrap())
         .collect();
-    assert!(paths.contains(&"/api".to_owned()), "{paths:?}");
-    let api = secret_json(&render_namespace(&config, &state()), "um-api-config");
-    assert!(!api.contains(BOT_TOKEN_ACME) && !api.contains(CLIENT_SECRET));
+    assert!(!paths.contains(&"/api".to_owned()), "{paths:?}");
 }
 
 #[test]
