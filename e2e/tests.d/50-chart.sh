@@ -71,6 +71,9 @@ refused() {
   fi
 }
 refused typo-service "telgram" --set services.telgram.enabled=true
+# What this version has no connector for cannot be switched on.
+refused preview-service "wechat" --set services.wechat.enabled=true
+refused api-service "api" --set services.api.enabled=true
 refused typo-top-level "ingres" --set ingres.enabled=false
 refused bad-api-root "/api/apiRoot" --set api.apiRoot=um.example.com
 refused bad-min-replicas "minReplicas" --set serviceDefaults.autoscaling.minReplicas=0

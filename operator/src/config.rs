@@ -88,23 +88,16 @@ impl ImageConfig {
 pub struct LoggingConfig {
     #[serde(default = "default_log_level")]
     pub level: String,
-    #[serde(default = "default_flush_frequency")]
-    pub flush_frequency: u64,
 }
 
 fn default_log_level() -> String {
     "INFO".to_owned()
 }
 
-fn default_flush_frequency() -> u64 {
-    5000
-}
-
 impl Default for LoggingConfig {
     fn default() -> Self {
         Self {
             level: default_log_level(),
-            flush_frequency: default_flush_frequency(),
         }
     }
 }
@@ -426,7 +419,7 @@ pub(crate) mod tests {
     pub const EXAMPLE: &str = r#"
 apiRoot: https://um.example.com/
 image: {registry: ghcr.io, repository: universal-messaging/um-connector, tag: "0.1.0", pullPolicy: IfNotPresent}
-logging: {level: "INFO", flushFrequency: 5000}
+logging: {level: "INFO"}
 services:
   gcloudcx: {enabled: true, logging: {level: ""}, autoscaling: {enabled: true, minReplicas: 1, maxReplicas: 10, targetCPUUtilizationPercentage: 80},
              resources: {limits: {cpu: 50m, memory: 64Mi}, requests: {cpu: 20m, memory: 32Mi}}, service: {type: ClusterIP, annotations: {}}}
@@ -524,5 +517,37 @@ platformApiBaseUrls: {telegram: ""}
         );
         let err = OperatorConfig::parse(&text).unwrap_err().to_string();
         assert!(err.contains("services.gcloudcx.autoscaling"), "{err}");
+    }
+
+    /// The chart offers a `services.<name>` for exactly the services this
+    /// version's connector runs: the platform table decides, the chart's
+    /// values and schema follow.
+    #[test]
+    fn chart_services_are_the_services_the_connector_runs() {
+        let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../charts/universal-messaging");
+        let expected: std::collections::BTreeSet<String> =
+            std::iter::once(GCLOUDCX_SERVICE.to_owned())
+                .chain(um_config::Platform::supported().map(|p| p.as_str().to_owned()))
+                .collect();
+        let values: serde_json::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(chart.join("values.yaml")).unwrap())
+                .unwrap();
+        let schema: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(chart.join("values.schema.json")).unwrap(),
+        )
+        .unwrap();
+        let keys = |object: &serde_json::Value| -> std::collections::BTreeSet<String> {
+            object.as_object().unwrap().keys().cloned().collect()
+        };
+        assert_eq!(keys(&values["services"]), expected, "values.yaml");
+        assert_eq!(
+            keys(&schema["properties"]["services"]["properties"]),
+            expected,
+            "values.schema.json"
+        );
+        for service in &expected {
+            assert!(um_config::connector_runs(service), "{service}");
+        }
     }
 }
