@@ -12,8 +12,8 @@
 //!   service (webhooks, media, outbound deliveries, tenant changes).
 //! - [`config_watch`], [`settings`], [`runtime`]: configuration file, env
 //!   settings, and everything wired together.
-//! - [`http_client`], [`verify`], [`media`], [`logging`], [`metrics`]:
-//!   cross-cutting helpers.
+//! - [`http_client`], [`verify`], [`media`], [`metrics`]: cross-cutting
+//!   helpers; logging is the shared `um-telemetry` crate.
 
 pub mod bus;
 pub mod config_watch;
@@ -21,7 +21,7 @@ pub mod envelope;
 pub mod gcloudcx;
 pub mod http_client;
 pub mod line;
-pub mod logging;
+pub use um_telemetry as logging;
 pub mod media;
 pub mod metrics;
 pub mod notify;

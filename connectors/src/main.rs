@@ -42,9 +42,12 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(error) =
-        um_connector::logging::init(&settings.service, &settings.log_level, settings.log_format)
-    {
+    if let Err(error) = um_telemetry::init(
+        &settings.service,
+        "um_connector",
+        &settings.log_level,
+        settings.log_format,
+    ) {
         eprintln!("um-connector: {error}");
         return ExitCode::from(2);
     }

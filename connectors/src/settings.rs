@@ -58,11 +58,7 @@ pub struct Settings {
     pub media_url_ttl: Duration,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Bunyan,
-    Pretty,
-}
+pub use um_telemetry::LogFormat;
 
 fn parse<T: std::str::FromStr>(
     get: &dyn Fn(&str) -> Option<String>,
@@ -105,17 +101,14 @@ impl Settings {
             .filter(|s| !s.is_empty())
             .or_else(|| get("UM_SERVICE").filter(|s| !s.is_empty()))
             .ok_or(SettingsError::NoService)?;
-        let log_format = match get("UM_LOG_FORMAT").as_deref().map(str::trim) {
-            None | Some("") | Some("bunyan") | Some("json") => LogFormat::Bunyan,
-            Some("pretty") | Some("text") => LogFormat::Pretty,
-            Some(other) => {
-                return Err(SettingsError::Invalid {
-                    name: "UM_LOG_FORMAT",
-                    value: other.to_owned(),
-                    reason: "expected bunyan or pretty".to_owned(),
-                });
-            }
-        };
+        let log_format = get("UM_LOG_FORMAT")
+            .unwrap_or_default()
+            .parse::<LogFormat>()
+            .map_err(|reason| SettingsError::Invalid {
+                name: "UM_LOG_FORMAT",
+                value: get("UM_LOG_FORMAT").unwrap_or_default(),
+                reason,
+            })?;
         let ip = parse(get, "POD_IP", IpAddr::V4(Ipv4Addr::UNSPECIFIED), |_| true)?;
         let port = parse(get, "UM_HTTP_PORT", 8080u16, |_| true)?;
         Ok(Self {

@@ -9,7 +9,7 @@ use um_connector::logging::{BunyanLayer, CapturedLogs, LevelSpec, LevelSpecError
 fn capture(level: &str, emit: impl FnOnce()) -> Vec<Value> {
     let logs = CapturedLogs::default();
     let subscriber = tracing_subscriber::registry()
-        .with(LevelSpec::parse(level).unwrap().filter())
+        .with(LevelSpec::parse(level).unwrap().filter("um_connector"))
         .with(BunyanLayer::new("telegram", logs.clone()));
     tracing::subscriber::with_default(subscriber, emit);
     logs.lines()
@@ -88,7 +88,7 @@ fn level_syntax_parses_into_directives() {
     let spec =
         LevelSpec::parse("WARN;DEBUG:{bus:envelope,request},{store};TRACE:{:delivery}").unwrap();
     assert_eq!(
-        spec.directives(),
+        spec.directives("um_connector"),
         [
             "warn",
             "um_connector::bus[envelope]=debug",
@@ -97,8 +97,16 @@ fn level_syntax_parses_into_directives() {
             "[delivery]=trace"
         ]
     );
-    assert_eq!(LevelSpec::parse("").unwrap().directives(), ["info"]);
-    assert_eq!(LevelSpec::parse("fatal").unwrap().directives(), ["error"]);
+    assert_eq!(
+        LevelSpec::parse("").unwrap().directives("um_connector"),
+        ["info"]
+    );
+    assert_eq!(
+        LevelSpec::parse("fatal")
+            .unwrap()
+            .directives("um_connector"),
+        ["error"]
+    );
     assert!(matches!(
         LevelSpec::parse("LOUD"),
         Err(LevelSpecError::UnknownLevel { .. })

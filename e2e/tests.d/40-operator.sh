@@ -23,10 +23,7 @@ source "$repo/e2e/lib/env.sh"
 if [ "${1:-}" != --in-cluster ]; then
   um_apt_install etcd-server openssl curl python3 util-linux jq rabbitmq-server redis-server
   bash "$repo/e2e/cluster/build.sh" >/dev/null
-  # The runner is built on its own: built together with the others, rustls
-  # would get two crypto providers and the runner cannot pick one.
-  (cd "$repo" && cargo build -q -p um-operator -p um-simulators -p um-connector --bins)
-  (cd "$repo" && cargo build -q -p um-process-runner)
+  (cd "$repo" && cargo build -q -p um-operator -p um-simulators -p um-connector -p um-process-runner --bins)
   export UM_RUNNER_BIN="$CARGO_TARGET_DIR/debug/um-process-runner"
   UM_CLUSTER_TTL=${UM_CLUSTER_TTL:-900} exec bash "$repo/e2e/cluster/with-cluster.sh" \
     --image "um-connector=$CARGO_TARGET_DIR/debug/um-connector" -- bash "$0" --in-cluster
@@ -132,7 +129,7 @@ EOF
 OPERATOR_PORT=$(um_free_port)
 OPERATOR_URL="http://127.0.0.1:$OPERATOR_PORT"
 UM_OPERATOR_CONFIG="$run/operator.yaml" UM_HTTP_ADDR="127.0.0.1:$OPERATOR_PORT" \
-  POD_NAMESPACE=$OPERATOR_NS POD_NAME=um-operator-e2e UM_LOG_LEVEL=info,um_operator=debug \
+  POD_NAMESPACE=$OPERATOR_NS POD_NAME=um-operator-e2e UM_LOG_LEVEL='INFO;DEBUG:{um_operator}' \
   um_proc_start "$run" operator "$bin/um-operator"
 wait_until 60 "operator /readyz" curl -fsS "$OPERATOR_URL/readyz"
 wait_until 30 "operator Lease" bash -c \
@@ -366,7 +363,7 @@ grep -Eq '^um_operator_leader 1' <<<"$metrics" || fail "leader gauge not set"
 SECOND_PORT=$(um_free_port)
 SECOND_URL="http://127.0.0.1:$SECOND_PORT"
 UM_OPERATOR_CONFIG="$run/operator.yaml" UM_HTTP_ADDR="127.0.0.1:$SECOND_PORT" \
-  POD_NAMESPACE=$OPERATOR_NS POD_NAME=um-operator-e2e-2 UM_LOG_LEVEL=info,um_operator=debug \
+  POD_NAMESPACE=$OPERATOR_NS POD_NAME=um-operator-e2e-2 UM_LOG_LEVEL='INFO;DEBUG:{um_operator}' \
   um_proc_start "$run" operator-2 "$bin/um-operator"
 wait_until 60 "second operator /readyz" curl -fsS "$SECOND_URL/readyz"
 wait_until 30 "second operator waiting for the Lease" grep -q '"waiting for leadership"' "$run/logs/operator-2.log"

@@ -315,7 +315,7 @@ pub enum ConfigFileError {
     Parse {
         path: PathBuf,
         #[source]
-        source: serde_yaml::Error,
+        source: Box<serde_saphyr::Error>,
     },
     #[error("operator configuration file {path} is invalid: {reason}")]
     Invalid { path: PathBuf, reason: String },
@@ -348,7 +348,8 @@ impl OperatorConfig {
     }
 
     pub fn parse(text: &str) -> Result<Self, ParseError> {
-        let mut config: OperatorConfig = serde_yaml::from_str(text).map_err(ParseError::Yaml)?;
+        let mut config: OperatorConfig =
+            serde_saphyr::from_str(text).map_err(|e| ParseError::Yaml(Box::new(e)))?;
         config.api_root = config.api_root.trim_end_matches('/').to_owned();
         config.validate().map_err(ParseError::Invalid)?;
         Ok(config)
@@ -407,7 +408,8 @@ impl OperatorConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
     #[error("{0}")]
-    Yaml(#[source] serde_yaml::Error),
+    // Boxed: the YAML error carries its source snippet and is large.
+    Yaml(#[source] Box<serde_saphyr::Error>),
     #[error("{0}")]
     Invalid(String),
 }
@@ -524,14 +526,14 @@ platformApiBaseUrls: {telegram: ""}
     /// values and schema follow.
     #[test]
     fn chart_services_are_the_services_the_connector_runs() {
-        let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../charts/universal-messaging");
+        let chart =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/universal-messaging");
         let expected: std::collections::BTreeSet<String> =
             std::iter::once(GCLOUDCX_SERVICE.to_owned())
                 .chain(um_config::Platform::supported().map(|p| p.as_str().to_owned()))
                 .collect();
         let values: serde_json::Value =
-            serde_yaml::from_str(&std::fs::read_to_string(chart.join("values.yaml")).unwrap())
+            serde_saphyr::from_str(&std::fs::read_to_string(chart.join("values.yaml")).unwrap())
                 .unwrap();
         let schema: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(chart.join("values.schema.json")).unwrap(),

@@ -22,9 +22,10 @@ const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/servicea
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_logging();
-    // Fails only when a provider is already installed, which is fine.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    if let Err(error) = init_logging() {
+        eprintln!("um-operator: {error}");
+        return ExitCode::from(2);
+    }
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -50,17 +51,15 @@ fn describe(err: &anyhow::Error) -> String {
     out
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("UM_LOG_LEVEL")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+/// The one log format of every process (um-telemetry): bunyan JSON lines,
+/// `UM_LOG_LEVEL` in the reference system's syntax, `UM_LOG_FORMAT=pretty`
+/// for people.
+fn init_logging() -> Result<(), String> {
+    let level = std::env::var("UM_LOG_LEVEL").unwrap_or_default();
+    let format = std::env::var("UM_LOG_FORMAT")
+        .unwrap_or_default()
+        .parse::<um_telemetry::LogFormat>()?;
+    um_telemetry::init("um-operator", "um_operator", &level, format).map_err(|e| e.to_string())
 }
 
 /// Refuses to start without the CRDs, saying how to install them.

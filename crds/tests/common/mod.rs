@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use serde_json::Value;
 
 pub fn samples_dir() -> PathBuf {
@@ -24,9 +23,9 @@ pub fn documents(dir: &str) -> Vec<(PathBuf, Value)> {
     let mut out = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
-        for document in serde_yaml::Deserializer::from_str(&text) {
-            let value = Value::deserialize(document)
-                .unwrap_or_else(|err| panic!("{}: {err}", file.display()));
+        let documents: Vec<Value> = serde_saphyr::from_multiple(&text)
+            .unwrap_or_else(|err| panic!("{}: {err}", file.display()));
+        for value in documents {
             if !value.is_null() {
                 out.push((file.clone(), value));
             }

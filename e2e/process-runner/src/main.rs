@@ -165,9 +165,6 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // Built with the whole workspace, rustls sees both the ring and aws-lc-rs
-    // providers and cannot choose; kube's client needs a process default.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

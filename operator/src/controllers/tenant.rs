@@ -40,7 +40,23 @@ const KIND: &str = "Tenant";
 /// Re-check while Genesys is still creating the integration.
 const PENDING_RECHECK: Duration = Duration::from_secs(5);
 
+/// One reconcile, in a `reconcile` span naming the Tenant, so every line
+/// it logs (and the connectors' lines, which carry the same key) can be
+/// followed per Tenant.
 pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let span = tracing::info_span!(
+        "reconcile",
+        kind = KIND,
+        tenant = %tenant.tenant_key(),
+        generation = tenant.metadata.generation.unwrap_or_default()
+    );
+    tracing::Instrument::instrument(reconcile_in_span(tenant, ctx), span).await
+}
+
+async fn reconcile_in_span(
+    tenant: Arc<Tenant>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
     let _timer = ctx.metrics.reconcile_started(KIND);
     let namespace = tenant
         .namespace()

@@ -1,12 +1,19 @@
-//! Logs: bunyan-compatible JSON lines by default, a human format on request,
-//! and the level syntax of the reference system.
+//! How every process of Universal Messaging logs (the operator and each
+//! connector service alike): bunyan-compatible JSON lines by default, a
+//! human format on request, and the level syntax of the reference system.
+//!
+//! Why not `tracing-bunyan-formatter`: it writes extra START/END records per
+//! span and has no notion of the reference system's `{topic:scope}` levels;
+//! the record layout here is the one bunyan readers expect, one line per
+//! event with the enclosing spans' fields (tenant, message id) folded in.
 //!
 //! # Level syntax (`UM_LOG_LEVEL`)
 //!
 //! `LEVEL[;LEVEL:{topic:scope,scope}[,{topic:scope}]...]`: the first entry is
 //! the default level; every later entry raises (or lowers) the level for a
-//! *topic* (a tracing target; a bare name such as `bus` means
-//! `um_connector::bus`), a *scope* (a span name such as `request`,
+//! *topic* (a tracing target; a bare name such as `bus` means `bus` in the
+//! process's own crate, e.g. `um_connector::bus`, and the crate's own name
+//! the whole crate), a *scope* (a span name such as `request`,
 //! `envelope`, `delivery`), or a scope within a topic. Either may be empty:
 //! `DEBUG;TRACE:{:request}` logs DEBUG everywhere and TRACE inside every
 //! `request` span. Levels: TRACE, DEBUG, INFO, WARN, ERROR, FATAL (= ERROR),
@@ -32,7 +39,26 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::settings::LogFormat;
+/// How log records are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Bunyan JSON lines on stdout.
+    Bunyan,
+    /// tracing's human format on stderr.
+    Pretty,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "" | "bunyan" | "json" => Ok(LogFormat::Bunyan),
+            "pretty" | "text" => Ok(LogFormat::Pretty),
+            other => Err(format!("unknown log format {other:?} (bunyan, pretty)")),
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LevelSpecError {
@@ -81,11 +107,11 @@ fn level_name(spec: &str, level: &str) -> Result<String, LevelSpecError> {
     Ok(name.to_owned())
 }
 
-fn topic_target(topic: &str) -> String {
-    if topic.contains("::") {
+fn topic_target(topic: &str, home: &str) -> String {
+    if topic.contains("::") || topic == home {
         topic.to_owned()
     } else {
-        format!("um_connector::{topic}")
+        format!("{home}::{topic}")
     }
 }
 
@@ -142,11 +168,16 @@ impl LevelSpec {
         Ok(Self { default, overrides })
     }
 
-    /// The equivalent `EnvFilter` directives.
-    pub fn directives(&self) -> Vec<String> {
+    /// The equivalent `EnvFilter` directives; a bare topic names a module
+    /// of `home` (the process's crate, `um_connector`).
+    pub fn directives(&self, home: &str) -> Vec<String> {
         let mut out = vec![self.default.clone()];
         for o in &self.overrides {
-            let target = o.topic.as_deref().map(topic_target).unwrap_or_default();
+            let target = o
+                .topic
+                .as_deref()
+                .map(|topic| topic_target(topic, home))
+                .unwrap_or_default();
             if o.scopes.is_empty() {
                 out.push(format!("{target}={}", o.level));
             } else {
@@ -158,9 +189,9 @@ impl LevelSpec {
         out
     }
 
-    pub fn filter(&self) -> EnvFilter {
+    pub fn filter(&self, home: &str) -> EnvFilter {
         let mut filter = EnvFilter::default();
-        for directive in self.directives() {
+        for directive in self.directives(home) {
             match directive.parse() {
                 Ok(d) => filter = filter.add_directive(d),
                 // Names are validated by parse(); a directive the filter
@@ -344,11 +375,12 @@ pub enum LogInitError {
     AlreadySet,
 }
 
-/// Installs the process's logger (once).
-pub fn init(service: &str, level: &str, format: LogFormat) -> Result<(), LogInitError> {
+/// Installs the process's logger (once). `service` is the bunyan `name`;
+/// `home` the crate bare topics of `level` refer to.
+pub fn init(service: &str, home: &str, level: &str, format: LogFormat) -> Result<(), LogInitError> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let filter = LevelSpec::parse(level)?.filter();
+    let filter = LevelSpec::parse(level)?.filter(home);
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
         LogFormat::Bunyan => registry
