@@ -6,6 +6,9 @@ pub mod notifier;
 pub mod storage;
 pub mod tenant;
 
+#[cfg(test)]
+mod reconcile_tests;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};

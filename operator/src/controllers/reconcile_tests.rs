@@ -1,0 +1,503 @@
+//! The Tenant reconcile without a cluster: a fake API server (a tower
+//! service behind a real `kube::Client`) answers from fixtures and records
+//! every request, the Genesys Cloud simulator runs in-process on loopback.
+//! Each scenario asserts the requests one reconcile makes (what it applies,
+//! deletes, writes into status, registers at Genesys); stage 40 keeps only
+//! what needs a real apiserver.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use http::{Method, Request, Response, StatusCode};
+use kube::client::Body;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector;
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+use um_crds::Tenant;
+use um_simulators::genesys::{CreateCompletion, GenesysOptions, GenesysSimulator};
+
+use super::{Context, ReconcileError, tenant};
+use crate::config::OperatorConfig;
+use crate::metrics::Metrics;
+
+const CLIENT_ID: &str = "cid";
+const CLIENT_SECRET: &str = "cs-value";
+const WEBHOOK_TOKEN: &str = "webhook-token-0123456789";
+const BOT_TOKEN: &str = "111:bot";
+
+/// One request the reconcile made.
+#[derive(Debug, Clone)]
+struct Recorded {
+    method: Method,
+    path: String,
+    body: Value,
+}
+
+impl Recorded {
+    fn is(&self, method: &Method, path_suffix: &str) -> bool {
+        self.method == *method && self.path.ends_with(path_suffix)
+    }
+}
+
+/// What the fake apiserver holds: Secrets of the namespace, the objects the
+/// operator manages (for the orphan sweep), the Tenant it answers PATCHes
+/// of Tenants with.
+#[derive(Default)]
+struct FakeApi {
+    secrets: Vec<Value>,
+    managed_deployments: Vec<String>,
+    tenant: Value,
+    requests: Mutex<Vec<Recorded>>,
+}
+
+fn list(kind: &str, items: Vec<Value>) -> Value {
+    json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": "1"}, "items": items})
+}
+
+impl FakeApi {
+    fn answer(&self, method: &Method, path: &str, query: &str, body: &Value) -> Value {
+        let last = path.rsplit('/').next().unwrap_or_default();
+        match *method {
+            Method::GET if last == "secrets" => list("SecretList", self.secrets.clone()),
+            // list_metadata of the orphan sweep.
+            Method::GET if last == "deployments" && query.contains("labelSelector") => {
+                let items = self
+                    .managed_deployments
+                    .iter()
+                    .map(|name| {
+                        json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                               "metadata": {"name": name, "namespace": "shop"}})
+                    })
+                    .collect();
+                list("PartialObjectMetadataList", items)
+            }
+            Method::GET => list("List", Vec::new()),
+            Method::PATCH if path.contains("/tenants/") => {
+                let mut tenant = self.tenant.clone();
+                if let Some(status) = body.get("status") {
+                    tenant["status"] = status.clone();
+                }
+                if path.ends_with("/status") {
+                    return tenant;
+                }
+                // The finalizer helper's JSON patch: answer with it applied.
+                if let Some(ops) = body.as_array() {
+                    for op in ops {
+                        if op["path"] == "/metadata/finalizers" {
+                            tenant["metadata"]["finalizers"] = op["value"].clone();
+                        }
+                    }
+                }
+                tenant
+            }
+            Method::PATCH if path.contains("/deployments/") => {
+                let mut deployment = body.clone();
+                deployment["status"] = json!({"readyReplicas": 1, "conditions": [
+                    {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}
+                ]});
+                deployment
+            }
+            Method::DELETE => json!({"apiVersion": "v1", "kind": "Status", "status": "Success"}),
+            _ => body.clone(),
+        }
+    }
+
+    fn requests(&self) -> Vec<Recorded> {
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn applied(&self, kind_path: &str) -> Vec<String> {
+        self.requests()
+            .iter()
+            .filter(|r| r.method == Method::PATCH && r.path.contains(kind_path))
+            .filter_map(|r| r.path.rsplit('/').next().map(str::to_owned))
+            .collect()
+    }
+
+    fn status_written(&self) -> Value {
+        self.requests()
+            .iter()
+            .rev()
+            .find(|r| r.is(&Method::PATCH, "/status"))
+            .map(|r| r.body["status"].clone())
+            .expect("a status was written")
+    }
+}
+
+fn client(api: Arc<FakeApi>) -> kube::Client {
+    let service = tower::service_fn(move |request: Request<Body>| {
+        let api = api.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let bytes = body.collect_bytes().await?;
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let path = parts.uri.path().to_owned();
+            let query = parts.uri.query().unwrap_or_default().to_owned();
+            let answer = api.answer(&parts.method, &path, &query, &body);
+            api.requests
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Recorded {
+                    method: parts.method,
+                    path,
+                    body,
+                });
+            let mut response = Response::new(Body::from(answer.to_string().into_bytes()));
+            *response.status_mut() = StatusCode::OK;
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            Ok::<_, kube::Error>(response)
+        }
+    });
+    kube::Client::new(service, "default")
+}
+
+fn secret(name: &str, data: &[(&str, &str)]) -> Value {
+    use base64::Engine;
+    let data: BTreeMap<&str, String> = data
+        .iter()
+        .map(|(k, v)| (*k, base64::engine::general_purpose::STANDARD.encode(v)))
+        .collect();
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "shop"}, "data": data})
+}
+
+fn all_secrets() -> Vec<Value> {
+    vec![
+        secret("acme-telegram", &[("token", BOT_TOKEN)]),
+        secret(
+            "acme-genesys",
+            &[
+                ("clientSecret", CLIENT_SECRET),
+                ("webhookToken", WEBHOOK_TOKEN),
+            ],
+        ),
+        secret("um-rabbitmq", &[("url", "amqp://guest:guest@127.0.0.1/")]),
+        secret("um-redis", &[("url", "redis://127.0.0.1/")]),
+    ]
+}
+
+fn with_finalizer(mut tenant: Tenant) -> Tenant {
+    tenant.metadata.finalizers = Some(vec![tenant::FINALIZER.to_owned()]);
+    tenant
+}
+
+async fn genesys(secret: &str) -> GenesysSimulator {
+    GenesysSimulator::start(
+        GenesysOptions {
+            create_completion: CreateCompletion::Immediate,
+            rate_limit_per_minute: 0,
+            ..GenesysOptions::default()
+        }
+        .with_client(CLIENT_ID, secret),
+    )
+    .await
+    .expect("the Genesys simulator starts")
+}
+
+fn config(sim: &GenesysSimulator) -> OperatorConfig {
+    let text = crate::config::tests::EXAMPLE.replace(
+        "genesysCloud: {apiBaseUrl: \"\", loginBaseUrl: \"\"}",
+        &format!(
+            "genesysCloud: {{apiBaseUrl: \"{0}\", loginBaseUrl: \"{0}\"}}",
+            sim.base_url()
+        ),
+    );
+    let config = OperatorConfig::parse(&text).expect("the example configuration parses");
+    assert!(
+        config
+            .genesys_cloud
+            .api_base_url
+            .starts_with("http://127.0.0.1"),
+        "the simulator's URL replaced the example's endpoints"
+    );
+    config
+}
+
+/// Runs one reconcile of `tenant` against `api` and the simulator.
+async fn reconcile(
+    api: &Arc<FakeApi>,
+    sim: &GenesysSimulator,
+    tenant: Tenant,
+) -> Result<Action, ReconcileError> {
+    let client = client(api.clone());
+    let (store, mut writer) = reflector::store::<Tenant>();
+    writer.apply_watcher_event(&watcher::Event::Apply(tenant.clone()));
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "um-operator-test".into(),
+            instance: None,
+        },
+    );
+    let ctx = Arc::new(Context::new(
+        client,
+        Arc::new(config(sim)),
+        recorder,
+        Arc::new(Metrics::default()),
+        reqwest::Client::new(),
+        store,
+    ));
+    tenant::reconcile(Arc::new(tenant), ctx).await
+}
+
+fn fake_api(tenant: &Tenant, secrets: Vec<Value>) -> Arc<FakeApi> {
+    Arc::new(FakeApi {
+        secrets,
+        tenant: serde_json::to_value(tenant).unwrap_or_default(),
+        ..FakeApi::default()
+    })
+}
+
+fn condition(status: &Value, type_: &str) -> String {
+    status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == type_)
+        .map(|c| {
+            format!(
+                "{}/{}",
+                c["status"].as_str().unwrap_or(""),
+                c["reason"].as_str().unwrap_or("")
+            )
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_new_tenant_first_gets_its_finalizer_and_nothing_else() {
+    let sim = genesys(CLIENT_SECRET).await;
+    let tenant = crate::model::tests::telegram_genesys("acme");
+    let api = fake_api(&tenant, all_secrets());
+    reconcile(&api, &sim, tenant).await.expect("reconciled");
+    let requests = api.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert!(requests[0].is(&Method::PATCH, "/tenants/acme"));
+    assert!(
+        requests[0].body.to_string().contains(tenant::FINALIZER),
+        "{:?}",
+        requests[0].body
+    );
+    assert!(
+        sim.integrations().is_empty(),
+        "no integration before the finalizer"
+    );
+}
+
+#[tokio::test]
+async fn creates_the_integration_applies_the_connectors_and_reports_ready() {
+    let sim = genesys(CLIENT_SECRET).await;
+    let tenant = with_finalizer(crate::model::tests::telegram_genesys("acme"));
+    let api = fake_api(&tenant, all_secrets());
+    reconcile(&api, &sim, tenant).await.expect("reconciled");
+
+    let integrations = sim.integrations();
+    assert_eq!(integrations.len(), 1);
+    assert_eq!(integrations[0].name, "ACME Telegram");
+    assert_eq!(integrations[0].secret_token, WEBHOOK_TOKEN);
+    assert_eq!(
+        integrations[0].webhook_url,
+        "https://um.example.com/openmessaging/shop.acme"
+    );
+    assert_eq!(api.applied("/deployments/"), ["um-gcloudcx", "um-telegram"]);
+    assert_eq!(
+        api.applied("/secrets/"),
+        ["um-gcloudcx-config", "um-telegram-config"]
+    );
+    let telegram_config = api
+        .requests()
+        .into_iter()
+        .find(|r| r.is(&Method::PATCH, "/secrets/um-telegram-config"))
+        .expect("the telegram configuration applied");
+    assert!(
+        !telegram_config.body.to_string().contains(CLIENT_SECRET),
+        "the platform connector never gets the Genesys credentials"
+    );
+    let status = api.status_written();
+    assert_eq!(condition(&status, "Ready"), "True/Ready", "{status:#}");
+    assert_eq!(condition(&status, "Supported"), "True/Supported");
+    assert_eq!(status["integrationId"], integrations[0].id.as_str());
+    assert!(
+        !status.to_string().contains(CLIENT_SECRET) && !status.to_string().contains(BOT_TOKEN),
+        "no credential in status"
+    );
+}
+
+#[tokio::test]
+async fn a_recorded_integration_is_updated_not_created_again() {
+    let sim = genesys(CLIENT_SECRET).await;
+    let tenant = with_finalizer(crate::model::tests::telegram_genesys("acme"));
+    let api = fake_api(&tenant, all_secrets());
+    reconcile(&api, &sim, tenant.clone()).await.expect("first");
+    let id = sim.integrations()[0].id.clone();
+
+    let mut renamed = tenant;
+    renamed.status = Some(um_crds::TenantStatus {
+        integration_id: Some(id.clone()),
+        ..Default::default()
+    });
+    let mut spec = serde_json::to_value(&renamed.spec).unwrap_or_default();
+    spec["cx"]["genesysCloud"]["integration"]["name"] = json!("ACME Telegram (renamed)");
+    renamed.spec = serde_json::from_value(spec).expect("a spec");
+    let api = fake_api(&renamed, all_secrets());
+    reconcile(&api, &sim, renamed).await.expect("second");
+    let integrations = sim.integrations();
+    assert_eq!(integrations.len(), 1, "updated in place");
+    assert_eq!(integrations[0].id, id);
+    assert_eq!(integrations[0].name, "ACME Telegram (renamed)");
+}
+
+#[tokio::test]
+async fn an_existing_integration_of_the_same_name_is_adopted() {
+    let sim = genesys(CLIENT_SECRET).await;
+    let tenant = with_finalizer(crate::model::tests::telegram_genesys("acme"));
+    reconcile(&fake_api(&tenant, all_secrets()), &sim, tenant.clone())
+        .await
+        .expect("first");
+    let id = sim.integrations()[0].id.clone();
+    // Same Tenant, its status lost (a restore from backup): no second one.
+    let api = fake_api(&tenant, all_secrets());
+    reconcile(&api, &sim, tenant).await.expect("second");
+    assert_eq!(sim.integrations().len(), 1);
+    assert_eq!(api.status_written()["integrationId"], id.as_str());
+}
+
+#[tokio::test]
+async fn a_missing_secret_is_named_and_nothing_is_registered() {
+    let sim = genesys(CLIENT_SECRET).await;
+    let tenant = with_finalizer(crate::model::tests::telegram_genesys("acme"));
+    let without_genesys: Vec<Value> = all_secrets()
+        .into_iter()
+        .filter(|s| s["metadata"]["name"] != "acme-genesys")
+        .collect();
+    let api = fake_api(&tenant, without_genesys);
+    reconcile(&api, &sim, tenant).await.expect("reconciled");
+    assert!(sim.integrations().is_empty());
+    assert_eq!(
+        sim.count_requests("POST", "/oauth/token"),
+        0,
+        "no Genesys call"
+    );
+    let status = api.status_written();
+    assert_eq!(
+        condition(&status, "CredentialsResolved"),
+        "False/SecretNotFound"
+    );
+    assert_eq!(condition(&status, "Ready"), "False/NotReady");
+    let message = status.to_string();
+    assert!(
+        message.contains("acme-genesys")
+            && message.contains("spec.cx.genesysCloud.oauthClient.clientSecret")
+    );
+}
+
+#[tokio::test]
+async fn wrong_genesys_credentials_are_reported_and_retried() {
+    let sim = genesys("another-secret").await;
+    let tenant = with_finalizer(crate::model::tests::telegram_genesys("acme"));
+    let api = fake_api(&tenant, all_secrets());
+    let err = reconcile(&api, &sim, tenant)
+        .await
+        .expect_err("a Genesys failure");
+    assert_eq!(err.metric_label(), "InvalidCredentials");
+    let status = api.status_written();
+    assert_eq!(
+        condition(&status, "IntegrationRegistered"),
+        "False/InvalidCredentials"
+    );
+    assert!(!status.to_string().contains(CLIENT_SECRET));
+}
+
+#[tokio::test]
+async fn a_genesys_rate_limit_is_retried_after_the_delay_genesys_asked_for() {
+    let sim = genesys(CLIENT_SECRET).await;
+    sim.fail_next_with_retry_after(um_simulators::genesys::FaultTarget::Integrations, 429, 5, 7);
+    let tenant = with_finalizer(crate::model::tests::telegram_genesys("acme"));
+    let api = fake_api(&tenant, all_secrets());
+    let err = reconcile(&api, &sim, tenant)
+        .await
+        .expect_err("rate limited");
+    assert_eq!(err.metric_label(), "RateLimited");
+    assert_eq!(err.retry_after(), Some(std::time::Duration::from_secs(7)));
+    assert_eq!(
+        condition(&api.status_written(), "IntegrationRegistered"),
+        "False/RateLimited"
+    );
+}
+
+#[tokio::test]
+async fn deletion_removes_the_integration_then_the_finalizer() {
+    let sim = genesys(CLIENT_SECRET).await;
+    let tenant = with_finalizer(crate::model::tests::telegram_genesys("acme"));
+    reconcile(&fake_api(&tenant, all_secrets()), &sim, tenant.clone())
+        .await
+        .expect("created");
+    let id = sim.integrations()[0].id.clone();
+
+    let mut deleting = tenant;
+    deleting.metadata.deletion_timestamp = Some(
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()),
+    );
+    deleting.status = Some(um_crds::TenantStatus {
+        integration_id: Some(id.clone()),
+        ..Default::default()
+    });
+    let api = Arc::new(FakeApi {
+        managed_deployments: vec!["um-telegram".into(), "um-gcloudcx".into()],
+        ..Arc::into_inner(fake_api(&deleting, all_secrets())).unwrap_or_default()
+    });
+    reconcile(&api, &sim, deleting).await.expect("cleaned up");
+    assert_eq!(sim.deleted_integration_ids(), [id]);
+    // The last Tenant of the namespace: its connectors are swept.
+    let deleted: Vec<String> = api
+        .requests()
+        .iter()
+        .filter(|r| r.method == Method::DELETE)
+        .filter_map(|r| r.path.rsplit('/').next().map(str::to_owned))
+        .collect();
+    assert!(deleted.contains(&"um-telegram".to_owned()), "{deleted:?}");
+    let last = api.requests().last().cloned().expect("requests");
+    assert!(last.is(&Method::PATCH, "/tenants/acme"), "{last:?}");
+    let removes_finalizer = last.body.as_array().into_iter().flatten().any(|op| {
+        op["op"] == "remove"
+            && op["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/metadata/finalizers"))
+    });
+    assert!(
+        removes_finalizer,
+        "the finalizer is removed last: {:?}",
+        last.body
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_of_a_preview_platform_is_not_ready_and_gets_nothing() {
+    let sim = genesys(CLIENT_SECRET).await;
+    let wechat = with_finalizer(crate::model::tests::tenant(
+        "wx",
+        json!({"wechat": {"appId": "wx1", "appSecret": {"name": "acme-telegram", "key": "token"},
+                          "token": {"name": "acme-telegram", "key": "token"}}}),
+        serde_json::to_value(&crate::model::tests::telegram_genesys("wx").spec.cx)
+            .unwrap_or_default(),
+    ));
+    let api = fake_api(&wechat, all_secrets());
+    let action = reconcile(&api, &sim, wechat).await.expect("reconciled");
+    assert_eq!(action, Action::await_change());
+    assert!(
+        sim.integrations().is_empty(),
+        "nothing registered at Genesys"
+    );
+    assert!(api.applied("/deployments/").is_empty());
+    assert!(api.applied("/secrets/").is_empty());
+    let status = api.status_written();
+    assert_eq!(condition(&status, "Ready"), "False/PlatformNotSupported");
+    assert!(status.to_string().contains("WeChat"), "{status}");
+}
