@@ -1,41 +1,21 @@
-//! The data plane of Universal Messaging: shared connector machinery and one
-//! module per service.
+//! The data plane of Universal Messaging. The folders say the architecture:
 //!
-//! - [`envelope`]: the normalised message every service speaks on the bus.
-//! - [`platform`]: the trait a messaging platform implements (the only door
-//!   into the machinery), [`registry`]: which services this binary runs.
-//! - [`bus`]: RabbitMQ topology, confirmed publishing, ordered consuming
-//!   with retry in place and dead letters.
-//! - [`store`]: Redis state (de-duplication, done markers, key/value);
-//!   [`parts`]: the parts of one delivery sent once across retries.
-//! - [`server`], [`service`]: the HTTP server and the generic platform
-//!   service (webhooks, media, outbound deliveries, tenant changes).
-//! - [`config_watch`], [`settings`], [`runtime`]: configuration file, env
-//!   settings, and everything wired together.
-//! - [`http_client`], [`verify`], [`media`], [`metrics`]: cross-cutting
-//!   helpers; logging is the shared `um-telemetry` crate.
+//! - [`machinery`]: what every service shares (the envelope, the bus, Redis
+//!   state, the HTTP server, configuration, signatures, media URLs).
+//! - [`platform`]: the trait a messaging platform implements, the only door
+//!   into the machinery; [`registry`]: which services this binary runs.
+//! - [`platforms`]: one folder per messaging platform, each with the same
+//!   file names (`platform.rs` the trait impl, `inbound.rs` webhook →
+//!   envelopes, `outbound.rs` envelope → platform requests, `client.rs` the
+//!   platform's API, `types.rs` its wire types, `errors.rs` its failures).
+//! - [`gcloudcx`]: the contact-center side, Genesys Cloud Open Messaging.
+//!
+//! Logging is the shared `um-telemetry` crate ([`logging`]).
 
-pub mod bus;
-pub mod config_watch;
-pub mod envelope;
 pub mod gcloudcx;
-pub mod http_client;
-pub mod line;
-pub use um_telemetry as logging;
-pub mod media;
-pub mod metrics;
-pub mod notify;
-pub mod parts;
+pub mod machinery;
 pub mod platform;
+pub mod platforms;
 pub mod registry;
-pub mod runtime;
-pub mod server;
-pub mod service;
-pub mod settings;
-pub mod slack;
-pub mod store;
-pub mod teams;
-pub mod telegram;
-pub mod text;
-pub mod verify;
-pub mod viber;
+
+pub use um_telemetry as logging;

@@ -1,14 +1,14 @@
 //! `um-connector <service>`: runs one service of the data plane (a
 //! messaging platform, `gcloudcx`, `api`). Settings come from the
-//! environment ([`um_connector::settings`]), tenants from the mounted
+//! environment ([`um_connector::machinery::settings`]), tenants from the mounted
 //! configuration file.
 
 use std::process::ExitCode;
 
 use tokio_util::sync::CancellationToken;
+use um_connector::machinery::runtime::Runtime;
+use um_connector::machinery::settings::Settings;
 use um_connector::registry::{self, Service};
-use um_connector::runtime::Runtime;
-use um_connector::settings::Settings;
 
 async fn shutdown_signal(token: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -72,7 +72,9 @@ async fn main() -> ExitCode {
     runtime.notify_lifecycle("started").await;
     let lifecycle = runtime.clone();
     let result = match service {
-        Service::Platform(platform) => um_connector::service::run_platform(runtime, platform).await,
+        Service::Platform(platform) => {
+            um_connector::machinery::service::run_platform(runtime, platform).await
+        }
         Service::Custom(run) => run(runtime).await,
     };
     lifecycle.notify_lifecycle("stopped").await;

@@ -1,7 +1,7 @@
 //! The one door through which a messaging platform enters the machinery.
 //!
 //! A platform is one module implementing [`MessagingPlatform`] plus one line
-//! in [`crate::registry`]. The machinery ([`crate::service`]) then runs it:
+//! in [`crate::registry`]. The machinery ([`crate::machinery::service`]) then runs it:
 //!
 //! - `POST /<platform>/{tenant}`: 404 for an unknown tenant, 413 over
 //!   [`MessagingPlatform::body_limit`], [`MessagingPlatform::verify`] on the
@@ -13,7 +13,7 @@
 //! - `GET /<platform>/{tenant}`: verify + handshake only (WeChat `echostr`).
 //! - the consumer of `um.to-guest.<platform>`: [`MessagingPlatform::deliver`]
 //!   per envelope, one conversation strictly in order, retried in place on
-//!   [`DeliveryError::Retry`], then a [`Body::Receipt`](crate::envelope::Body)
+//!   [`DeliveryError::Retry`], then a [`Body::Receipt`](crate::machinery::envelope::Body)
 //!   envelope back towards gcloudcx (Delivered or Failed with the reason).
 //! - `GET /<platform>/{tenant}/media/{ref}?exp=&sig=`: signed, expiring media
 //!   URLs ([`PlatformContext::media_url`]) served by
@@ -30,12 +30,12 @@ use futures::stream::BoxStream;
 use http::{HeaderMap, Method, StatusCode};
 use um_config::{Platform, TenantConfig};
 
-use crate::config_watch::ConfigWatcher;
-use crate::envelope::{Envelope, ReasonCode};
-use crate::http_client::HttpClients;
-use crate::media::MediaSigner;
-use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::machinery::config_watch::ConfigWatcher;
+use crate::machinery::envelope::{Envelope, ReasonCode};
+use crate::machinery::http_client::HttpClients;
+use crate::machinery::media::MediaSigner;
+use crate::machinery::metrics::Metrics;
+use crate::machinery::store::Store;
 
 /// Default largest webhook body: generous for JSON events, small enough that
 /// a flood of oversized posts cannot exhaust memory.
@@ -151,7 +151,7 @@ pub struct InboundEvent {
 /// event yields the same id and every downstream done marker and
 /// idempotency key recognises it.
 pub fn event_envelope_id(platform: Platform, tenant_key: &str, event_id: &str) -> String {
-    let digest = crate::verify::hmac_sha256(
+    let digest = crate::machinery::verify::hmac_sha256(
         b"um-event-id",
         format!("{platform}\n{tenant_key}\n{event_id}").as_bytes(),
     );
@@ -309,7 +309,7 @@ pub trait MessagingPlatform: Send + Sync + 'static {
     }
 
     /// Authenticates the raw request with this tenant's own secret, before
-    /// anything parses it. Use [`crate::verify`] (constant-time).
+    /// anything parses it. Use [`crate::machinery::verify`] (constant-time).
     fn verify(&self, tenant: &TenantConfig, request: &WebhookRequest<'_>) -> Result<(), Rejection>;
 
     /// A verified request that must be answered synchronously instead of

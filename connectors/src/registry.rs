@@ -1,7 +1,7 @@
 //! The services this binary runs: one line per service.
 //!
 //! A messaging platform is registered as [`Service::Platform`] and run by
-//! the generic machinery ([`crate::service::run_platform`]); services with
+//! the generic machinery ([`crate::machinery::service::run_platform`]); services with
 //! their own shape (gcloudcx) as [`Service::Custom`]. Which platforms exist
 //! and which of them this build serves is said once, in
 //! [`um_config::Platform`]; a test keeps this list and that table equal.
@@ -11,8 +11,8 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use um_config::{GCLOUDCX_SERVICE, Platform};
 
+use crate::machinery::runtime::Runtime;
 use crate::platform::MessagingPlatform;
-use crate::runtime::Runtime;
 
 /// A service that wires its own routes and consumers from the [`Runtime`].
 pub type CustomService = fn(Runtime) -> BoxFuture<'static, anyhow::Result<()>>;
@@ -25,11 +25,11 @@ pub enum Service {
 /// The connector of a supported platform; `None` for a preview one.
 fn platform(platform: Platform) -> Option<Arc<dyn MessagingPlatform>> {
     Some(match platform {
-        Platform::Telegram => Arc::new(crate::telegram::Telegram),
-        Platform::Line => Arc::new(crate::line::Line),
-        Platform::Slack => Arc::new(crate::slack::Slack),
-        Platform::Teams => Arc::new(crate::teams::Teams::default()),
-        Platform::Viber => Arc::new(crate::viber::Viber),
+        Platform::Telegram => Arc::new(crate::platforms::telegram::Telegram),
+        Platform::Line => Arc::new(crate::platforms::line::Line),
+        Platform::Slack => Arc::new(crate::platforms::slack::Slack),
+        Platform::Teams => Arc::new(crate::platforms::teams::Teams::default()),
+        Platform::Viber => Arc::new(crate::platforms::viber::Viber),
         _ => return None,
     })
 }

@@ -476,7 +476,7 @@ async fn agent_reply_push_quick_replies_retry_key_429_and_blocked() {
 /// simulator's validation accepts, and the (proposed) Switcher hand-over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issued_token_webhook_endpoint_flex_and_switcher() {
-    use um_connector::envelope::{
+    use um_connector::machinery::envelope::{
         Body, Card, CardAction, Content, Conversation, Direction, ENVELOPE_VERSION, Envelope,
         Guest as EnvelopeGuest,
     };
@@ -527,16 +527,16 @@ async fn issued_token_webhook_endpoint_flex_and_switcher() {
     config.tenants.insert(tenant_key.clone(), tenant.clone());
     let ctx = um_connector::platform::PlatformContext {
         service: "line".into(),
-        http: um_connector::http_client::HttpClients::new(&Default::default())
+        http: um_connector::machinery::http_client::HttpClients::new(&Default::default())
             .expect("HTTP client"),
-        store: um_connector::store::Store::connect(&redis, &unique("line-"))
+        store: um_connector::machinery::store::Store::connect(&redis, &unique("line-"))
             .await
             .expect("Redis"),
-        metrics: um_connector::metrics::Metrics::new("line"),
-        media: um_connector::media::MediaSigner::new(None, Duration::from_secs(60)),
-        config: um_connector::config_watch::ConfigWatcher::fixed(config),
+        metrics: um_connector::machinery::metrics::Metrics::new("line"),
+        media: um_connector::machinery::media::MediaSigner::new(None, Duration::from_secs(60)),
+        config: um_connector::machinery::config_watch::ConfigWatcher::fixed(config),
     };
-    let platform = um_connector::line::Line;
+    let platform = um_connector::platforms::line::Line;
 
     platform
         .tenant_changed(&ctx, &tenant, None)

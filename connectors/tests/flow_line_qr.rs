@@ -11,7 +11,7 @@ use support::{Connector, eventually, free_port, services, unique};
 use um_config::{
     LineConfig, MessagingConfig, MessagingOptions, Platform, Secret, ServiceConfig, TenantConfig,
 };
-use um_connector::line::qr::{render_png, render_svg};
+use um_connector::platforms::line::qr::{render_png, render_svg};
 use um_simulators::line::{ChannelSpec, LineOptions, LineSimulator};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -251,7 +251,7 @@ async fn add_friend_qr_code_link_cache_refusal_and_reload() {
 
     // An issued token LINE no longer accepts (cached in Redis, revoked):
     // forgotten, issued again, and the link still answers.
-    let store = um_connector::store::Store::connect(&redis, "line")
+    let store = um_connector::machinery::store::Store::connect(&redis, "line")
         .await
         .expect("Redis");
     store

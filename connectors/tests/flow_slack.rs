@@ -1062,14 +1062,14 @@ async fn guest_files_behind_a_sign_in_page_or_over_the_cap_are_not_served() {
 /// there is nothing to check.
 #[test]
 fn sdk_fixture_round_trip() {
-    use um_connector::envelope::{
+    use um_connector::machinery::envelope::{
         Attachment, Body, Card, CardAction, Content, Conversation, Direction, ENVELOPE_VERSION,
         Envelope, Guest, MediaType, QuickReply,
     };
     use um_connector::platform::{MessagingPlatform, WebhookRequest};
-    use um_connector::slack::Slack;
-    use um_connector::slack::inbound::{SlackRequest, parse_request};
-    use um_connector::slack::outbound::{Destination, SlackCall, to_slack};
+    use um_connector::platforms::slack::Slack;
+    use um_connector::platforms::slack::inbound::{SlackRequest, parse_request};
+    use um_connector::platforms::slack::outbound::{Destination, SlackCall, to_slack};
 
     let (Ok(signed_path), Ok(fixture_path)) = (
         std::env::var("UM_SLACK_SDK_SIGNED"),

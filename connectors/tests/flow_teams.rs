@@ -24,10 +24,10 @@ use axum::routing::get;
 use serde_json::Value;
 use support::{Connector, PlatformBridge, eventually, free_port, services, unique};
 use um_config::{MessagingConfig, Platform, Secret, ServiceConfig, TeamsConfig, TenantConfig};
-use um_connector::store::Store;
-use um_connector::teams::auth::{AuthError, KeyCache};
-use um_connector::teams::manifest::PackageState;
-use um_connector::teams::platform::PACKAGE_KIND;
+use um_connector::machinery::store::Store;
+use um_connector::platforms::teams::auth::{AuthError, KeyCache};
+use um_connector::platforms::teams::manifest::PackageState;
+use um_connector::platforms::teams::platform::PACKAGE_KIND;
 use um_simulators::genesys::{Card, CardAction, GenesysSimulator, OutboundMessageSpec};
 use um_simulators::teams::{
     ActivitySpec, TeamsConversation, TeamsOptions, TeamsSimulator, TeamsUser, TokenFault,

@@ -394,13 +394,13 @@ async fn agent_messages_keyboards_receipts_rate_limit_and_opt_out() {
 fn sdk_fixture_of_signed_callbacks_and_send_bodies() {
     use bytes::Bytes;
     use http::{HeaderMap, HeaderValue, Method};
-    use um_connector::envelope::{
+    use um_connector::machinery::envelope::{
         Body, Card, CardAction, Content, Conversation, Direction, ENVELOPE_VERSION, Envelope,
         Guest, Location, QuickReply, Sticker,
     };
     use um_connector::platform::{MessagingPlatform, WebhookRequest};
-    use um_connector::viber::Viber;
-    use um_connector::viber::outbound::{Sender, to_viber};
+    use um_connector::platforms::viber::Viber;
+    use um_connector::platforms::viber::outbound::{Sender, to_viber};
     use um_simulators::viber::sign;
 
     let token = "4453b6ac12345678-e02c5f12174805f9-daec9cbb5448c51f";

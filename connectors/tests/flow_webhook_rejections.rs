@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 use support::{Bridge, BridgeOptions, WEBHOOK_TOKEN, eventually, services};
 use um_connector::gcloudcx::signature::sign;
-use um_connector::telegram::webhook_secret::derive_secret_token;
+use um_connector::platforms::telegram::webhook_secret::derive_secret_token;
 use um_simulators::genesys::OutboundMessageSpec;
 use um_simulators::telegram::UpdateSpec;
 

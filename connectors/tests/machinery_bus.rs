@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use machinery_common::*;
 use tokio_util::sync::CancellationToken;
-use um_connector::bus::{
+use um_connector::machinery::bus::{
     Consumer, ConsumerOptions, EnvelopeHandler, HandlerError, Publisher, Route,
 };
-use um_connector::envelope::Envelope;
+use um_connector::machinery::envelope::Envelope;
 
 #[derive(Default)]
 struct Recorder {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use um_config::{MessagingConfig, MessagingOptions, Platform, Secret, ServiceConfig, TenantConfig};
-use um_connector::config_watch::{ConfigWatcher, TenantChange, diff_tenants};
+use um_connector::machinery::config_watch::{ConfigWatcher, TenantChange, diff_tenants};
 
 fn tenant(key: &str, token: &str) -> TenantConfig {
     TenantConfig {

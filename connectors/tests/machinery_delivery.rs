@@ -11,9 +11,9 @@ use std::time::Duration;
 use machinery_common::dummy::{self, DummyPlatform, Plan};
 use machinery_common::*;
 use um_config::ServiceConfig;
-use um_connector::bus::Route;
-use um_connector::envelope::{Body, Envelope, ReasonCode, ReceiptStatus};
-use um_connector::service::{DeliveryHandler, watch_tenants};
+use um_connector::machinery::bus::Route;
+use um_connector::machinery::envelope::{Body, Envelope, ReasonCode, ReceiptStatus};
+use um_connector::machinery::service::{DeliveryHandler, watch_tenants};
 
 const TENANT: &str = "shop.acme";
 
@@ -179,7 +179,7 @@ async fn deliveries_are_ordered_retried_reported_and_never_repeated() {
     assert!(
         receipts
             .iter()
-            .all(|r| r.direction == um_connector::envelope::Direction::GuestToAgent)
+            .all(|r| r.direction == um_connector::machinery::envelope::Direction::GuestToAgent)
     );
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use um_config::ClusterSettings;
-use um_connector::http_client::{HttpClients, classify_response};
+use um_connector::machinery::http_client::{HttpClients, classify_response};
 use um_connector::platform::DeliveryError;
 
 /// A loopback HTTP server that records the request line of everything it
@@ -122,7 +122,7 @@ async fn a_silent_server_times_out_instead_of_hanging() {
         .send()
         .await
         .unwrap_err();
-    let outcome = um_connector::http_client::transport_error("getFile", &error);
+    let outcome = um_connector::machinery::http_client::transport_error("getFile", &error);
     match outcome {
         DeliveryError::Retry { detail, .. } => {
             assert!(detail.contains("timeout"), "{detail}");

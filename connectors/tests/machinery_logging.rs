@@ -75,8 +75,8 @@ fn default_level_with_a_scope_override() {
 fn topic_overrides_and_lowered_defaults() {
     let records = capture("WARN;DEBUG:{bus}", || {
         tracing::info!("app info");
-        tracing::debug!(target: "um_connector::bus::consumer", "bus debug");
-        tracing::debug!(target: "um_connector::store", "store debug");
+        tracing::debug!(target: "um_connector::machinery::bus::consumer", "bus debug");
+        tracing::debug!(target: "um_connector::machinery::store", "store debug");
         tracing::warn!("app warn");
     });
     let msgs: Vec<&str> = records.iter().map(|r| r["msg"].as_str().unwrap()).collect();
@@ -91,9 +91,9 @@ fn level_syntax_parses_into_directives() {
         spec.directives("um_connector"),
         [
             "warn",
-            "um_connector::bus[envelope]=debug",
-            "um_connector::bus[request]=debug",
-            "um_connector::store=debug",
+            "um_connector::machinery::bus[envelope]=debug",
+            "um_connector::machinery::bus[request]=debug",
+            "um_connector::machinery::store=debug",
             "[delivery]=trace"
         ]
     );

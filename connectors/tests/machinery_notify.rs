@@ -11,8 +11,10 @@ use axum::routing::post;
 use machinery_common::*;
 use serde_json::Value;
 use um_config::{NotifierConfig, Secret, ServiceConfig};
-use um_connector::bus::{Consumer, ConsumerOptions, EnvelopeHandler, HandlerError, Route};
-use um_connector::envelope::Envelope;
+use um_connector::machinery::bus::{
+    Consumer, ConsumerOptions, EnvelopeHandler, HandlerError, Route,
+};
+use um_connector::machinery::envelope::Envelope;
 
 struct AlwaysFails;
 

@@ -5,7 +5,7 @@
 mod machinery_common;
 
 use machinery_common::*;
-use um_connector::parts::{part_id, send_parts};
+use um_connector::machinery::parts::{part_id, send_parts};
 use um_connector::platform::DeliveryError;
 
 const KIND: &str = "test-sent-part";
@@ -15,7 +15,7 @@ const TENANT: &str = "shop.acme";
 /// call at index `fail_at` fails (retryable), every other one answers
 /// `id-<part>`.
 async fn attempt(
-    store: &um_connector::store::Store,
+    store: &um_connector::machinery::store::Store,
     envelope_id: &str,
     parts: &[&str],
     fail_at: Option<usize>,

@@ -6,7 +6,7 @@ mod machinery_common;
 use std::time::Duration;
 
 use machinery_common::*;
-use um_connector::store::Claim;
+use um_connector::machinery::store::Claim;
 
 #[tokio::test]
 async fn a_claimed_event_is_a_duplicate_only_after_confirmation() {
@@ -203,7 +203,7 @@ async fn keys_are_namespaced_per_service_and_tenant() {
 }
 
 async fn eventually_async_none(
-    store: &um_connector::store::Store,
+    store: &um_connector::machinery::store::Store,
     tenant: &str,
     kind: &str,
     id: &str,
@@ -219,7 +219,8 @@ async fn eventually_async_none(
 
 #[tokio::test]
 async fn connecting_to_nothing_says_where_without_the_password() {
-    let result = um_connector::store::Store::connect("redis://:hunter2@127.0.0.1:1/", "t").await;
+    let result =
+        um_connector::machinery::store::Store::connect("redis://:hunter2@127.0.0.1:1/", "t").await;
     let error = result.err().expect("nothing listens on port 1").to_string();
     assert!(error.contains("127.0.0.1:1"), "{error}");
     assert!(!error.contains("hunter2"), "{error}");

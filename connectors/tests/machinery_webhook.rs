@@ -12,10 +12,10 @@ use machinery_common::dummy::{self, DummyPlatform};
 use machinery_common::*;
 use serde_json::{Value, json};
 use um_config::ServiceConfig;
-use um_connector::bus::Route;
-use um_connector::envelope::Envelope;
-use um_connector::runtime::Runtime;
-use um_connector::service::{WebhookState, platform_routes};
+use um_connector::machinery::bus::Route;
+use um_connector::machinery::envelope::Envelope;
+use um_connector::machinery::runtime::Runtime;
+use um_connector::machinery::service::{WebhookState, platform_routes};
 
 const SECRET: &str = "channel-secret-of-acme";
 const TENANT: &str = "shop.acme";

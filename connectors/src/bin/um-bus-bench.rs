@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 use um_config::Platform;
-use um_connector::bus::{
+use um_connector::machinery::bus::{
     Bus, BusSettings, Consumer, ConsumerOptions, EnvelopeHandler, HandlerError, Publisher, Route,
 };
-use um_connector::envelope::{
+use um_connector::machinery::envelope::{
     Body, Content, Conversation, Direction, ENVELOPE_VERSION, Envelope, Guest,
 };
-use um_connector::metrics::Metrics;
-use um_connector::store::Store;
+use um_connector::machinery::metrics::Metrics;
+use um_connector::machinery::store::Store;
 
 struct OrderCheck {
     next: Mutex<HashMap<String, u64>>,
@@ -112,7 +112,7 @@ async fn main() -> anyhow::Result<()> {
                 for s in 0..per_conversation {
                     publisher.publish(&Route::ToCx, &envelope(c, s)).await?;
                 }
-                Ok::<(), um_connector::bus::BusError>(())
+                Ok::<(), um_connector::machinery::bus::BusError>(())
             })
         })
         .collect();

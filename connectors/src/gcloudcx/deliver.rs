@@ -8,11 +8,11 @@ use async_trait::async_trait;
 use super::genesys_api::GenesysApi;
 use super::oauth::TokenCache;
 use super::to_genesys::to_genesys;
-use crate::bus::{EnvelopeHandler, HandlerError};
-use crate::config_watch::ConfigWatcher;
-use crate::envelope::{Body, Envelope, ReasonCode};
-use crate::metrics::Metrics;
-use crate::store::{DEFAULT_DONE_TTL, Store};
+use crate::machinery::bus::{EnvelopeHandler, HandlerError};
+use crate::machinery::config_watch::ConfigWatcher;
+use crate::machinery::envelope::{Body, Envelope, ReasonCode};
+use crate::machinery::metrics::Metrics;
+use crate::machinery::store::{DEFAULT_DONE_TTL, Store};
 
 /// Store kind of the per-request markers of an envelope that takes several
 /// Genesys requests (several attachments).
@@ -26,7 +26,7 @@ pub const MAX_CONCURRENT_REQUESTS: usize = 64;
 
 pub struct ToGenesysHandler {
     pub config: ConfigWatcher,
-    pub http: crate::http_client::HttpClients,
+    pub http: crate::machinery::http_client::HttpClients,
     pub store: Store,
     pub tokens: TokenCache,
     pub metrics: Metrics,
@@ -36,7 +36,7 @@ pub struct ToGenesysHandler {
 impl ToGenesysHandler {
     pub fn new(
         config: ConfigWatcher,
-        http: crate::http_client::HttpClients,
+        http: crate::machinery::http_client::HttpClients,
         store: Store,
         metrics: Metrics,
     ) -> Arc<Self> {

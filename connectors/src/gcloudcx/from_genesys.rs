@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use um_config::TenantConfig;
 
 use super::api::{CardContent, ContentAttachment, OutboundMessage};
-use crate::envelope::{
+use crate::machinery::envelope::{
     Attachment, Body, Card, CardAction, Content, Conversation, Direction, ENVELOPE_VERSION,
     Envelope, Guest, MediaType, QuickReply,
 };

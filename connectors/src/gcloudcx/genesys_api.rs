@@ -5,10 +5,10 @@ use um_config::GenesysConfig;
 
 use super::oauth::{TokenCache, TokenError};
 use super::to_genesys::GenesysRequest;
-use crate::bus::HandlerError;
-use crate::envelope::ReasonCode;
-use crate::http_client::retry_after;
-use crate::store::Store;
+use crate::machinery::bus::HandlerError;
+use crate::machinery::envelope::ReasonCode;
+use crate::machinery::http_client::retry_after;
+use crate::machinery::store::Store;
 
 pub struct GenesysApi<'a> {
     pub http: &'a reqwest::Client,

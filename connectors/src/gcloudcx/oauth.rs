@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use um_config::{GenesysConfig, Secret};
 
-use crate::store::Store;
+use crate::machinery::store::Store;
 
 /// Store kind of cached tokens.
 const TOKEN_KIND: &str = "oauth-token";

@@ -1,8 +1,8 @@
 //! Runs the gcloudcx service: the Open Messaging webhook and the consumer
 //! of `um.to-cx`.
 
-use crate::bus::Route;
-use crate::runtime::Runtime;
+use crate::machinery::bus::Route;
+use crate::machinery::runtime::Runtime;
 
 use super::deliver::ToGenesysHandler;
 use super::webhook::{WebhookState, routes};

@@ -3,9 +3,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
+
+use crate::machinery::verify::{SignatureEncoding, hmac_sha256, verify_hmac_sha256};
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 
@@ -14,24 +13,16 @@ pub fn sign(token: &[u8], body: &[u8]) -> String {
     format!("sha256={}", STANDARD.encode(mac(token, body)))
 }
 
-fn mac(token: &[u8], body: &[u8]) -> Vec<u8> {
-    // HMAC takes keys of any length.
-    let mut mac = Hmac::<Sha256>::new_from_slice(token).unwrap_or_else(|_| unreachable!());
-    mac.update(body);
-    mac.finalize().into_bytes().to_vec()
+fn mac(token: &[u8], body: &[u8]) -> [u8; 32] {
+    hmac_sha256(token, body)
 }
 
 /// Whether `header` is the signature of `body` under `token`, compared in
 /// constant time. A missing prefix or undecodable value does not verify.
 pub fn verify(token: &[u8], body: &[u8], header: Option<&str>) -> bool {
-    let Some(encoded) = header.and_then(|value| value.trim().strip_prefix("sha256=")) else {
-        return false;
-    };
-    let Ok(given) = STANDARD.decode(encoded) else {
-        return false;
-    };
-    let expected = mac(token, body);
-    given.len() == expected.len() && bool::from(given.ct_eq(&expected))
+    header.is_some_and(|signature| {
+        verify_hmac_sha256(token, body, signature, "sha256=", SignatureEncoding::Base64)
+    })
 }
 
 #[cfg(test)]

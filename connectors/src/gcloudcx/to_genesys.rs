@@ -14,7 +14,7 @@ use super::api::{
     InboundChannel, InboundContent, InboundEvent, InboundMessage, InboundReceipt,
     InboundStructuredResponse, Reason, ReceiptChannel, ToRecipient, TypingEvent,
 };
-use crate::envelope::{
+use crate::machinery::envelope::{
     Attachment, Body, ButtonKind, Content, Direction, Envelope, Guest, MediaType, ReasonCode,
     Receipt, ReceiptStatus,
 };
@@ -322,7 +322,7 @@ fn receipt_request(envelope: &Envelope, receipt: &Receipt) -> InboundReceipt {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::envelope::{
+    use crate::machinery::envelope::{
         ButtonResponse, Contact, Conversation, ENVELOPE_VERSION, Location, Sticker,
     };
     use serde_json::json;

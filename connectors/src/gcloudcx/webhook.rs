@@ -18,14 +18,14 @@ use serde_json::json;
 use super::api::OutboundMessage;
 use super::from_genesys::{FromGenesysError, WebhookMeaning, from_genesys};
 use super::signature::{self, SIGNATURE_HEADER};
-use crate::bus::Publisher;
-use crate::config_watch::ConfigWatcher;
-use crate::envelope::{
+use crate::machinery::bus::Publisher;
+use crate::machinery::config_watch::ConfigWatcher;
+use crate::machinery::envelope::{
     Body, Conversation, Direction, ENVELOPE_VERSION, Envelope, Guest, ReasonCode, Receipt,
     ReceiptStatus,
 };
-use crate::metrics::Metrics;
-use crate::server::{ApiError, read_body, tenant_or_404};
+use crate::machinery::metrics::Metrics;
+use crate::machinery::server::{ApiError, read_body, tenant_or_404};
 
 /// Genesys messages are small; attachments travel by URL.
 pub const BODY_LIMIT: usize = 512 * 1024;

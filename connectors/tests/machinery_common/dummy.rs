@@ -11,14 +11,14 @@ use bytes::Bytes;
 use chrono::Utc;
 use serde::Deserialize;
 use um_config::{LineConfig, MessagingConfig, MessagingOptions, Platform, Secret, TenantConfig};
-use um_connector::envelope::{
+use um_connector::machinery::envelope::{
     Body, Content, Conversation, Direction, ENVELOPE_VERSION, Envelope, Guest, ReasonCode,
 };
+use um_connector::machinery::verify::{SignatureEncoding, hmac_sha256, verify_hmac_sha256};
 use um_connector::platform::{
     Delivered, DeliveryError, InboundEvent, Media, MediaError, MessagingPlatform, PlatformContext,
     PlatformError, Rejection, WebhookReply, WebhookRequest, event_envelope_id,
 };
-use um_connector::verify::{SignatureEncoding, hmac_sha256, verify_hmac_sha256};
 
 pub const PLATFORM: Platform = Platform::Line;
 pub const SIGNATURE_HEADER: &str = "x-dummy-signature";

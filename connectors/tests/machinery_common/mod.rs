@@ -11,12 +11,12 @@ use chrono::Utc;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use um_config::Platform;
-use um_connector::bus::{Bus, BusSettings};
-use um_connector::envelope::{
+use um_connector::machinery::bus::{Bus, BusSettings};
+use um_connector::machinery::envelope::{
     Body, Content, Conversation, Direction, ENVELOPE_VERSION, Envelope, Guest,
 };
-use um_connector::metrics::Metrics;
-use um_connector::store::Store;
+use um_connector::machinery::metrics::Metrics;
+use um_connector::machinery::store::Store;
 
 fn required(name: &str) -> String {
     match std::env::var(name) {
@@ -180,7 +180,10 @@ pub mod dummy;
 /// A runtime wired like the binary's, on the test services, with a bus
 /// namespace and Redis service name of its own (`ns`), serving on a free
 /// loopback port.
-pub async fn runtime(ns: &str, config: um_config::ServiceConfig) -> um_connector::runtime::Runtime {
+pub async fn runtime(
+    ns: &str,
+    config: um_config::ServiceConfig,
+) -> um_connector::machinery::runtime::Runtime {
     runtime_with(ns, config, &amqp_url()).await
 }
 
@@ -188,7 +191,7 @@ pub async fn runtime_with(
     ns: &str,
     config: um_config::ServiceConfig,
     amqp: &str,
-) -> um_connector::runtime::Runtime {
+) -> um_connector::machinery::runtime::Runtime {
     let env: std::collections::HashMap<&str, String> = std::collections::HashMap::from([
         ("UM_AMQP_URL", amqp.to_owned()),
         ("UM_REDIS_URL", redis_url()),
@@ -197,14 +200,14 @@ pub async fn runtime_with(
         ("POD_IP", "127.0.0.1".to_owned()),
         ("UM_HTTP_PORT", "0".to_owned()),
     ]);
-    let settings =
-        um_connector::settings::Settings::from_lookup(Some(config.service.clone()), &|name| {
-            env.get(name).cloned()
-        })
-        .expect("test settings");
-    um_connector::runtime::Runtime::assemble(
+    let settings = um_connector::machinery::settings::Settings::from_lookup(
+        Some(config.service.clone()),
+        &|name| env.get(name).cloned(),
+    )
+    .expect("test settings");
+    um_connector::machinery::runtime::Runtime::assemble(
         settings,
-        um_connector::config_watch::ConfigWatcher::fixed(config),
+        um_connector::machinery::config_watch::ConfigWatcher::fixed(config),
         store(ns).await,
         Metrics::new(ns),
         tokio_util::sync::CancellationToken::new(),

@@ -5,7 +5,7 @@
 
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use um_config::Platform;
-use um_connector::bus::{Bus, BusSettings, Route, dead_letter_exchange};
+use um_connector::machinery::bus::{Bus, BusSettings, Route, dead_letter_exchange};
 
 use crate::bridge::BUS_SHARDS;
 
@@ -18,7 +18,7 @@ pub async fn remove_run(amqp: &str, namespace: &str) {
             connection_name: "um-flood-cleanup".into(),
             namespace: namespace.to_owned(),
         },
-        um_connector::metrics::Metrics::new("flood"),
+        um_connector::machinery::metrics::Metrics::new("flood"),
     );
     remove_routes(&bus, &[Route::ToCx, Route::ToGuest(Platform::Telegram)]).await;
     bus.close().await;

@@ -79,8 +79,8 @@ pub struct Yardstick {
 /// The broker alone: `messages` persistent envelopes published with
 /// confirms through the connectors' own publisher (no consumer).
 pub async fn broker_yardstick(amqp: &str, messages: usize) -> Yardstick {
-    use um_connector::bus::{Bus, BusSettings, Publisher, Route};
-    use um_connector::envelope::{
+    use um_connector::machinery::bus::{Bus, BusSettings, Publisher, Route};
+    use um_connector::machinery::envelope::{
         Body, Content, Conversation, Direction, ENVELOPE_VERSION, Envelope, Guest,
     };
     let namespace = format!(
@@ -94,7 +94,7 @@ pub async fn broker_yardstick(amqp: &str, messages: usize) -> Yardstick {
             connection_name: "um-flood-yardstick".into(),
             namespace,
         },
-        um_connector::metrics::Metrics::new("flood"),
+        um_connector::machinery::metrics::Metrics::new("flood"),
     );
     let publisher = Publisher::new(bus.clone());
     let envelope = |n: usize| Envelope {

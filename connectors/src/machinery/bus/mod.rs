@@ -1,0 +1,93 @@
+//! The RabbitMQ bus between connector services.
+//!
+//! # Topology (declared by the services at start, idempotently)
+//!
+//! Names below use the default namespace `um` (`UM_BUS_NAMESPACE`; tests
+//! use their own so they never share queues).
+//!
+//! | name | kind | what |
+//! |---|---|---|
+//! | `um.to-cx` | exchange `x-consistent-hash`, durable | guest → agent envelopes and receipts of agent messages, consumed by gcloudcx |
+//! | `um.to-cx.<n>` (n = 0..shards) | quorum queue, `x-single-active-consumer` | one shard, bound with weight `1` |
+//! | `um.to-guest.<platform>` | exchange `x-consistent-hash`, durable | agent → guest envelopes for one platform, consumed by that platform's connector |
+//! | `um.to-guest.<platform>.<n>` | quorum queue, `x-single-active-consumer` | one shard |
+//! | `um.dead` | exchange `direct`, durable | dead letters |
+//! | `um.dead.<route>` (`um.dead.to-cx`, `um.dead.to-guest.<platform>`) | durable classic queue | what could not be processed, for an operator to inspect |
+//!
+//! Messages are persistent JSON [`Envelope`](crate::machinery::envelope::Envelope)s;
+//! the routing key is [`Envelope::ordering_key`](crate::machinery::envelope::Envelope::ordering_key)
+//! (tenant + conversation), so the consistent-hash exchange sends one
+//! conversation always to the same shard; `message_id` is the envelope id;
+//! header `x-um-tenant` the tenant key. Every publish waits for the broker's
+//! confirm ([`Publisher`]).
+//!
+//! # Order and retries
+//!
+//! One active consumer per shard (single-active-consumer: other replicas are
+//! standbys that take over). Within a shard the [`Consumer`] processes
+//! different conversations concurrently (prefetch well above 1) and one
+//! conversation strictly in sequence. A failed attempt is retried *in place*
+//! after a back-off, and the later messages of that conversation wait
+//! behind it, so nothing overtakes a message being retried. After
+//! `max_attempts` the envelope is published to `um.dead` (confirmed) and only
+//! then acknowledged. The shard queues also carry `x-delivery-limit` and
+//! dead-letter to `um.dead`, a safety net for a message that crashes its
+//! consumer again and again.
+//!
+//! The number of shards (`UM_BUS_SHARDS`) may grow between deployments but
+//! must not shrink while the removed shards still hold messages.
+
+mod acks;
+mod connection;
+mod consumer;
+mod handling;
+mod lanes;
+mod publisher;
+mod topology;
+
+pub use connection::{Bus, BusSettings, DEFAULT_FRAME_MAX};
+pub use consumer::{Consumer, ConsumerOptions, EnvelopeHandler, HandlerError};
+pub use publisher::Publisher;
+pub use topology::{DEFAULT_NAMESPACE, Route, TENANT_HEADER, dead_letter_exchange};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("broker URL {url} is not usable: {detail}")]
+    Url { url: String, detail: String },
+    #[error("cannot connect to the broker at {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: lapin::Error,
+    },
+    #[error("broker {step} on {object}: {source}")]
+    Amqp {
+        step: &'static str,
+        object: String,
+        #[source]
+        source: lapin::Error,
+    },
+    #[error("broker refused (nack) the message {message_id} published to {exchange}")]
+    Nacked {
+        exchange: String,
+        message_id: String,
+    },
+    #[error("message {message_id} published to {exchange} was not routed to any queue")]
+    Unroutable {
+        exchange: String,
+        message_id: String,
+    },
+    #[error(
+        "publishing {message_id} to {exchange} did not succeed within {seconds} s: {last_error}"
+    )]
+    Timeout {
+        exchange: String,
+        message_id: String,
+        seconds: u64,
+        last_error: String,
+    },
+    #[error("a message handler on {queue} panicked: {detail}")]
+    HandlerPanicked { queue: String, detail: String },
+    #[error("envelope cannot be encoded: {0}")]
+    Encode(#[source] serde_json::Error),
+}

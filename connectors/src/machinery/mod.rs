@@ -1,0 +1,30 @@
+//! What every connector service shares; no module here names a platform.
+//!
+//! - [`envelope`]: the normalised message every service speaks on the bus.
+//! - [`bus`]: RabbitMQ topology, confirmed publishing, ordered consuming
+//!   with retry in place and dead letters.
+//! - [`store`]: Redis state (de-duplication, done markers, key/value);
+//!   [`parts`]: the parts of one delivery sent once across retries.
+//! - [`server`], [`service`]: the HTTP server and the generic platform
+//!   service (webhooks, media, outbound deliveries, tenant changes).
+//! - [`config_watch`], [`settings`], [`runtime`]: configuration file, env
+//!   settings, and everything wired together.
+//! - [`verify`]: the one door for signatures (HMAC, constant-time compare);
+//!   [`http_client`], [`media`], [`metrics`], [`notify`], [`text`]:
+//!   cross-cutting helpers.
+
+pub mod bus;
+pub mod config_watch;
+pub mod envelope;
+pub mod http_client;
+pub mod media;
+pub mod metrics;
+pub mod notify;
+pub mod parts;
+pub mod runtime;
+pub mod server;
+pub mod service;
+pub mod settings;
+pub mod store;
+pub mod text;
+pub mod verify;

@@ -1,0 +1,203 @@
+//! Process settings from the environment (the operator renders these into
+//! the Deployment). Everything per tenant comes from the mounted
+//! configuration file instead ([`crate::machinery::config_watch`]).
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `UM_SERVICE` (or the first argument) | — | `gcloudcx`, `telegram`, ... |
+//! | `UM_CONFIG_DIR` | `/etc/um` | directory holding `service.json` (or the file) |
+//! | `UM_AMQP_URL` | `amqp://127.0.0.1:5672/%2f` | broker |
+//! | `UM_REDIS_URL` | `redis://127.0.0.1:6379/` | Redis |
+//! | `UM_LOG_LEVEL` | `INFO` | `LEVEL;LEVEL:{topic:scope,...}` ([`crate::logging`]) |
+//! | `UM_LOG_FORMAT` | `bunyan` | `bunyan` (JSON) or `pretty` |
+//! | `POD_IP` | `0.0.0.0` | bind address of the HTTP server |
+//! | `UM_HTTP_PORT` | `8080` | its port (`0`: any free port) |
+//! | `UM_BUS_SHARDS` | `4` | shard queues per route |
+//! | `UM_BUS_NAMESPACE` | `um` | first part of every exchange and queue name |
+//! | `UM_PREFETCH` | `256` | unacknowledged messages per shard |
+//! | `UM_MAX_ATTEMPTS` | `8` | delivery attempts before dead-lettering |
+//! | `UM_CONFIG_RELOAD_SECONDS` | `2` | how often the configuration file is re-read |
+//! | `UM_MEDIA_SIGNING_KEY` | — | optional key mixed into media URL signatures |
+//! | `UM_MEDIA_URL_TTL_SECONDS` | `86400` | lifetime of a signed media URL |
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use um_config::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error(
+        "no service named: set UM_SERVICE or pass it as the first argument (gcloudcx, telegram, ...)"
+    )]
+    NoService,
+    #[error("environment variable {name}={value:?} is not valid: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub service: String,
+    pub config_dir: PathBuf,
+    pub amqp_url: Secret,
+    pub redis_url: Secret,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub listen: SocketAddr,
+    pub shards: u16,
+    pub bus_namespace: String,
+    pub prefetch: u16,
+    pub max_attempts: u32,
+    pub config_reload: Duration,
+    pub media_signing_key: Option<Secret>,
+    pub media_url_ttl: Duration,
+}
+
+pub use um_telemetry::LogFormat;
+
+fn parse<T: std::str::FromStr>(
+    get: &dyn Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+    check: impl Fn(&T) -> bool,
+) -> Result<T, SettingsError>
+where
+    T::Err: std::fmt::Display,
+{
+    match get(name).filter(|v| !v.trim().is_empty()) {
+        None => Ok(default),
+        Some(value) => match value.trim().parse::<T>() {
+            Ok(parsed) if check(&parsed) => Ok(parsed),
+            Ok(_) => Err(SettingsError::Invalid {
+                name,
+                value,
+                reason: "out of range".to_owned(),
+            }),
+            Err(e) => Err(SettingsError::Invalid {
+                name,
+                value,
+                reason: e.to_string(),
+            }),
+        },
+    }
+}
+
+impl Settings {
+    pub fn from_env(first_arg: Option<String>) -> Result<Self, SettingsError> {
+        Self::from_lookup(first_arg, &|name| std::env::var(name).ok())
+    }
+
+    /// Reads through `get` (tests pass a map).
+    pub fn from_lookup(
+        first_arg: Option<String>,
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, SettingsError> {
+        let service = first_arg
+            .filter(|s| !s.is_empty())
+            .or_else(|| get("UM_SERVICE").filter(|s| !s.is_empty()))
+            .ok_or(SettingsError::NoService)?;
+        let log_format = get("UM_LOG_FORMAT")
+            .unwrap_or_default()
+            .parse::<LogFormat>()
+            .map_err(|reason| SettingsError::Invalid {
+                name: "UM_LOG_FORMAT",
+                value: get("UM_LOG_FORMAT").unwrap_or_default(),
+                reason,
+            })?;
+        let ip = parse(get, "POD_IP", IpAddr::V4(Ipv4Addr::UNSPECIFIED), |_| true)?;
+        let port = parse(get, "UM_HTTP_PORT", 8080u16, |_| true)?;
+        Ok(Self {
+            service,
+            config_dir: PathBuf::from(get("UM_CONFIG_DIR").unwrap_or_else(|| "/etc/um".to_owned())),
+            amqp_url: Secret::new(
+                get("UM_AMQP_URL").unwrap_or_else(|| "amqp://127.0.0.1:5672/%2f".to_owned()),
+            ),
+            redis_url: Secret::new(
+                get("UM_REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379/".to_owned()),
+            ),
+            log_level: get("UM_LOG_LEVEL").unwrap_or_else(|| "INFO".to_owned()),
+            log_format,
+            listen: SocketAddr::new(ip, port),
+            shards: parse(get, "UM_BUS_SHARDS", 4u16, |n| (1..=64).contains(n))?,
+            bus_namespace: get("UM_BUS_NAMESPACE")
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| crate::machinery::bus::DEFAULT_NAMESPACE.to_owned()),
+            prefetch: parse(get, "UM_PREFETCH", 256u16, |n| *n >= 1)?,
+            max_attempts: parse(get, "UM_MAX_ATTEMPTS", 8u32, |n| *n >= 1)?,
+            config_reload: Duration::from_secs(parse(
+                get,
+                "UM_CONFIG_RELOAD_SECONDS",
+                2u64,
+                |n| *n >= 1,
+            )?),
+            media_signing_key: get("UM_MEDIA_SIGNING_KEY")
+                .filter(|k| !k.is_empty())
+                .map(Secret::new),
+            media_url_ttl: Duration::from_secs(parse(
+                get,
+                "UM_MEDIA_URL_TTL_SECONDS",
+                86_400u64,
+                |n| *n >= 1,
+            )?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let s = Settings::from_lookup(Some("telegram".into()), &lookup(&[])).unwrap();
+        assert_eq!(s.service, "telegram");
+        assert_eq!(s.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(s.shards, 4);
+        assert_eq!(s.log_format, LogFormat::Bunyan);
+        let s = Settings::from_lookup(
+            None,
+            &lookup(&[
+                ("UM_SERVICE", "gcloudcx"),
+                ("POD_IP", "127.0.0.1"),
+                ("UM_HTTP_PORT", "0"),
+                ("UM_BUS_SHARDS", "8"),
+                ("UM_LOG_FORMAT", "pretty"),
+                ("UM_AMQP_URL", "amqp://u:hunter2@h:5672/%2f"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.service, "gcloudcx");
+        assert_eq!(s.listen.to_string(), "127.0.0.1:0");
+        assert_eq!(s.shards, 8);
+        assert_eq!(s.log_format, LogFormat::Pretty);
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn refuses_bad_values_with_the_variable_name() {
+        let err = Settings::from_lookup(Some("x".into()), &lookup(&[("UM_BUS_SHARDS", "0")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("UM_BUS_SHARDS"), "{err}");
+        let err = Settings::from_lookup(Some("x".into()), &lookup(&[("UM_PREFETCH", "many")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("UM_PREFETCH"), "{err}");
+        assert!(matches!(
+            Settings::from_lookup(None, &lookup(&[])),
+            Err(SettingsError::NoService)
+        ));
+    }
+}
