@@ -239,15 +239,7 @@ fn genesys_config(
 ) -> Result<(GenesysConfig, GenesysAccess), Vec<ResolveError>> {
     let namespace = tenant.namespace().unwrap_or_default();
     let region = genesys.region.as_str();
-    let endpoints = region::endpoints(region, &config.genesys_cloud).map_err(|err| {
-        vec![ResolveError::InvalidSecretValue {
-            field: "spec.cx.genesysCloud.region".into(),
-            namespace: namespace.clone(),
-            name: String::new(),
-            key: String::new(),
-            problem: err.to_string(),
-        }]
-    })?;
+    let endpoints = region::endpoints(genesys.region, &config.genesys_cloud);
     let value = |field: &str, reference: &SecretKeyRef| {
         values.get(reference).cloned().ok_or_else(|| {
             vec![ResolveError::SecretNotFound {
