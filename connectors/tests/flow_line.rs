@@ -11,8 +11,7 @@ use axum::routing::get;
 use serde_json::Value;
 use support::{Connector, PlatformBridge, eventually, services, unique};
 use um_config::{
-    LineConfig, LineSwitcherConfig, MessagingConfig, MessagingOptions, Platform, Secret,
-    ServiceConfig, TenantConfig,
+    LineConfig, LineSwitcherConfig, MessagingConfig, Platform, Secret, ServiceConfig, TenantConfig,
 };
 use um_simulators::genesys::{GenesysSimulator, OutboundMessageSpec};
 use um_simulators::line::{
@@ -501,28 +500,23 @@ async fn issued_token_webhook_endpoint_flex_and_switcher() {
     .await
     .expect("LINE simulator");
     let tenant_key = format!("flow.{}", unique("s"));
-    let tenant = TenantConfig {
-        key: tenant_key.clone(),
-        display_name: "Flow".into(),
-        platform: Platform::Line,
-        subscription_id: None,
-        webhook_url: format!("http://127.0.0.1:9/line/{tenant_key}"),
-        options: MessagingOptions::default(),
-        messaging: Some(MessagingConfig::Line(LineConfig {
-            channel_id: Some(channel_id.clone()),
-            channel_secret: Secret::new(channel_secret.clone()),
-            channel_access_token: None,
-            switcher: Some(LineSwitcherConfig {
-                service_code: "svc-flow".into(),
-                destination_id: "dest-after-chat".into(),
-                secret: Secret::new("switcher-secret"),
-            }),
-            api_base_url: Some(line.base_url()),
-        })),
-        genesys: None,
-        api_auth: None,
-        storage: None,
-    };
+    let tenant = TenantConfig::new(
+        tenant_key.clone(),
+        "Flow",
+        Platform::Line,
+        format!("http://127.0.0.1:9/line/{tenant_key}"),
+    )
+    .with_messaging(MessagingConfig::Line(LineConfig {
+        channel_id: Some(channel_id.clone()),
+        channel_secret: Secret::new(channel_secret.clone()),
+        channel_access_token: None,
+        switcher: Some(LineSwitcherConfig {
+            service_code: "svc-flow".into(),
+            destination_id: "dest-after-chat".into(),
+            secret: Secret::new("switcher-secret"),
+        }),
+        api_base_url: Some(line.base_url()),
+    }));
     let mut config = ServiceConfig::new("line");
     config.tenants.insert(tenant_key.clone(), tenant.clone());
     let ctx = um_connector::platform::PlatformContext {

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{Connector, eventually, free_port, services, unique};
-use um_config::{
-    LineConfig, MessagingConfig, MessagingOptions, Platform, Secret, ServiceConfig, TenantConfig,
-};
+use um_config::{LineConfig, MessagingConfig, Platform, Secret, ServiceConfig, TenantConfig};
 use um_connector::platforms::line::qr::{render_png, render_svg};
 use um_simulators::line::{ChannelSpec, LineOptions, LineSimulator};
 
@@ -40,24 +38,19 @@ fn line_tenant(
     channel_secret: &str,
     access_token: Option<&str>,
 ) -> TenantConfig {
-    TenantConfig {
-        key: key.to_owned(),
-        display_name: "QR".into(),
-        platform: Platform::Line,
-        subscription_id: None,
-        webhook_url: format!("http://127.0.0.1:{port}/line/{key}"),
-        options: MessagingOptions::default(),
-        messaging: Some(MessagingConfig::Line(LineConfig {
-            channel_id: Some(channel_id.to_owned()),
-            channel_secret: Secret::new(channel_secret),
-            channel_access_token: access_token.map(Secret::new),
-            switcher: None,
-            api_base_url: Some(line.base_url()),
-        })),
-        genesys: None,
-        api_auth: None,
-        storage: None,
-    }
+    TenantConfig::new(
+        key.to_owned(),
+        "QR",
+        Platform::Line,
+        format!("http://127.0.0.1:{port}/line/{key}"),
+    )
+    .with_messaging(MessagingConfig::Line(LineConfig {
+        channel_id: Some(channel_id.to_owned()),
+        channel_secret: Secret::new(channel_secret),
+        channel_access_token: access_token.map(Secret::new),
+        switcher: None,
+        api_base_url: Some(line.base_url()),
+    }))
 }
 
 fn with_token(

@@ -1080,24 +1080,21 @@ fn sdk_fixture_round_trip() {
     };
     let signed: Value =
         serde_json::from_slice(&std::fs::read(signed_path).expect("SDK fixture")).expect("JSON");
-    let tenant_with = |secret: &str| TenantConfig {
-        key: "sdk.slack".into(),
-        display_name: "SDK".into(),
-        platform: Platform::Slack,
-        subscription_id: None,
-        webhook_url: "https://um.example/slack/sdk.slack".into(),
-        options: MessagingOptions::default(),
-        messaging: Some(MessagingConfig::Slack(SlackConfig {
+    let tenant_with = |secret: &str| {
+        TenantConfig::new(
+            "sdk.slack",
+            "SDK",
+            Platform::Slack,
+            "https://um.example/slack/sdk.slack",
+        )
+        .with_messaging(MessagingConfig::Slack(SlackConfig {
             signing_secret: Secret::new(secret),
             bot_token: Secret::new("xoxb-unused"),
             app_id: None,
             client_id: None,
             client_secret: None,
             api_base_url: None,
-        })),
-        genesys: None,
-        api_auth: None,
-        storage: None,
+        }))
     };
     let tenant = tenant_with(signed["signing_secret"].as_str().unwrap());
     let requests = signed["requests"].as_array().unwrap();

@@ -404,23 +404,18 @@ fn sdk_fixture_of_signed_callbacks_and_send_bodies() {
     use um_simulators::viber::sign;
 
     let token = "4453b6ac12345678-e02c5f12174805f9-daec9cbb5448c51f";
-    let tenant = TenantConfig {
-        key: "sdk.viber".into(),
-        display_name: "SDK".into(),
-        platform: Platform::Viber,
-        subscription_id: None,
-        webhook_url: "https://um.example/viber/sdk.viber".into(),
-        options: MessagingOptions::default(),
-        messaging: Some(MessagingConfig::Viber(ViberConfig {
-            auth_token: Secret::new(token),
-            sender_name: "ACME".to_owned(),
-            sender_avatar: None,
-            api_base_url: None,
-        })),
-        genesys: None,
-        api_auth: None,
-        storage: None,
-    };
+    let tenant = TenantConfig::new(
+        "sdk.viber",
+        "SDK",
+        Platform::Viber,
+        "https://um.example/viber/sdk.viber",
+    )
+    .with_messaging(MessagingConfig::Viber(ViberConfig {
+        auth_token: Secret::new(token),
+        sender_name: "ACME".to_owned(),
+        sender_avatar: None,
+        api_base_url: None,
+    }));
     let user = guest("pttm25kSGUo1919sBORWyA==");
     let specs = [
         CallbackSpec::text(&user, "hello"),

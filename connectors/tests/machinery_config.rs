@@ -5,26 +5,21 @@
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use um_config::{MessagingConfig, MessagingOptions, Platform, Secret, ServiceConfig, TenantConfig};
+use um_config::{MessagingConfig, Platform, Secret, ServiceConfig, TenantConfig};
 use um_connector::machinery::config_watch::{ConfigWatcher, TenantChange, diff_tenants};
 
 fn tenant(key: &str, token: &str) -> TenantConfig {
-    TenantConfig {
-        key: key.into(),
-        display_name: key.into(),
-        platform: Platform::Telegram,
-        subscription_id: None,
-        webhook_url: format!("https://um.example.com/telegram/{key}"),
-        options: MessagingOptions::default(),
-        messaging: Some(MessagingConfig::Telegram(um_config::TelegramConfig {
-            bot_token: Secret::new(token),
-            webhook_secret_token: None,
-            api_base_url: None,
-        })),
-        genesys: None,
-        api_auth: None,
-        storage: None,
-    }
+    TenantConfig::new(
+        key,
+        key,
+        Platform::Telegram,
+        format!("https://um.example.com/telegram/{key}"),
+    )
+    .with_messaging(MessagingConfig::Telegram(um_config::TelegramConfig {
+        bot_token: Secret::new(token),
+        webhook_secret_token: None,
+        api_base_url: None,
+    }))
 }
 
 fn service(tenants: &[(&str, &str)]) -> ServiceConfig {

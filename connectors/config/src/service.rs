@@ -126,6 +126,41 @@ pub struct TenantConfig {
     pub storage: Option<String>,
 }
 
+impl TenantConfig {
+    /// A Tenant with its identity only: no platform, Genesys or API part
+    /// yet. The operator adds what each service may see; tests add what
+    /// they exercise (`with_messaging`, `with_genesys`).
+    pub fn new(
+        key: impl Into<String>,
+        display_name: impl Into<String>,
+        platform: Platform,
+        webhook_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            key: key.into(),
+            display_name: display_name.into(),
+            platform,
+            subscription_id: None,
+            webhook_url: webhook_url.into(),
+            options: MessagingOptions::default(),
+            messaging: None,
+            genesys: None,
+            api_auth: None,
+            storage: None,
+        }
+    }
+
+    pub fn with_messaging(mut self, messaging: MessagingConfig) -> Self {
+        self.messaging = Some(messaging);
+        self
+    }
+
+    pub fn with_genesys(mut self, genesys: GenesysConfig) -> Self {
+        self.genesys = Some(genesys);
+        self
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessagingOptions {

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
 use serde::Deserialize;
-use um_config::{LineConfig, MessagingConfig, MessagingOptions, Platform, Secret, TenantConfig};
+use um_config::{LineConfig, MessagingConfig, Platform, Secret, TenantConfig};
 use um_connector::machinery::envelope::{
     Body, Content, Conversation, Direction, ENVELOPE_VERSION, Envelope, Guest, ReasonCode,
 };
@@ -25,24 +25,19 @@ pub const SIGNATURE_HEADER: &str = "x-dummy-signature";
 pub const BODY_LIMIT: usize = 4096;
 
 pub fn tenant(key: &str, secret: &str) -> TenantConfig {
-    TenantConfig {
-        key: key.to_owned(),
-        display_name: key.to_owned(),
-        platform: PLATFORM,
-        subscription_id: None,
-        webhook_url: format!("https://um.example.com/line/{key}"),
-        options: MessagingOptions::default(),
-        messaging: Some(MessagingConfig::Line(LineConfig {
-            channel_id: None,
-            channel_secret: Secret::new(secret),
-            channel_access_token: None,
-            switcher: None,
-            api_base_url: None,
-        })),
-        genesys: None,
-        api_auth: None,
-        storage: None,
-    }
+    TenantConfig::new(
+        key.to_owned(),
+        key.to_owned(),
+        PLATFORM,
+        format!("https://um.example.com/line/{key}"),
+    )
+    .with_messaging(MessagingConfig::Line(LineConfig {
+        channel_id: None,
+        channel_secret: Secret::new(secret),
+        channel_access_token: None,
+        switcher: None,
+        api_base_url: None,
+    }))
 }
 
 pub fn sign(secret: &str, body: &[u8]) -> String {

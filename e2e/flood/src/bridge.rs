@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
-use um_config::{
-    GenesysConfig, MessagingConfig, MessagingOptions, Platform, Secret, ServiceConfig, TenantConfig,
-};
+use um_config::{GenesysConfig, MessagingConfig, Platform, Secret, ServiceConfig, TenantConfig};
 use um_simulators::genesys::{CreateCompletion, GenesysOptions, GenesysSimulator};
 use um_simulators::telegram::{Guest, TelegramOptions, TelegramSimulator};
 
@@ -177,18 +175,12 @@ impl FloodBridge {
             &format!("http://127.0.0.1:{gcloudcx_port}/openmessaging/{tenant_key}"),
         )
         .await?;
-        let tenant = TenantConfig {
-            key: tenant_key.clone(),
-            display_name: "Flood".into(),
-            platform: Platform::Telegram,
-            subscription_id: None,
-            webhook_url: format!("http://127.0.0.1:{telegram_port}/telegram/{tenant_key}"),
-            options: MessagingOptions::default(),
-            messaging: None,
-            genesys: None,
-            api_auth: None,
-            storage: None,
-        };
+        let tenant = TenantConfig::new(
+            tenant_key.clone(),
+            "Flood",
+            Platform::Telegram,
+            format!("http://127.0.0.1:{telegram_port}/telegram/{tenant_key}"),
+        );
         let mut telegram_config = ServiceConfig::new("telegram");
         telegram_config.tenants.insert(
             tenant_key.clone(),

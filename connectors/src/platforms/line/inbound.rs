@@ -286,27 +286,22 @@ pub(crate) mod tests {
     use super::*;
     use crate::machinery::envelope::ButtonKind;
     use serde_json::json;
-    use um_config::{MessagingConfig, MessagingOptions, Secret};
+    use um_config::{MessagingConfig, Secret};
 
     pub(crate) fn tenant() -> TenantConfig {
-        TenantConfig {
-            key: "shop.acme".into(),
-            display_name: "ACME".into(),
-            platform: Platform::Line,
-            subscription_id: None,
-            webhook_url: "https://um.example/line/shop.acme".into(),
-            options: MessagingOptions::default(),
-            messaging: Some(MessagingConfig::Line(um_config::LineConfig {
-                channel_id: None,
-                channel_secret: Secret::new("chan-secret"),
-                channel_access_token: Some(Secret::new("chan-token")),
-                switcher: None,
-                api_base_url: None,
-            })),
-            genesys: None,
-            api_auth: None,
-            storage: None,
-        }
+        TenantConfig::new(
+            "shop.acme",
+            "ACME",
+            Platform::Line,
+            "https://um.example/line/shop.acme",
+        )
+        .with_messaging(MessagingConfig::Line(um_config::LineConfig {
+            channel_id: None,
+            channel_secret: Secret::new("chan-secret"),
+            channel_access_token: Some(Secret::new("chan-token")),
+            switcher: None,
+            api_base_url: None,
+        }))
     }
 
     fn now() -> DateTime<Utc> {

@@ -519,28 +519,23 @@ pub fn from_interaction(
 pub(crate) mod tests {
     use super::*;
     use serde_json::json;
-    use um_config::{MessagingConfig, MessagingOptions};
+    use um_config::MessagingConfig;
 
     pub(crate) fn tenant() -> TenantConfig {
-        TenantConfig {
-            key: "shop.acme".into(),
-            display_name: "ACME".into(),
-            platform: Platform::Slack,
-            subscription_id: None,
-            webhook_url: "https://um.example/slack/shop.acme".into(),
-            options: MessagingOptions::default(),
-            messaging: Some(MessagingConfig::Slack(um_config::SlackConfig {
-                signing_secret: um_config::Secret::new(""),
-                bot_token: um_config::Secret::new(""),
-                app_id: None,
-                client_id: None,
-                client_secret: None,
-                api_base_url: None,
-            })),
-            genesys: None,
-            api_auth: None,
-            storage: None,
-        }
+        TenantConfig::new(
+            "shop.acme",
+            "ACME",
+            Platform::Slack,
+            "https://um.example/slack/shop.acme",
+        )
+        .with_messaging(MessagingConfig::Slack(um_config::SlackConfig {
+            signing_secret: um_config::Secret::new(""),
+            bot_token: um_config::Secret::new(""),
+            app_id: None,
+            client_id: None,
+            client_secret: None,
+            api_base_url: None,
+        }))
     }
 
     fn workspace() -> Workspace {

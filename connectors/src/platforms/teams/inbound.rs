@@ -358,21 +358,14 @@ pub fn from_activity(
 pub(crate) mod tests {
     use super::*;
     use serde_json::json;
-    use um_config::MessagingOptions;
 
     pub(crate) fn tenant() -> TenantConfig {
-        TenantConfig {
-            key: "shop.acme".into(),
-            display_name: "ACME".into(),
-            platform: Platform::Teams,
-            subscription_id: None,
-            webhook_url: "https://um.example/teams/shop.acme".into(),
-            options: MessagingOptions::default(),
-            messaging: None,
-            genesys: None,
-            api_auth: None,
-            storage: None,
-        }
+        TenantConfig::new(
+            "shop.acme",
+            "ACME",
+            Platform::Teams,
+            "https://um.example/teams/shop.acme",
+        )
     }
 
     fn activity(extra: Value) -> Activity {

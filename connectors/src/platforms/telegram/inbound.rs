@@ -325,25 +325,20 @@ pub fn from_update(
 pub(crate) mod tests {
     use super::*;
     use serde_json::json;
-    use um_config::{MessagingConfig, MessagingOptions, Secret};
+    use um_config::{MessagingConfig, Secret};
 
     pub(crate) fn tenant() -> TenantConfig {
-        TenantConfig {
-            key: "shop.acme".into(),
-            display_name: "ACME".into(),
-            platform: Platform::Telegram,
-            subscription_id: None,
-            webhook_url: "https://um.example/telegram/shop.acme".into(),
-            options: MessagingOptions::default(),
-            messaging: Some(MessagingConfig::Telegram(um_config::TelegramConfig {
-                bot_token: Secret::new("123:ABC"),
-                webhook_secret_token: None,
-                api_base_url: None,
-            })),
-            genesys: None,
-            api_auth: None,
-            storage: None,
-        }
+        TenantConfig::new(
+            "shop.acme",
+            "ACME",
+            Platform::Telegram,
+            "https://um.example/telegram/shop.acme",
+        )
+        .with_messaging(MessagingConfig::Telegram(um_config::TelegramConfig {
+            bot_token: Secret::new("123:ABC"),
+            webhook_secret_token: None,
+            api_base_url: None,
+        }))
     }
 
     fn now() -> DateTime<Utc> {

@@ -211,26 +211,21 @@ pub(crate) mod tests {
     use super::*;
     use crate::machinery::envelope::ButtonKind;
     use serde_json::json;
-    use um_config::{MessagingConfig, MessagingOptions, Secret};
+    use um_config::{MessagingConfig, Secret};
 
     pub(crate) fn tenant() -> TenantConfig {
-        TenantConfig {
-            key: "shop.acme".into(),
-            display_name: "ACME".into(),
-            platform: Platform::Viber,
-            subscription_id: None,
-            webhook_url: "https://um.example/viber/shop.acme".into(),
-            options: MessagingOptions::default(),
-            messaging: Some(MessagingConfig::Viber(um_config::ViberConfig {
-                auth_token: Secret::new("445da6az1s345z78-dazcczb2542zv51a-e0vc5fva17480im9"),
-                sender_name: "ACME Support".into(),
-                sender_avatar: Some("https://acme.example/a.png".into()),
-                api_base_url: None,
-            })),
-            genesys: None,
-            api_auth: None,
-            storage: None,
-        }
+        TenantConfig::new(
+            "shop.acme",
+            "ACME",
+            Platform::Viber,
+            "https://um.example/viber/shop.acme",
+        )
+        .with_messaging(MessagingConfig::Viber(um_config::ViberConfig {
+            auth_token: Secret::new("445da6az1s345z78-dazcczb2542zv51a-e0vc5fva17480im9"),
+            sender_name: "ACME Support".into(),
+            sender_avatar: Some("https://acme.example/a.png".into()),
+            api_base_url: None,
+        }))
     }
 
     fn now() -> DateTime<Utc> {
