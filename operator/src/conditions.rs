@@ -421,21 +421,14 @@ mod tests {
         use crate::model::tests::{telegram_genesys, tenant};
         let served = telegram_genesys("acme");
         assert_eq!(tenant_supported(&served.spec, None).status, TRUE);
-        let wechat = tenant(
-            "wx",
-            serde_json::json!({"wechat": {"appId": "wx1", "appSecret": {"name": "w", "key": "a"}, "token": {"name": "w", "key": "t"}}}),
-            serde_json::to_value(&served.spec.cx).unwrap(),
-        );
-        let supported = tenant_supported(&wechat.spec, Some(1));
+        let preview = crate::model::tests::preview_tenant("p");
+        let supported = tenant_supported(&preview.spec, Some(1));
         assert_eq!(
             (supported.status.as_str(), supported.reason.as_str()),
             ("False", "PlatformNotSupported")
         );
-        assert!(
-            supported.message.contains("WeChat"),
-            "{}",
-            supported.message
-        );
+        let name = preview.spec.platform().display_name();
+        assert!(supported.message.contains(name), "{}", supported.message);
         let summary = ready(&[supported, credentials_resolved(&[], Some(1))], Some(1));
         assert_eq!(
             (summary.status.as_str(), summary.reason.as_str()),

@@ -142,19 +142,4 @@ mod tests {
             );
         }
     }
-
-    #[test]
-    fn this_build_supports_the_five_platforms_with_connectors() {
-        let supported: Vec<_> = Platform::supported().collect();
-        assert_eq!(
-            supported,
-            [
-                Platform::Telegram,
-                Platform::Line,
-                Platform::Slack,
-                Platform::Teams,
-                Platform::Viber
-            ]
-        );
-    }
 }

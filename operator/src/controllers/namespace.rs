@@ -213,12 +213,7 @@ mod tests {
             ..Default::default()
         });
         // Served by nothing in this version: a preview platform, PureConnect.
-        let zalo = crate::model::tests::tenant(
-            "zalo",
-            json!({"zalo": {"appId": "1", "appSecret": {"name": "z", "key": "a"}, "oaId": "2",
-                            "oaSecretKey": {"name": "z", "key": "b"}, "refreshToken": {"name": "z", "key": "c"}}}),
-            serde_json::to_value(&telegram_genesys("zalo").spec.cx).unwrap(),
-        );
+        let preview = crate::model::tests::preview_tenant("preview");
         let pure_connect = crate::model::tests::tenant(
             "pc",
             json!({"telegram": {"botToken": {"name": "acme-telegram", "key": "token"}}}),
@@ -228,7 +223,7 @@ mod tests {
             Arc::new(acme),
             Arc::new(deleting),
             Arc::new(other_namespace),
-            Arc::new(zalo),
+            Arc::new(preview),
             Arc::new(pure_connect),
         ];
 

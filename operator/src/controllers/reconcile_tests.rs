@@ -481,15 +481,10 @@ async fn deletion_removes_the_integration_then_the_finalizer() {
 #[tokio::test]
 async fn a_tenant_of_a_preview_platform_is_not_ready_and_gets_nothing() {
     let sim = genesys(CLIENT_SECRET).await;
-    let wechat = with_finalizer(crate::model::tests::tenant(
-        "wx",
-        json!({"wechat": {"appId": "wx1", "appSecret": {"name": "acme-telegram", "key": "token"},
-                          "token": {"name": "acme-telegram", "key": "token"}}}),
-        serde_json::to_value(&crate::model::tests::telegram_genesys("wx").spec.cx)
-            .unwrap_or_default(),
-    ));
-    let api = fake_api(&wechat, all_secrets());
-    let action = reconcile(&api, &sim, wechat).await.expect("reconciled");
+    let preview = with_finalizer(crate::model::tests::preview_tenant("wx"));
+    let name = preview.spec.platform().display_name();
+    let api = fake_api(&preview, all_secrets());
+    let action = reconcile(&api, &sim, preview).await.expect("reconciled");
     assert_eq!(action, Action::await_change());
     assert!(
         sim.integrations().is_empty(),
@@ -499,5 +494,5 @@ async fn a_tenant_of_a_preview_platform_is_not_ready_and_gets_nothing() {
     assert!(api.applied("/secrets/").is_empty());
     let status = api.status_written();
     assert_eq!(condition(&status, "Ready"), "False/PlatformNotSupported");
-    assert!(status.to_string().contains("WeChat"), "{status}");
+    assert!(status.to_string().contains(name), "{status}");
 }

@@ -255,10 +255,7 @@ mod tests {
 
     #[test]
     fn preview_platforms_get_no_configuration() {
-        let spec = spec(json!({"zalo": {
-            "appId": "1", "appSecret": {"name": "z", "key": "a"}, "oaId": "2",
-            "oaSecretKey": {"name": "z", "key": "b"}, "refreshToken": {"name": "z", "key": "c"}
-        }}));
+        let spec = crate::model::tests::preview_tenant("p").spec.messaging;
         assert_eq!(
             messaging_config(&spec, &ResolvedSecrets::new(), None),
             Ok(None)

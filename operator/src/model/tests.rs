@@ -15,6 +15,32 @@ pub fn tenant(name: &str, messaging: serde_json::Value, cx: serde_json::Value) -
     .unwrap()
 }
 
+/// A Tenant of a platform this version does not serve: the first sample
+/// under `config/samples/preview/tenants/`, so no test names a platform
+/// that may become supported.
+pub fn preview_tenant(name: &str) -> Tenant {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/samples/preview/tenants");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+    let sample = documents
+        .into_iter()
+        .find(|doc| doc["kind"] == "Tenant")
+        .expect("a Tenant in the first preview sample");
+    let tenant = tenant(
+        name,
+        sample["spec"]["messaging"].clone(),
+        sample["spec"]["cx"].clone(),
+    );
+    assert!(!tenant.spec.platform().is_supported(), "{:?}", files[0]);
+    tenant
+}
+
 pub fn telegram_genesys(name: &str) -> Tenant {
     tenant(
         name,
