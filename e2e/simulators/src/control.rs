@@ -207,49 +207,54 @@ impl SimHost {
         } else {
             None
         };
-        let line = if mode == Mode::Line {
-            let (sim, routes) = crate::line::LineSimulator::unserved(config.line.options(), addr)?;
-            let sim = Arc::new(sim);
-            router = router
-                .merge(routes)
-                .nest("/__sim/line", crate::line::control::routes(sim.clone()));
-            Some(sim)
-        } else {
-            None
-        };
-        let viber = if mode == Mode::Viber {
-            let (sim, routes) =
-                crate::viber::ViberSimulator::unserved(config.viber.options(), addr)?;
-            let sim = Arc::new(sim);
-            router = router
-                .merge(routes)
-                .nest("/__sim/viber", crate::viber::control::routes(sim.clone()));
-            Some(sim)
-        } else {
-            None
-        };
-        let teams = if mode == Mode::Teams {
-            let (sim, routes) =
-                crate::teams::TeamsSimulator::unserved(config.teams.options(), addr)?;
-            let sim = Arc::new(sim);
-            router = router
-                .merge(routes)
-                .nest("/__sim/teams", crate::teams::control::routes(sim.clone()));
-            Some(sim)
-        } else {
-            None
-        };
-        let slack = if mode == Mode::Slack {
-            let (sim, routes) =
-                crate::slack::SlackSimulator::unserved(config.slack.options(), addr)?;
-            let sim = Arc::new(sim);
-            router = router
-                .merge(routes)
-                .nest("/__sim/slack", crate::slack::control::routes(sim.clone()));
-            Some(sim)
-        } else {
-            None
-        };
+        let line = (mode == Mode::Line)
+            .then(|| crate::line::LineSimulator::unserved(config.line.options(), addr))
+            .transpose()?
+            .map(|(sim, routes)| {
+                mount(
+                    &mut router,
+                    "line",
+                    sim,
+                    routes,
+                    crate::line::control::routes,
+                )
+            });
+        let viber = (mode == Mode::Viber)
+            .then(|| crate::viber::ViberSimulator::unserved(config.viber.options(), addr))
+            .transpose()?
+            .map(|(sim, routes)| {
+                mount(
+                    &mut router,
+                    "viber",
+                    sim,
+                    routes,
+                    crate::viber::control::routes,
+                )
+            });
+        let teams = (mode == Mode::Teams)
+            .then(|| crate::teams::TeamsSimulator::unserved(config.teams.options(), addr))
+            .transpose()?
+            .map(|(sim, routes)| {
+                mount(
+                    &mut router,
+                    "teams",
+                    sim,
+                    routes,
+                    crate::teams::control::routes,
+                )
+            });
+        let slack = (mode == Mode::Slack)
+            .then(|| crate::slack::SlackSimulator::unserved(config.slack.options(), addr))
+            .transpose()?
+            .map(|(sim, routes)| {
+                mount(
+                    &mut router,
+                    "slack",
+                    sim,
+                    routes,
+                    crate::slack::control::routes,
+                )
+            });
         let host = Arc::new(Self {
             teams,
             slack,
@@ -270,6 +275,22 @@ impl SimHost {
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
+}
+
+/// Merges a platform simulator's API routes and nests its control API
+/// under `/__sim/<name>`.
+fn mount<S>(
+    router: &mut Router,
+    name: &str,
+    sim: S,
+    routes: Router,
+    control: fn(Arc<S>) -> Router,
+) -> Arc<S> {
+    let sim = Arc::new(sim);
+    *router = std::mem::take(router)
+        .merge(routes)
+        .nest(&format!("/__sim/{name}"), control(sim.clone()));
+    sim
 }
 
 /// Serves a bound host until `stop` resolves.
@@ -892,4 +913,23 @@ async fn telegram_settings(
         sim.set_redelivery(redelivery(RedeliveryPolicy::default(), config));
     }
     StatusCode::NO_CONTENT.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::ValueEnum;
+
+    use super::Mode;
+
+    /// Every platform this version serves can be simulated (`um-sim <mode>`),
+    /// so its e2e scenario has a counterpart to talk to.
+    #[test]
+    fn every_supported_platform_has_a_simulator_mode() {
+        for platform in um_config::Platform::supported() {
+            assert!(
+                Mode::from_str(platform.as_str(), true).is_ok(),
+                "no um-sim mode for {platform}"
+            );
+        }
+    }
 }
