@@ -280,6 +280,40 @@ pub struct Receipt {
     pub detail: Option<String>,
 }
 
+/// Envelopes for the crate's unit tests, so each platform's tests say only
+/// what differs (its conversation id, the content).
+#[cfg(test)]
+pub mod fixtures {
+    use super::*;
+
+    /// An agent → guest message of tenant `shop.acme` on `platform`, made
+    /// now, from Genesys message `m1`.
+    pub fn agent_message(
+        platform: Platform,
+        id: &str,
+        conversation: &str,
+        content: Content,
+    ) -> Envelope {
+        Envelope {
+            v: ENVELOPE_VERSION,
+            id: id.into(),
+            tenant: "shop.acme".into(),
+            platform,
+            direction: Direction::AgentToGuest,
+            time: Utc::now(),
+            conversation: Conversation {
+                id: conversation.into(),
+                guest: Guest::default(),
+                cx_conversation_id: None,
+            },
+            body: Body::Message(content),
+            custom_data: BTreeMap::new(),
+            origin_id: Some("m1".into()),
+            traceparent: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -403,28 +403,16 @@ pub fn to_line(envelope: &Envelope, options: &MessagingOptions) -> Result<LineDe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machinery::envelope::{Conversation, ENVELOPE_VERSION, Guest, Location, Sticker};
-    use chrono::Utc;
+    use crate::machinery::envelope::{Location, Sticker};
     use um_config::Platform;
 
     fn envelope(content: Content) -> Envelope {
-        Envelope {
-            v: ENVELOPE_VERSION,
-            id: "shop.acme:gc:m1".into(),
-            tenant: "shop.acme".into(),
-            platform: Platform::Line,
-            direction: Direction::AgentToGuest,
-            time: Utc::now(),
-            conversation: Conversation {
-                id: "U1234".into(),
-                guest: Guest::default(),
-                cx_conversation_id: None,
-            },
-            body: Body::Message(content),
-            custom_data: Default::default(),
-            origin_id: Some("m1".into()),
-            traceparent: None,
-        }
+        crate::machinery::envelope::fixtures::agent_message(
+            Platform::Line,
+            "shop.acme:gc:m1",
+            "U1234",
+            content,
+        )
     }
 
     fn messages(content: Content) -> Vec<Vec<Value>> {

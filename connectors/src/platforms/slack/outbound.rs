@@ -408,30 +408,11 @@ pub fn to_slack(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machinery::envelope::{
-        Conversation, Direction, ENVELOPE_VERSION, Guest, QuickReply,
-    };
-    use chrono::Utc;
+    use crate::machinery::envelope::QuickReply;
     use um_config::Platform;
 
     fn envelope(content: Content) -> Envelope {
-        Envelope {
-            v: ENVELOPE_VERSION,
-            id: "e1".into(),
-            tenant: "shop.acme".into(),
-            platform: Platform::Slack,
-            direction: Direction::AgentToGuest,
-            time: Utc::now(),
-            conversation: Conversation {
-                id: "T1:D1".into(),
-                guest: Guest::default(),
-                cx_conversation_id: None,
-            },
-            body: Body::Message(content),
-            custom_data: Default::default(),
-            origin_id: Some("g1".into()),
-            traceparent: None,
-        }
+        crate::machinery::envelope::fixtures::agent_message(Platform::Slack, "e1", "T1:D1", content)
     }
 
     fn calls(content: Content) -> Vec<SlackCall> {

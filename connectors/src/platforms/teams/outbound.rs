@@ -257,7 +257,7 @@ pub fn to_teams(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machinery::envelope::{Conversation, Direction, ENVELOPE_VERSION, Guest, Location};
+    use crate::machinery::envelope::Location;
     use crate::platforms::teams::types::ChannelAccount;
     use um_config::Platform;
 
@@ -281,23 +281,12 @@ mod tests {
     }
 
     fn envelope(content: Content) -> Envelope {
-        Envelope {
-            v: ENVELOPE_VERSION,
-            id: "e1".into(),
-            tenant: "shop.acme".into(),
-            platform: Platform::Teams,
-            direction: Direction::AgentToGuest,
-            time: chrono::Utc::now(),
-            conversation: Conversation {
-                id: "a:1personal".into(),
-                guest: Guest::default(),
-                cx_conversation_id: None,
-            },
-            body: Body::Message(content),
-            custom_data: Default::default(),
-            origin_id: Some("g1".into()),
-            traceparent: None,
-        }
+        crate::machinery::envelope::fixtures::agent_message(
+            Platform::Teams,
+            "e1",
+            "a:1personal",
+            content,
+        )
     }
 
     fn send(content: Content, scope: Scope) -> Result<Outbound, OutboundError> {

@@ -395,32 +395,16 @@ pub fn to_telegram(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machinery::envelope::{Conversation, ENVELOPE_VERSION, Guest, Location};
-    use chrono::Utc;
-    use std::collections::BTreeMap;
+    use crate::machinery::envelope::Location;
     use um_config::Platform;
 
     fn envelope(content: Content) -> Envelope {
-        Envelope {
-            v: ENVELOPE_VERSION,
-            id: "shop.acme:gc:m1".into(),
-            tenant: "shop.acme".into(),
-            platform: Platform::Telegram,
-            direction: Direction::AgentToGuest,
-            time: Utc::now(),
-            conversation: Conversation {
-                id: "42".into(),
-                guest: Guest {
-                    id: "42".into(),
-                    ..Guest::default()
-                },
-                cx_conversation_id: None,
-            },
-            body: Body::Message(content),
-            custom_data: BTreeMap::new(),
-            origin_id: Some("m1".into()),
-            traceparent: None,
-        }
+        crate::machinery::envelope::fixtures::agent_message(
+            Platform::Telegram,
+            "shop.acme:gc:m1",
+            "42",
+            content,
+        )
     }
 
     fn text(text: &str) -> Content {

@@ -386,10 +386,7 @@ pub fn to_viber(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machinery::envelope::{
-        Conversation, Direction, ENVELOPE_VERSION, Guest, Location, Sticker,
-    };
-    use chrono::Utc;
+    use crate::machinery::envelope::{Location, Sticker};
     use um_config::Platform;
 
     const SENDER: Sender<'static> = Sender {
@@ -398,23 +395,12 @@ mod tests {
     };
 
     fn envelope(content: Content) -> Envelope {
-        Envelope {
-            v: ENVELOPE_VERSION,
-            id: "env-1".into(),
-            tenant: "shop.acme".into(),
-            platform: Platform::Viber,
-            direction: Direction::AgentToGuest,
-            time: Utc::now(),
-            conversation: Conversation {
-                id: "01234567890A=".into(),
-                guest: Guest::default(),
-                cx_conversation_id: None,
-            },
-            body: Body::Message(content),
-            custom_data: Default::default(),
-            origin_id: Some("gen-1".into()),
-            traceparent: None,
-        }
+        crate::machinery::envelope::fixtures::agent_message(
+            Platform::Viber,
+            "env-1",
+            "01234567890A=",
+            content,
+        )
     }
 
     fn send(content: Content) -> Vec<Value> {
