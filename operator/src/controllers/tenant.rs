@@ -121,32 +121,8 @@ async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Reco
         return report_unsupported(ctx, &tenant, supported, credentials).await;
     }
 
-    let step = match (&resolved, tenant.spec.cx.genesys_cloud()) {
-        (_, None) => IntegrationStep::NotApplicable,
-        (Ok(resolved), Some(_)) => match resolved.genesys.as_ref() {
-            Some(access) => {
-                let client = ctx.genesys_client(&key, access);
-                match client
-                    .ensure_integration(known_id.as_deref(), &access.integration)
-                    .await
-                {
-                    Ok(outcome) => IntegrationStep::Done(outcome),
-                    Err(err) => IntegrationStep::Failed(err),
-                }
-            }
-            // resolve_tenant always gives genesysCloud Tenants their access.
-            None => IntegrationStep::WaitingForCredentials,
-        },
-        (Err(_), Some(_)) => IntegrationStep::WaitingForCredentials,
-    };
-    let integration_id = match &step {
-        IntegrationStep::Done(outcome) => Some(outcome.id().to_owned()),
-        // A Tenant moved off Genesys Cloud keeps no integration id.
-        IntegrationStep::NotApplicable => None,
-        IntegrationStep::Failed(GenesysError::CreateFailed { .. }) => None,
-        IntegrationStep::Failed(GenesysError::CreatePending { id, .. }) => Some(id.clone()),
-        _ => known_id.clone(),
-    };
+    let step = register_integration(ctx, &key, &tenant, &resolved, known_id.as_deref()).await;
+    let integration_id = step.integration_id(known_id.as_deref());
 
     // Render the namespace with this Tenant's freshest integration id.
     let tenants = ensure_present(ctx.tenants(), &namespace, &tenant);
@@ -175,20 +151,6 @@ async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Reco
 
     let reference = tenant.object_ref(&());
     ctx.publish_transitions(&reference, &previous, &next).await;
-    if let (IntegrationStep::NotApplicable, Some(id)) = (&step, &known_id) {
-        // Its Genesys credentials left the spec with genesysCloud itself.
-        let note = format!(
-            "spec.cx is no longer genesysCloud: Open Messaging integration {id} was not deleted; delete it in Genesys Cloud"
-        );
-        ctx.publish(
-            &reference,
-            EventType::Warning,
-            "IntegrationLeftBehind",
-            "DeleteIntegration",
-            note,
-        )
-        .await;
-    }
     if let IntegrationStep::Done(EnsureOutcome::Updated { id, fields }) = &step {
         let note = format!(
             "Open Messaging integration {id} updated: {}",
@@ -203,21 +165,79 @@ async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Reco
         )
         .await;
     }
+    next_action(ctx, &tenant, step, &next)
+}
 
+/// Step: the Open Messaging integration exists and is current (once the
+/// credentials resolve).
+async fn register_integration(
+    ctx: &Context,
+    key: &str,
+    tenant: &Tenant,
+    resolved: &Result<crate::model::ResolvedTenant, Vec<crate::resolve::ResolveError>>,
+    known_id: Option<&str>,
+) -> IntegrationStep {
+    match (resolved, tenant.spec.cx.genesys_cloud()) {
+        (_, None) => IntegrationStep::NotApplicable,
+        (Ok(resolved), Some(_)) => match resolved.genesys.as_ref() {
+            Some(access) => {
+                let client = ctx.genesys_client(key, access);
+                match client
+                    .ensure_integration(known_id, &access.integration)
+                    .await
+                {
+                    Ok(outcome) => IntegrationStep::Done(outcome),
+                    Err(err) => IntegrationStep::Failed(err),
+                }
+            }
+            // resolve_tenant always gives genesysCloud Tenants their access.
+            None => IntegrationStep::WaitingForCredentials,
+        },
+        (Err(_), Some(_)) => IntegrationStep::WaitingForCredentials,
+    }
+}
+
+impl IntegrationStep {
+    /// The integration id the status records after this step.
+    fn integration_id(&self, known_id: Option<&str>) -> Option<String> {
+        match self {
+            IntegrationStep::Done(outcome) => Some(outcome.id().to_owned()),
+            IntegrationStep::NotApplicable => None,
+            IntegrationStep::Failed(GenesysError::CreateFailed { .. }) => None,
+            IntegrationStep::Failed(GenesysError::CreatePending { id, .. }) => Some(id.clone()),
+            _ => known_id.map(str::to_owned),
+        }
+    }
+}
+
+/// Step: when to look again, from the integration step and Ready.
+// The reconcile's own error type (the async steps return it too; clippy
+// only measures it on synchronous functions).
+#[allow(clippy::result_large_err)]
+fn next_action(
+    ctx: &Context,
+    tenant: &Tenant,
+    step: IntegrationStep,
+    conditions: &[Condition],
+) -> Result<Action, ReconcileError> {
     match step {
         IntegrationStep::Failed(err) => match err {
             GenesysError::CreatePending { .. } => Ok(Action::requeue(PENDING_RECHECK)),
             GenesysError::InvalidCredentials { .. } => {
                 // Nothing changes until someone fixes the Secret, which the
                 // Secret watch notices; retry slowly meanwhile.
-                ctx.forget_genesys_client(&key);
+                ctx.forget_genesys_client(&tenant.tenant_key());
                 Err(ReconcileError::Genesys(err))
             }
             other => Err(ReconcileError::Genesys(other)),
         },
         _ => {
-            ctx.record_success(&format!("{KIND}/{namespace}/{}", tenant.name_any()));
-            let ready = conditions::is_true(&next, um_crds::conditions::READY);
+            ctx.record_success(&format!(
+                "{KIND}/{}/{}",
+                tenant.namespace().unwrap_or_default(),
+                tenant.name_any()
+            ));
+            let ready = conditions::is_true(conditions, um_crds::conditions::READY);
             Ok(Action::requeue(if ready {
                 RESYNC
             } else {
@@ -248,10 +268,24 @@ async fn report_unsupported(
         .status
         .as_ref()
         .and_then(|s| s.integration_id.clone());
-    let status = tenant_status(&ctx.config, tenant, next.clone(), known_id);
+    let status = tenant_status(&ctx.config, tenant, next.clone(), known_id.clone());
     write_status::<Tenant, _>(&ctx.client, tenant, &status).await?;
-    ctx.publish_transitions(&tenant.object_ref(&()), &previous, &next)
+    let reference = tenant.object_ref(&());
+    ctx.publish_transitions(&reference, &previous, &next).await;
+    if let (None, Some(id)) = (tenant.spec.cx.genesys_cloud(), &known_id) {
+        // Its Genesys credentials left the spec with genesysCloud itself.
+        let note = format!(
+            "spec.cx is no longer genesysCloud: Open Messaging integration {id} was not deleted; delete it in Genesys Cloud"
+        );
+        ctx.publish(
+            &reference,
+            EventType::Warning,
+            "IntegrationLeftBehind",
+            "DeleteIntegration",
+            note,
+        )
         .await;
+    }
     // Only a spec change can make it servable: no periodic requeue.
     Ok(Action::await_change())
 }
