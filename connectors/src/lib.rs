@@ -19,3 +19,11 @@ pub mod platforms;
 pub mod registry;
 
 pub use um_telemetry as logging;
+
+/// Where a bare topic of `UM_LOG_LEVEL` (`DEBUG:{bus}`, `DEBUG:{telegram}`)
+/// is looked for.
+pub const LOG_HOMES: &[&str] = &[
+    "um_connector::machinery",
+    "um_connector::platforms",
+    "um_connector",
+];

@@ -44,7 +44,7 @@ async fn main() -> ExitCode {
     };
     if let Err(error) = um_telemetry::init(
         &settings.service,
-        "um_connector",
+        um_connector::LOG_HOMES,
         &settings.log_level,
         settings.log_format,
     ) {

@@ -9,7 +9,11 @@ use um_connector::logging::{BunyanLayer, CapturedLogs, LevelSpec, LevelSpecError
 fn capture(level: &str, emit: impl FnOnce()) -> Vec<Value> {
     let logs = CapturedLogs::default();
     let subscriber = tracing_subscriber::registry()
-        .with(LevelSpec::parse(level).unwrap().filter("um_connector"))
+        .with(
+            LevelSpec::parse(level)
+                .unwrap()
+                .filter(um_connector::LOG_HOMES),
+        )
         .with(BunyanLayer::new("telegram", logs.clone()));
     tracing::subscriber::with_default(subscriber, emit);
     logs.lines()
@@ -73,14 +77,15 @@ fn default_level_with_a_scope_override() {
 
 #[test]
 fn topic_overrides_and_lowered_defaults() {
-    let records = capture("WARN;DEBUG:{bus}", || {
+    let records = capture("WARN;DEBUG:{bus},{telegram}", || {
         tracing::info!("app info");
         tracing::debug!(target: "um_connector::machinery::bus::consumer", "bus debug");
         tracing::debug!(target: "um_connector::machinery::store", "store debug");
+        tracing::debug!(target: "um_connector::platforms::telegram::platform", "telegram debug");
         tracing::warn!("app warn");
     });
     let msgs: Vec<&str> = records.iter().map(|r| r["msg"].as_str().unwrap()).collect();
-    assert_eq!(msgs, ["bus debug", "app warn"]);
+    assert_eq!(msgs, ["bus debug", "telegram debug", "app warn"]);
 }
 
 #[test]
@@ -88,23 +93,31 @@ fn level_syntax_parses_into_directives() {
     let spec =
         LevelSpec::parse("WARN;DEBUG:{bus:envelope,request},{store};TRACE:{:delivery}").unwrap();
     assert_eq!(
-        spec.directives("um_connector"),
+        spec.directives(um_connector::LOG_HOMES),
         [
             "warn",
             "um_connector::machinery::bus[envelope]=debug",
             "um_connector::machinery::bus[request]=debug",
+            "um_connector::platforms::bus[envelope]=debug",
+            "um_connector::platforms::bus[request]=debug",
+            "um_connector::bus[envelope]=debug",
+            "um_connector::bus[request]=debug",
             "um_connector::machinery::store=debug",
+            "um_connector::platforms::store=debug",
+            "um_connector::store=debug",
             "[delivery]=trace"
         ]
     );
     assert_eq!(
-        LevelSpec::parse("").unwrap().directives("um_connector"),
+        LevelSpec::parse("")
+            .unwrap()
+            .directives(um_connector::LOG_HOMES),
         ["info"]
     );
     assert_eq!(
         LevelSpec::parse("fatal")
             .unwrap()
-            .directives("um_connector"),
+            .directives(um_connector::LOG_HOMES),
         ["error"]
     );
     assert!(matches!(

@@ -59,7 +59,7 @@ fn init_logging() -> Result<(), String> {
     let format = std::env::var("UM_LOG_FORMAT")
         .unwrap_or_default()
         .parse::<um_telemetry::LogFormat>()?;
-    um_telemetry::init("um-operator", "um_operator", &level, format).map_err(|e| e.to_string())
+    um_telemetry::init("um-operator", &["um_operator"], &level, format).map_err(|e| e.to_string())
 }
 
 /// Refuses to start without the CRDs, saying how to install them.

@@ -107,11 +107,18 @@ fn level_name(spec: &str, level: &str) -> Result<String, LevelSpecError> {
     Ok(name.to_owned())
 }
 
-fn topic_target(topic: &str, home: &str) -> String {
-    if topic.contains("::") || topic == home {
-        topic.to_owned()
+/// The tracing targets a topic names: itself when it is a path or a crate,
+/// else that module under each of the process's module roots (`bus` is
+/// `um_connector::machinery::bus`, `telegram` is
+/// `um_connector::platforms::telegram`).
+fn topic_targets(topic: &str, homes: &[&str]) -> Vec<String> {
+    if topic.contains("::") || homes.iter().any(|home| topic == *home) {
+        vec![topic.to_owned()]
     } else {
-        format!("{home}::{topic}")
+        homes
+            .iter()
+            .map(|home| format!("{home}::{topic}"))
+            .collect()
     }
 }
 
@@ -169,29 +176,30 @@ impl LevelSpec {
     }
 
     /// The equivalent `EnvFilter` directives; a bare topic names a module
-    /// of `home` (the process's crate, `um_connector`).
-    pub fn directives(&self, home: &str) -> Vec<String> {
+    /// under each of `homes` (the process's module roots).
+    pub fn directives(&self, homes: &[&str]) -> Vec<String> {
         let mut out = vec![self.default.clone()];
         for o in &self.overrides {
-            let target = o
-                .topic
-                .as_deref()
-                .map(|topic| topic_target(topic, home))
-                .unwrap_or_default();
-            if o.scopes.is_empty() {
-                out.push(format!("{target}={}", o.level));
-            } else {
-                for scope in &o.scopes {
-                    out.push(format!("{target}[{scope}]={}", o.level));
+            let targets = match o.topic.as_deref() {
+                Some(topic) => topic_targets(topic, homes),
+                None => vec![String::new()],
+            };
+            for target in targets {
+                if o.scopes.is_empty() {
+                    out.push(format!("{target}={}", o.level));
+                } else {
+                    for scope in &o.scopes {
+                        out.push(format!("{target}[{scope}]={}", o.level));
+                    }
                 }
             }
         }
         out
     }
 
-    pub fn filter(&self, home: &str) -> EnvFilter {
+    pub fn filter(&self, homes: &[&str]) -> EnvFilter {
         let mut filter = EnvFilter::default();
-        for directive in self.directives(home) {
+        for directive in self.directives(homes) {
             match directive.parse() {
                 Ok(d) => filter = filter.add_directive(d),
                 // Names are validated by parse(); a directive the filter
@@ -376,11 +384,16 @@ pub enum LogInitError {
 }
 
 /// Installs the process's logger (once). `service` is the bunyan `name`;
-/// `home` the crate bare topics of `level` refer to.
-pub fn init(service: &str, home: &str, level: &str, format: LogFormat) -> Result<(), LogInitError> {
+/// `homes` the module roots bare topics of `level` refer to.
+pub fn init(
+    service: &str,
+    homes: &[&str],
+    level: &str,
+    format: LogFormat,
+) -> Result<(), LogInitError> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let filter = LevelSpec::parse(level)?.filter(home);
+    let filter = LevelSpec::parse(level)?.filter(homes);
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
         LogFormat::Bunyan => registry
