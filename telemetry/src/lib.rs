@@ -112,7 +112,7 @@ fn level_name(spec: &str, level: &str) -> Result<String, LevelSpecError> {
 /// `um_connector::machinery::bus`, `telegram` is
 /// `um_connector::platforms::telegram`).
 fn topic_targets(topic: &str, homes: &[&str]) -> Vec<String> {
-    if topic.contains("::") || homes.iter().any(|home| topic == *home) {
+    if topic.contains("::") || homes.contains(&topic) {
         vec![topic.to_owned()]
     } else {
         homes
