@@ -10,7 +10,7 @@ use um_crds::conditions::{
     READY, STORAGE_RESOLVED, SUPPORTED, TRUE, UNKNOWN,
 };
 
-use crate::genesys::{EnsureOutcome, GenesysError};
+use crate::genesys::{EnsureOutcome, GenesysError, LoginError};
 use crate::model::Unsupported;
 use crate::resolve::ResolveError;
 
@@ -155,7 +155,7 @@ pub fn integration_failure_reason(err: &GenesysError) -> &'static str {
         return "RateLimited";
     }
     match err {
-        GenesysError::InvalidCredentials { .. } => "InvalidCredentials",
+        GenesysError::Login(LoginError::InvalidCredentials { .. }) => "InvalidCredentials",
         GenesysError::CreateFailed { .. } | GenesysError::Create { .. } => "CreateFailed",
         GenesysError::CreatePending { .. } => "Pending",
         _ => "RequestFailed",

@@ -6,7 +6,7 @@ use std::time::Duration;
 use um_config::Secret;
 use um_operator::genesys::{
     ClientCredentials, DeleteOutcome, EnsureOutcome, GenesysClient, GenesysError, IntegrationSpec,
-    PollPolicy,
+    LoginError, PollPolicy,
 };
 use um_operator::region::GenesysEndpoints;
 use um_simulators::genesys::{CreateCompletion, FaultTarget, GenesysOptions, GenesysSimulator};
@@ -223,7 +223,10 @@ async fn invalid_credentials_are_named_without_the_secret() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, GenesysError::InvalidCredentials { .. }),
+        matches!(
+            err,
+            GenesysError::Login(LoginError::InvalidCredentials { .. })
+        ),
         "{err:?}"
     );
     let text = format!("{err} {err:?}");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::genesys_api::GenesysApi;
-use super::oauth::TokenCache;
+use super::oauth::SharedTokens;
 use super::to_genesys::to_genesys;
 use crate::machinery::bus::{EnvelopeHandler, HandlerError};
 use crate::machinery::config_watch::ConfigWatcher;
@@ -28,7 +28,7 @@ pub struct ToGenesysHandler {
     pub config: ConfigWatcher,
     pub http: crate::machinery::http_client::HttpClients,
     pub store: Store,
-    pub tokens: TokenCache,
+    pub tokens: SharedTokens,
     pub metrics: Metrics,
     in_flight: tokio::sync::Semaphore,
 }
@@ -44,7 +44,7 @@ impl ToGenesysHandler {
             config,
             http,
             store,
-            tokens: TokenCache::default(),
+            tokens: SharedTokens::default(),
             metrics,
             in_flight: tokio::sync::Semaphore::new(MAX_CONCURRENT_REQUESTS),
         })

@@ -3,7 +3,9 @@
 use chrono::Utc;
 use um_config::GenesysConfig;
 
-use super::oauth::{TokenCache, TokenError};
+use um_genesys::{ApiFailure, LoginError};
+
+use super::oauth::SharedTokens;
 use super::to_genesys::GenesysRequest;
 use crate::machinery::bus::HandlerError;
 use crate::machinery::envelope::ReasonCode;
@@ -13,7 +15,7 @@ use crate::machinery::store::Store;
 pub struct GenesysApi<'a> {
     pub http: &'a reqwest::Client,
     pub store: &'a Store,
-    pub tokens: &'a TokenCache,
+    pub tokens: &'a SharedTokens,
     pub tenant: &'a str,
     pub genesys: &'a GenesysConfig,
     pub integration_id: &'a str,
@@ -21,8 +23,16 @@ pub struct GenesysApi<'a> {
 
 /// Even refused credentials are retried (until dead-lettered): an
 /// administrator fixes them, and the guest's message must not be dropped.
-fn token_error(error: TokenError) -> HandlerError {
-    HandlerError::retry(error.to_string())
+/// A rate-limited login waits as long as Genesys asked.
+fn token_error(error: LoginError) -> HandlerError {
+    let after = match error.cause() {
+        ApiFailure::RateLimited { retry_after } => *retry_after,
+        _ => None,
+    };
+    HandlerError::Retry {
+        after,
+        detail: error.to_string(),
+    }
 }
 
 impl GenesysApi<'_> {

@@ -28,7 +28,7 @@ use super::namespace::{NamespaceInputs, apply_namespace, load_inputs, namespace_
 use super::{Context, RESYNC, ReconcileError, error_policy, write_status};
 use crate::conditions::{self, IntegrationState, StorageState};
 use crate::config::{GCLOUDCX_SERVICE, OperatorConfig};
-use crate::genesys::{DeleteOutcome, EnsureOutcome, GenesysError};
+use crate::genesys::{DeleteOutcome, EnsureOutcome, GenesysError, LoginError};
 use crate::model::{
     openmessaging_webhook_url, resolve_tenant, tenant_links, tenant_secret_names, webhook_url,
 };
@@ -223,7 +223,7 @@ fn next_action(
     match step {
         IntegrationStep::Failed(err) => match err {
             GenesysError::CreatePending { .. } => Ok(Action::requeue(PENDING_RECHECK)),
-            GenesysError::InvalidCredentials { .. } => {
+            GenesysError::Login(LoginError::InvalidCredentials { .. }) => {
                 // Nothing changes until someone fixes the Secret, which the
                 // Secret watch notices; retry slowly meanwhile.
                 ctx.forget_genesys_client(&tenant.tenant_key());

@@ -1,86 +1,15 @@
-//! Errors of the Genesys Cloud client: one variant per step, each carrying
-//! what Genesys answered (its `ErrorBody` message), never a credential.
+//! Errors of the operator's Genesys Cloud client: one variant per step, each
+//! carrying what Genesys answered (its `ErrorBody` message), never a credential.
 
 use std::time::Duration;
 
-use serde::Deserialize;
-
-/// Genesys' error envelope (`ErrorBody`); only the fields we report.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ErrorBody {
-    #[serde(default)]
-    pub message: String,
-    #[serde(default)]
-    pub code: String,
-    #[serde(default)]
-    pub status: Option<u16>,
-    /// OAuth errors use the OAuth field names instead.
-    #[serde(default)]
-    pub error: String,
-    #[serde(default)]
-    pub error_description: String,
-    #[serde(default)]
-    pub description: String,
-}
-
-impl ErrorBody {
-    /// Parses an error answer; a body that is not JSON is kept as text,
-    /// shortened, because it still tells an administrator something.
-    pub fn from_response_text(text: &str) -> Self {
-        serde_json::from_str(text).unwrap_or_else(|_| ErrorBody {
-            message: text.chars().take(200).collect(),
-            ..ErrorBody::default()
-        })
-    }
-
-    /// The most useful human text in the body.
-    pub fn summary(&self) -> String {
-        [
-            &self.message,
-            &self.error_description,
-            &self.description,
-            &self.error,
-            &self.code,
-        ]
-        .into_iter()
-        .find(|s| !s.is_empty())
-        .cloned()
-        .unwrap_or_else(|| "no error message".to_owned())
-    }
-}
-
-/// Why one HTTP exchange with Genesys Cloud failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiFailure {
-    #[error("HTTP {status}: {}", body.summary())]
-    Status { status: u16, body: ErrorBody },
-    #[error("rate limited (HTTP 429), retry after {}", retry_after.map(|d| format!("{}s", d.as_secs())).unwrap_or_else(|| "an unspecified delay".to_owned()))]
-    RateLimited { retry_after: Option<Duration> },
-    #[error("cannot reach {url}: {source}")]
-    Transport {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    #[error("unexpected response body: {0}")]
-    Decode(#[source] serde_json::Error),
-}
+use um_genesys::{ApiFailure, LoginError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenesysError {
-    #[error(
-        "Genesys Cloud refused the OAuth client credentials at {login_base_url} ({cause}); check the client id and secret of the tenant"
-    )]
-    InvalidCredentials {
-        login_base_url: String,
-        cause: ApiFailure,
-    },
-    #[error("requesting an OAuth token from {login_base_url} failed: {cause}")]
-    Token {
-        login_base_url: String,
-        cause: ApiFailure,
-    },
+    /// Getting a token failed, before any integration call.
+    #[error(transparent)]
+    Login(#[from] LoginError),
     #[error("creating the Open Messaging integration {name:?} failed: {cause}")]
     Create { name: String, cause: ApiFailure },
     #[error("Genesys Cloud could not create the Open Messaging integration {id}: {message}")]
@@ -100,9 +29,8 @@ pub enum GenesysError {
 impl GenesysError {
     fn cause(&self) -> Option<&ApiFailure> {
         match self {
-            GenesysError::InvalidCredentials { cause, .. }
-            | GenesysError::Token { cause, .. }
-            | GenesysError::Create { cause, .. }
+            GenesysError::Login(login) => Some(login.cause()),
+            GenesysError::Create { cause, .. }
             | GenesysError::Get { cause, .. }
             | GenesysError::List { cause, .. }
             | GenesysError::Update { cause, .. }

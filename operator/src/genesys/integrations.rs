@@ -9,9 +9,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use um_config::Secret;
 
-use super::error::{ApiFailure, GenesysError};
-use super::http::read_failure;
-use super::oauth::{ClientCredentials, TokenSource};
+use um_genesys::http::read_failure;
+use um_genesys::{ApiFailure, ClientCredentials, TokenCache};
+
+use super::error::GenesysError;
 use crate::region::GenesysEndpoints;
 
 const INTEGRATIONS_PATH: &str = "/api/v2/conversations/messaging/integrations/open";
@@ -48,7 +49,7 @@ pub struct OpenIntegration {
     #[serde(default)]
     pub create_status: Option<String>,
     #[serde(default)]
-    pub create_error: Option<super::error::ErrorBody>,
+    pub create_error: Option<um_genesys::ErrorBody>,
 }
 
 impl OpenIntegration {
@@ -145,9 +146,13 @@ pub enum DeleteOutcome {
 pub struct GenesysClient {
     http: reqwest::Client,
     endpoints: GenesysEndpoints,
-    tokens: TokenSource,
+    credentials: ClientCredentials,
+    tokens: TokenCache,
     poll: PollPolicy,
 }
+
+/// The one key under which a client (one tenant's credentials) caches.
+const TOKEN_KEY: &str = "";
 
 impl GenesysClient {
     pub fn new(
@@ -155,11 +160,11 @@ impl GenesysClient {
         endpoints: GenesysEndpoints,
         credentials: ClientCredentials,
     ) -> Self {
-        let tokens = TokenSource::new(http.clone(), endpoints.login_base_url.clone(), credentials);
         Self {
             http,
             endpoints,
-            tokens,
+            credentials,
+            tokens: TokenCache::default(),
             poll: PollPolicy::default(),
         }
     }
@@ -171,7 +176,7 @@ impl GenesysClient {
 
     /// Whether this client was built for these endpoints and credentials.
     pub fn serves(&self, endpoints: &GenesysEndpoints, credentials: &ClientCredentials) -> bool {
-        &self.endpoints == endpoints && self.tokens.credentials() == credentials
+        &self.endpoints == endpoints && &self.credentials == credentials
     }
 
     /// One authenticated call; a 401 drops the cached token and retries once
@@ -184,7 +189,16 @@ impl GenesysClient {
     ) -> Result<reqwest::Response, CallError> {
         let url = format!("{}{}", self.endpoints.api_base_url, path);
         for attempt in 0..2 {
-            let token = self.tokens.token().await.map_err(CallError::Token)?;
+            let token = self
+                .tokens
+                .token(
+                    &self.http,
+                    &self.endpoints.login_base_url,
+                    TOKEN_KEY,
+                    &self.credentials,
+                )
+                .await
+                .map_err(|err| CallError::Token(err.into()))?;
             let mut request = self
                 .http
                 .request(method.clone(), &url)
@@ -199,7 +213,7 @@ impl GenesysClient {
                 })
             })?;
             if response.status() == StatusCode::UNAUTHORIZED && attempt == 0 {
-                self.tokens.invalidate().await;
+                self.tokens.forget(TOKEN_KEY);
                 continue;
             }
             return Ok(response);

@@ -2,12 +2,10 @@
 //! credentials and the Open Messaging integration's lifecycle.
 
 pub mod error;
-mod http;
 pub mod integrations;
-pub mod oauth;
 
-pub use error::{ApiFailure, ErrorBody, GenesysError};
+pub use error::GenesysError;
 pub use integrations::{
     DeleteOutcome, EnsureOutcome, GenesysClient, IntegrationSpec, OpenIntegration, PollPolicy,
 };
-pub use oauth::ClientCredentials;
+pub use um_genesys::{ApiFailure, ClientCredentials, ErrorBody, LoginError};

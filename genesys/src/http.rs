@@ -1,8 +1,8 @@
-//! Small helpers shared by the OAuth and integration calls.
+//! Reading a Genesys answer that is not a success.
 
 use std::time::Duration;
 
-use super::error::{ApiFailure, ErrorBody};
+use crate::error::{ApiFailure, ErrorBody};
 
 /// `Retry-After` in seconds (the form Genesys sends); an HTTP-date or a
 /// missing header gives None and the caller falls back to its back-off.
