@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -475,10 +474,7 @@ async fn agent_reply_push_quick_replies_retry_key_429_and_blocked() {
 /// simulator's validation accepts, and the (proposed) Switcher hand-over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issued_token_webhook_endpoint_flex_and_switcher() {
-    use um_connector::machinery::envelope::{
-        Body, Card, CardAction, Content, Conversation, Direction, ENVELOPE_VERSION, Envelope,
-        Guest as EnvelopeGuest,
-    };
+    use um_connector::machinery::envelope::{Card, CardAction, Content, Direction, Envelope};
     use um_connector::platform::MessagingPlatform;
     use um_simulators::line::SwitcherSpec;
 
@@ -542,25 +538,16 @@ async fn issued_token_webhook_endpoint_flex_and_switcher() {
     );
 
     let guest = Guest::new("Gus");
-    let envelope = |id: &str, content: Content| Envelope {
-        v: ENVELOPE_VERSION,
-        id: id.to_owned(),
-        tenant: tenant_key.clone(),
-        platform: Platform::Line,
-        direction: Direction::AgentToGuest,
-        time: chrono::Utc::now(),
-        conversation: Conversation {
-            id: guest.user_id.clone(),
-            guest: EnvelopeGuest {
-                id: guest.user_id.clone(),
-                ..EnvelopeGuest::default()
-            },
-            cx_conversation_id: None,
-        },
-        body: Body::Message(content),
-        custom_data: BTreeMap::new(),
-        origin_id: Some(id.to_owned()),
-        traceparent: None,
+    let envelope = |id: &str, content: Content| {
+        Envelope::message(
+            &tenant_key,
+            Platform::Line,
+            Direction::AgentToGuest,
+            &guest.user_id,
+            content,
+        )
+        .with_id(id)
+        .with_origin_id(id)
     };
     let cards: Vec<Card> = (1..=3)
         .map(|n| Card {

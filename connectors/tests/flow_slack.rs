@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -1063,8 +1062,7 @@ async fn guest_files_behind_a_sign_in_page_or_over_the_cap_are_not_served() {
 #[test]
 fn sdk_fixture_round_trip() {
     use um_connector::machinery::envelope::{
-        Attachment, Body, Card, CardAction, Content, Conversation, Direction, ENVELOPE_VERSION,
-        Envelope, Guest, MediaType, QuickReply,
+        Attachment, Card, CardAction, Content, Direction, Envelope, MediaType, QuickReply,
     };
     use um_connector::platform::{MessagingPlatform, WebhookRequest};
     use um_connector::platforms::slack::Slack;
@@ -1176,22 +1174,15 @@ fn sdk_fixture_round_trip() {
             "signature": um_simulators::slack::sign(secret, now, body.as_bytes())})
     })
     .collect();
-    let envelope = |content: Content| Envelope {
-        v: ENVELOPE_VERSION,
-        id: "sdk".into(),
-        tenant: "sdk.slack".into(),
-        platform: Platform::Slack,
-        direction: Direction::AgentToGuest,
-        time: chrono::Utc::now(),
-        conversation: Conversation {
-            id: "T1:D1".into(),
-            guest: Guest::default(),
-            cx_conversation_id: None,
-        },
-        body: Body::Message(content),
-        custom_data: BTreeMap::new(),
-        origin_id: None,
-        traceparent: None,
+    let envelope = |content: Content| {
+        Envelope::message(
+            "sdk.slack",
+            Platform::Slack,
+            Direction::AgentToGuest,
+            "T1:D1",
+            content,
+        )
+        .with_id("sdk")
     };
     let card = |title: &str| Card {
         title: title.into(),

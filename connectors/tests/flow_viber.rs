@@ -9,7 +9,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -395,8 +394,7 @@ fn sdk_fixture_of_signed_callbacks_and_send_bodies() {
     use bytes::Bytes;
     use http::{HeaderMap, HeaderValue, Method};
     use um_connector::machinery::envelope::{
-        Body, Card, CardAction, Content, Conversation, Direction, ENVELOPE_VERSION, Envelope,
-        Guest, Location, QuickReply, Sticker,
+        Card, CardAction, Content, Direction, Envelope, Location, QuickReply, Sticker,
     };
     use um_connector::platform::{MessagingPlatform, WebhookRequest};
     use um_connector::platforms::viber::Viber;
@@ -457,22 +455,15 @@ fn sdk_fixture_of_signed_callbacks_and_send_bodies() {
         callbacks.push(json!({"event": spec.event, "body": body, "signature": signature}));
     }
 
-    let envelope = |content: Content| Envelope {
-        v: ENVELOPE_VERSION,
-        id: "sdk-1".into(),
-        tenant: tenant.key.clone(),
-        platform: Platform::Viber,
-        direction: Direction::AgentToGuest,
-        time: chrono::Utc::now(),
-        conversation: Conversation {
-            id: user.id.clone(),
-            guest: Guest::default(),
-            cx_conversation_id: None,
-        },
-        body: Body::Message(content),
-        custom_data: BTreeMap::new(),
-        origin_id: None,
-        traceparent: None,
+    let envelope = |content: Content| {
+        Envelope::message(
+            &tenant.key,
+            Platform::Viber,
+            Direction::AgentToGuest,
+            &user.id,
+            content,
+        )
+        .with_id("sdk-1")
     };
     let sender = Sender {
         name: "ACME",

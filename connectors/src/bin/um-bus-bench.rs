@@ -15,9 +15,7 @@ use um_config::Platform;
 use um_connector::machinery::bus::{
     Bus, BusSettings, Consumer, ConsumerOptions, EnvelopeHandler, HandlerError, Publisher, Route,
 };
-use um_connector::machinery::envelope::{
-    Body, Content, Conversation, Direction, ENVELOPE_VERSION, Envelope, Guest,
-};
+use um_connector::machinery::envelope::{Content, Direction, Envelope};
 use um_connector::machinery::metrics::Metrics;
 use um_connector::machinery::store::Store;
 
@@ -49,29 +47,17 @@ impl EnvelopeHandler for OrderCheck {
 }
 
 fn envelope(conversation: usize, seq: usize) -> Envelope {
-    Envelope {
-        v: ENVELOPE_VERSION,
-        id: uuid::Uuid::new_v4().to_string(),
-        tenant: "bench.tenant".into(),
-        platform: Platform::Telegram,
-        direction: Direction::GuestToAgent,
-        time: chrono::Utc::now(),
-        conversation: Conversation {
-            id: format!("conv-{conversation}"),
-            guest: Guest {
-                id: format!("guest-{conversation}"),
-                ..Guest::default()
-            },
-            cx_conversation_id: None,
-        },
-        body: Body::Message(Content {
+    Envelope::message(
+        "bench.tenant",
+        Platform::Telegram,
+        Direction::GuestToAgent,
+        &format!("conv-{conversation}"),
+        Content {
             text: Some(format!("message {seq} of conversation {conversation}")),
             ..Content::default()
-        }),
-        custom_data: Default::default(),
-        origin_id: Some(seq.to_string()),
-        traceparent: None,
-    }
+        },
+    )
+    .with_origin_id(seq.to_string())
 }
 
 #[tokio::main]

@@ -43,6 +43,48 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// A message made now with a fresh id, in the one-to-one conversation
+    /// `conversation` whose guest has that id too; no origin id, custom data
+    /// or trace context (add them with the `with_` methods).
+    pub fn message(
+        tenant: &str,
+        platform: Platform,
+        direction: Direction,
+        conversation: &str,
+        content: Content,
+    ) -> Self {
+        Envelope {
+            v: ENVELOPE_VERSION,
+            id: uuid::Uuid::new_v4().to_string(),
+            tenant: tenant.to_owned(),
+            platform,
+            direction,
+            time: Utc::now(),
+            conversation: Conversation {
+                id: conversation.to_owned(),
+                guest: Guest {
+                    id: conversation.to_owned(),
+                    ..Guest::default()
+                },
+                cx_conversation_id: None,
+            },
+            body: Body::Message(content),
+            custom_data: BTreeMap::new(),
+            origin_id: None,
+            traceparent: None,
+        }
+    }
+
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
+    }
+
+    pub fn with_origin_id(mut self, origin_id: impl Into<String>) -> Self {
+        self.origin_id = Some(origin_id.into());
+        self
+    }
+
     /// The key that orders messages: everything of one conversation goes
     /// through one shard, in order.
     pub fn ordering_key(&self) -> String {
@@ -294,23 +336,15 @@ pub mod fixtures {
         conversation: &str,
         content: Content,
     ) -> Envelope {
-        Envelope {
-            v: ENVELOPE_VERSION,
-            id: id.into(),
-            tenant: "shop.acme".into(),
+        Envelope::message(
+            "shop.acme",
             platform,
-            direction: Direction::AgentToGuest,
-            time: Utc::now(),
-            conversation: Conversation {
-                id: conversation.into(),
-                guest: Guest::default(),
-                cx_conversation_id: None,
-            },
-            body: Body::Message(content),
-            custom_data: BTreeMap::new(),
-            origin_id: Some("m1".into()),
-            traceparent: None,
-        }
+            Direction::AgentToGuest,
+            conversation,
+            content,
+        )
+        .with_id(id)
+        .with_origin_id("m1")
     }
 }
 

@@ -2,18 +2,15 @@
 //! real one does: HMAC signature on the raw body, JSON events, a handshake,
 //! deliveries that fail as told, media served from memory.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use chrono::Utc;
 use serde::Deserialize;
 use um_config::{LineConfig, MessagingConfig, Platform, Secret, TenantConfig};
-use um_connector::machinery::envelope::{
-    Body, Content, Conversation, Direction, ENVELOPE_VERSION, Envelope, Guest, ReasonCode,
-};
+use um_connector::machinery::envelope::{Body, Content, Direction, Envelope, ReasonCode};
 use um_connector::machinery::verify::{SignatureEncoding, hmac_sha256, verify_hmac_sha256};
 use um_connector::platform::{
     Delivered, DeliveryError, InboundEvent, Media, MediaError, MessagingPlatform, PlatformContext,
@@ -136,29 +133,18 @@ impl MessagingPlatform for DummyPlatform {
             .events
             .into_iter()
             .map(|event| InboundEvent {
-                envelope: Envelope {
-                    v: ENVELOPE_VERSION,
-                    id: event_envelope_id(PLATFORM, &tenant.key, &event.id),
-                    tenant: tenant.key.clone(),
-                    platform: PLATFORM,
-                    direction: Direction::GuestToAgent,
-                    time: Utc::now(),
-                    conversation: Conversation {
-                        id: event.conversation.clone(),
-                        guest: Guest {
-                            id: event.conversation,
-                            ..Guest::default()
-                        },
-                        cx_conversation_id: None,
-                    },
-                    body: Body::Message(Content {
+                envelope: Envelope::message(
+                    &tenant.key,
+                    PLATFORM,
+                    Direction::GuestToAgent,
+                    &event.conversation,
+                    Content {
                         text: Some(event.text),
                         ..Content::default()
-                    }),
-                    custom_data: BTreeMap::new(),
-                    origin_id: Some(event.id.clone()),
-                    traceparent: None,
-                },
+                    },
+                )
+                .with_id(event_envelope_id(PLATFORM, &tenant.key, &event.id))
+                .with_origin_id(event.id.clone()),
                 dedup_key: Some(event.id),
             })
             .collect())

@@ -4,17 +4,13 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use um_config::Platform;
 use um_connector::machinery::bus::{Bus, BusSettings};
-use um_connector::machinery::envelope::{
-    Body, Content, Conversation, Direction, ENVELOPE_VERSION, Envelope, Guest,
-};
+use um_connector::machinery::envelope::{Body, Content, Direction, Envelope};
 use um_connector::machinery::metrics::Metrics;
 use um_connector::machinery::store::Store;
 
@@ -63,29 +59,17 @@ pub async fn store(service: &str) -> Store {
 }
 
 pub fn envelope(tenant: &str, conversation: &str, text: &str) -> Envelope {
-    Envelope {
-        v: ENVELOPE_VERSION,
-        id: uuid::Uuid::new_v4().to_string(),
-        tenant: tenant.to_owned(),
-        platform: Platform::Telegram,
-        direction: Direction::AgentToGuest,
-        time: Utc::now(),
-        conversation: Conversation {
-            id: conversation.to_owned(),
-            guest: Guest {
-                id: conversation.to_owned(),
-                ..Guest::default()
-            },
-            cx_conversation_id: None,
-        },
-        body: Body::Message(Content {
+    Envelope::message(
+        tenant,
+        Platform::Telegram,
+        Direction::AgentToGuest,
+        conversation,
+        Content {
             text: Some(text.to_owned()),
             ..Content::default()
-        }),
-        custom_data: BTreeMap::new(),
-        origin_id: Some(format!("origin-{text}")),
-        traceparent: None,
-    }
+        },
+    )
+    .with_origin_id(format!("origin-{text}"))
 }
 
 pub fn text_of(envelope: &Envelope) -> String {

@@ -80,9 +80,7 @@ pub struct Yardstick {
 /// confirms through the connectors' own publisher (no consumer).
 pub async fn broker_yardstick(amqp: &str, messages: usize) -> Yardstick {
     use um_connector::machinery::bus::{Bus, BusSettings, Publisher, Route};
-    use um_connector::machinery::envelope::{
-        Body, Content, Conversation, Direction, ENVELOPE_VERSION, Envelope, Guest,
-    };
+    use um_connector::machinery::envelope::{Content, Direction, Envelope};
     let namespace = format!(
         "yardstick-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
@@ -97,28 +95,18 @@ pub async fn broker_yardstick(amqp: &str, messages: usize) -> Yardstick {
         um_connector::machinery::metrics::Metrics::new("flood"),
     );
     let publisher = Publisher::new(bus.clone());
-    let envelope = |n: usize| Envelope {
-        v: ENVELOPE_VERSION,
-        id: format!("yardstick-{n}"),
-        tenant: "flood.yardstick".into(),
-        platform: um_config::Platform::Telegram,
-        direction: Direction::GuestToAgent,
-        time: chrono::Utc::now(),
-        conversation: Conversation {
-            id: (n % 1000).to_string(),
-            guest: Guest {
-                id: (n % 1000).to_string(),
-                ..Guest::default()
+    let envelope = |n: usize| {
+        Envelope::message(
+            "flood.yardstick",
+            um_config::Platform::Telegram,
+            Direction::GuestToAgent,
+            &(n % 1000).to_string(),
+            Content {
+                text: Some(format!("flood {n}")),
+                ..Content::default()
             },
-            cx_conversation_id: None,
-        },
-        body: Body::Message(Content {
-            text: Some(format!("flood {n}")),
-            ..Content::default()
-        }),
-        custom_data: Default::default(),
-        origin_id: None,
-        traceparent: None,
+        )
+        .with_id(format!("yardstick-{n}"))
     };
     // Declares the topology outside the measurement.
     if let Err(error) = publisher.publish(&Route::ToCx, &envelope(usize::MAX)).await {
