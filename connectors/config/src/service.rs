@@ -324,25 +324,20 @@ mod tests {
         let key = tenant_key("shop", "acme");
         config.tenants.insert(
             key.clone(),
-            TenantConfig {
-                key: key.clone(),
-                display_name: "ACME".into(),
-                platform: Platform::Telegram,
-                subscription_id: None,
-                webhook_url: format!(
+            TenantConfig::new(
+                key.clone(),
+                "ACME",
+                Platform::Telegram,
+                format!(
                     "https://um.example.com{}",
                     webhook_path(Platform::Telegram, &key)
                 ),
-                options: MessagingOptions::default(),
-                messaging: Some(MessagingConfig::Telegram(crate::TelegramConfig {
-                    bot_token: Secret::new("123:ABC"),
-                    webhook_secret_token: None,
-                    api_base_url: None,
-                })),
-                genesys: None,
-                api_auth: None,
-                storage: None,
-            },
+            )
+            .with_messaging(MessagingConfig::Telegram(crate::TelegramConfig {
+                bot_token: Secret::new("123:ABC"),
+                webhook_secret_token: None,
+                api_base_url: None,
+            })),
         );
         config
     }

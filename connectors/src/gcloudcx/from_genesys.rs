@@ -235,32 +235,27 @@ pub fn from_genesys(
 mod tests {
     use super::*;
     use serde_json::json;
-    use um_config::{GenesysConfig, MessagingOptions, Platform, Secret};
+    use um_config::{GenesysConfig, Platform, Secret};
 
     fn tenant(agent_name: Option<&str>) -> TenantConfig {
-        TenantConfig {
-            key: "shop.acme".into(),
-            display_name: "ACME".into(),
-            platform: Platform::Telegram,
-            subscription_id: None,
-            webhook_url: "https://um.example/telegram/shop.acme".into(),
-            options: MessagingOptions::default(),
-            messaging: None,
-            genesys: Some(GenesysConfig {
-                region: "us-east-1".into(),
-                api_base_url: "http://127.0.0.1:1".into(),
-                login_base_url: "http://127.0.0.1:1".into(),
-                client_id: "cid".into(),
-                client_secret: Secret::new("secret"),
-                integration_id: Some("int-1".into()),
-                webhook_token: Secret::new("0123456789abcdef"),
-                custom_data: BTreeMap::new(),
-                agent_name: agent_name.map(str::to_owned),
-                commander: Default::default(),
-            }),
-            api_auth: None,
-            storage: None,
-        }
+        TenantConfig::new(
+            "shop.acme",
+            "ACME",
+            Platform::Telegram,
+            "https://um.example/telegram/shop.acme",
+        )
+        .with_genesys(GenesysConfig {
+            region: "us-east-1".into(),
+            api_base_url: "http://127.0.0.1:1".into(),
+            login_base_url: "http://127.0.0.1:1".into(),
+            client_id: "cid".into(),
+            client_secret: Secret::new("secret"),
+            integration_id: Some("int-1".into()),
+            webhook_token: Secret::new("0123456789abcdef"),
+            custom_data: BTreeMap::new(),
+            agent_name: agent_name.map(str::to_owned),
+            commander: Default::default(),
+        })
     }
 
     fn now() -> DateTime<Utc> {

@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
-use um_config::{
-    GenesysConfig, MessagingConfig, MessagingOptions, Platform, Secret, ServiceConfig, TenantConfig,
-};
+use um_config::{GenesysConfig, MessagingConfig, Platform, Secret, ServiceConfig, TenantConfig};
 use um_simulators::genesys::{CreateCompletion, GenesysOptions, GenesysSimulator};
 use um_simulators::telegram::{Guest, TelegramOptions, TelegramSimulator};
 
@@ -245,51 +243,39 @@ impl Bridge {
         )
         .await;
 
-        let base_tenant = TenantConfig {
-            key: tenant_key.clone(),
-            display_name: "Flow".into(),
-            platform: Platform::Telegram,
-            subscription_id: None,
-            webhook_url: format!("http://127.0.0.1:{telegram_port}/telegram/{tenant_key}"),
-            options: MessagingOptions {
-                show_system_messages: false,
-                prefix_agent_name: options.prefix_agent_name,
-            },
-            messaging: None,
-            genesys: None,
-            api_auth: None,
-            storage: None,
-        };
+        let mut base_tenant = TenantConfig::new(
+            tenant_key.clone(),
+            "Flow",
+            Platform::Telegram,
+            format!("http://127.0.0.1:{telegram_port}/telegram/{tenant_key}"),
+        );
+        base_tenant.options.prefix_agent_name = options.prefix_agent_name;
         let mut telegram_config = ServiceConfig::new("telegram");
         telegram_config.tenants.insert(
             tenant_key.clone(),
-            TenantConfig {
-                messaging: Some(MessagingConfig::Telegram(um_config::TelegramConfig {
+            base_tenant
+                .clone()
+                .with_messaging(MessagingConfig::Telegram(um_config::TelegramConfig {
                     bot_token: Secret::new(bot_token.clone()),
                     webhook_secret_token: None,
                     api_base_url: Some(telegram.base_url()),
                 })),
-                ..base_tenant.clone()
-            },
         );
         let mut gcloudcx_config = ServiceConfig::new("gcloudcx");
         gcloudcx_config.tenants.insert(
             tenant_key.clone(),
-            TenantConfig {
-                genesys: Some(GenesysConfig {
-                    region: "local".into(),
-                    api_base_url: genesys.base_url(),
-                    login_base_url: genesys.base_url(),
-                    client_id: CLIENT_ID.into(),
-                    client_secret: Secret::new(CLIENT_SECRET),
-                    integration_id: Some(integration_id.clone()),
-                    webhook_token: Secret::new(WEBHOOK_TOKEN),
-                    custom_data: BTreeMap::from([("brand".to_owned(), "ACME".to_owned())]),
-                    agent_name: None,
-                    commander: Default::default(),
-                }),
-                ..base_tenant
-            },
+            base_tenant.with_genesys(GenesysConfig {
+                region: "local".into(),
+                api_base_url: genesys.base_url(),
+                login_base_url: genesys.base_url(),
+                client_id: CLIENT_ID.into(),
+                client_secret: Secret::new(CLIENT_SECRET),
+                integration_id: Some(integration_id.clone()),
+                webhook_token: Secret::new(WEBHOOK_TOKEN),
+                custom_data: BTreeMap::from([("brand".to_owned(), "ACME".to_owned())]),
+                agent_name: None,
+                commander: Default::default(),
+            }),
         );
         // Own exchanges and queues: tests of one binary run concurrently
         // on the same broker, and a consumer must not take another test's
@@ -440,36 +426,20 @@ impl PlatformBridge {
         )
         .await;
         let webhook_url = format!("http://127.0.0.1:{platform_port}/{service}/{tenant_key}");
-        let base_tenant = TenantConfig {
-            key: tenant_key.clone(),
-            display_name: "Flow".into(),
-            platform,
-            subscription_id: None,
-            webhook_url: webhook_url.clone(),
-            options: MessagingOptions::default(),
-            messaging: None,
-            genesys: None,
-            api_auth: None,
-            storage: None,
-        };
+        let base_tenant =
+            TenantConfig::new(tenant_key.clone(), "Flow", platform, webhook_url.clone());
         let mut platform_config = ServiceConfig::new(service);
         platform_config.tenants.insert(
             tenant_key.clone(),
-            TenantConfig {
-                messaging: Some(messaging),
-                ..base_tenant.clone()
-            },
+            base_tenant.clone().with_messaging(messaging),
         );
         let mut gcloudcx_config = ServiceConfig::new("gcloudcx");
         gcloudcx_config.tenants.insert(
             tenant_key.clone(),
-            TenantConfig {
-                genesys: Some(simulator_genesys_config(
-                    &genesys.base_url(),
-                    &integration_id,
-                )),
-                ..base_tenant
-            },
+            base_tenant.with_genesys(simulator_genesys_config(
+                &genesys.base_url(),
+                &integration_id,
+            )),
         );
         let namespace = unique("umt-");
         let extra = [("UM_BUS_NAMESPACE", namespace.as_str())];

@@ -184,33 +184,29 @@ impl FloodBridge {
         let mut telegram_config = ServiceConfig::new("telegram");
         telegram_config.tenants.insert(
             tenant_key.clone(),
-            TenantConfig {
-                messaging: Some(MessagingConfig::Telegram(um_config::TelegramConfig {
+            tenant
+                .clone()
+                .with_messaging(MessagingConfig::Telegram(um_config::TelegramConfig {
                     bot_token: Secret::new(bot_token.clone()),
                     webhook_secret_token: None,
                     api_base_url: Some(telegram.base_url()),
                 })),
-                ..tenant.clone()
-            },
         );
         let mut gcloudcx_config = ServiceConfig::new("gcloudcx");
         gcloudcx_config.tenants.insert(
             tenant_key.clone(),
-            TenantConfig {
-                genesys: Some(GenesysConfig {
-                    region: "local".into(),
-                    api_base_url: genesys.base_url(),
-                    login_base_url: genesys.base_url(),
-                    client_id: CLIENT_ID.into(),
-                    client_secret: Secret::new(CLIENT_SECRET),
-                    integration_id: Some(integration_id.clone()),
-                    webhook_token: Secret::new(WEBHOOK_TOKEN),
-                    custom_data: BTreeMap::new(),
-                    agent_name: None,
-                    commander: Default::default(),
-                }),
-                ..tenant
-            },
+            tenant.with_genesys(GenesysConfig {
+                region: "local".into(),
+                api_base_url: genesys.base_url(),
+                login_base_url: genesys.base_url(),
+                client_id: CLIENT_ID.into(),
+                client_secret: Secret::new(CLIENT_SECRET),
+                integration_id: Some(integration_id.clone()),
+                webhook_token: Secret::new(WEBHOOK_TOKEN),
+                custom_data: BTreeMap::new(),
+                agent_name: None,
+                commander: Default::default(),
+            }),
         );
         let bus_namespace = format!("flood-{}", unique());
         let env = [

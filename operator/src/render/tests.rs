@@ -1,8 +1,8 @@
 use std::collections::BTreeMap;
 
 use um_config::{
-    CommanderConfig, GenesysConfig, LineConfig, MessagingConfig, MessagingOptions, Platform,
-    Secret, TelegramConfig, TenantConfig,
+    CommanderConfig, GenesysConfig, LineConfig, MessagingConfig, Platform, Secret, TelegramConfig,
+    TenantConfig,
 };
 
 use super::*;
@@ -27,19 +27,19 @@ pub fn telegram_tenant(name: &str, bot_token: &str) -> NamespaceTenant {
         owner: owner(name),
         platform: Platform::Telegram,
         uses_genesys: true,
-        config: Some(TenantConfig {
-            key: key.clone(),
-            display_name: name.to_uppercase(),
-            platform: Platform::Telegram,
-            subscription_id: None,
-            webhook_url: format!("https://um.example.com/telegram/{key}"),
-            options: MessagingOptions::default(),
-            messaging: Some(MessagingConfig::Telegram(TelegramConfig {
+        config: Some(
+            TenantConfig::new(
+                key.clone(),
+                name.to_uppercase(),
+                Platform::Telegram,
+                format!("https://um.example.com/telegram/{key}"),
+            )
+            .with_messaging(MessagingConfig::Telegram(TelegramConfig {
                 bot_token: Secret::new(bot_token),
                 webhook_secret_token: None,
                 api_base_url: None,
-            })),
-            genesys: Some(GenesysConfig {
+            }))
+            .with_genesys(GenesysConfig {
                 region: "ap-northeast-1".into(),
                 api_base_url: "https://api.mypurecloud.jp".into(),
                 login_base_url: "https://login.mypurecloud.jp".into(),
@@ -51,9 +51,7 @@ pub fn telegram_tenant(name: &str, bot_token: &str) -> NamespaceTenant {
                 agent_name: None,
                 commander: CommanderConfig::default(),
             }),
-            api_auth: None,
-            storage: None,
-        }),
+        ),
     }
 }
 
@@ -63,24 +61,21 @@ fn line_tenant_without_genesys() -> NamespaceTenant {
         owner: owner("gamma"),
         platform: Platform::Line,
         uses_genesys: false,
-        config: Some(TenantConfig {
-            key: key.clone(),
-            display_name: "Gamma".into(),
-            platform: Platform::Line,
-            subscription_id: None,
-            webhook_url: format!("https://um.example.com/line/{key}"),
-            options: MessagingOptions::default(),
-            messaging: Some(MessagingConfig::Line(LineConfig {
+        config: Some(
+            TenantConfig::new(
+                key.clone(),
+                "Gamma",
+                Platform::Line,
+                format!("https://um.example.com/line/{key}"),
+            )
+            .with_messaging(MessagingConfig::Line(LineConfig {
                 channel_id: Some("1650".into()),
                 channel_secret: Secret::new(LINE_SECRET),
                 channel_access_token: None,
                 switcher: None,
                 api_base_url: None,
             })),
-            genesys: None,
-            api_auth: None,
-            storage: None,
-        }),
+        ),
     }
 }
 

@@ -255,16 +255,15 @@ mod tests {
     use crate::platforms::teams::types::{ChannelAccount, Scope};
 
     fn tenant(api_base_url: Option<&str>, tenant_id: Option<&str>) -> TenantConfig {
-        TenantConfig {
-            messaging: Some(MessagingConfig::Teams(um_config::TeamsConfig {
+        crate::platforms::teams::inbound::tests::tenant().with_messaging(MessagingConfig::Teams(
+            um_config::TeamsConfig {
                 app_id: "app-1".into(),
                 app_password: Secret::new("pw"),
                 app_tenant_id: tenant_id.map(str::to_owned),
                 app: Default::default(),
                 api_base_url: api_base_url.map(str::to_owned),
-            })),
-            ..crate::platforms::teams::inbound::tests::tenant()
-        }
+            },
+        ))
     }
 
     #[test]
