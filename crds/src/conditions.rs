@@ -24,6 +24,12 @@ pub const DEFAULT_CONFLICT: &str = "DefaultConflict";
 /// takes the same reason.
 pub const SUPPORTED: &str = "Supported";
 
+/// Every object rendered for the Tenant (connector Deployments, Services,
+/// autoscalers, configuration Secrets, the Ingress) was applied. False
+/// (`ApplyFailed`) names the object the apiserver refused and its answer:
+/// a quota, an admission policy, a conflict.
+pub const RECONCILED: &str = "Reconciled";
+
 /// Condition status values.
 pub const TRUE: &str = "True";
 pub const FALSE: &str = "False";

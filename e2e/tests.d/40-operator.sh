@@ -13,7 +13,9 @@
 # it and becomes Ready when the Secret is created; an invalid Tenant is
 # refused by the apiserver; a conflicting default Storage is reported, and
 # every Storage and a Tenant of a preview platform are Ready=False with the
-# reason NotImplemented / PlatformNotSupported and get nothing rendered;
+# reason NotImplemented / PlatformNotSupported and get nothing rendered; a
+# Deployment an admission policy refuses is named (object and the
+# apiserver's answer) in kubectl describe and a Warning Event;
 # deleting the Tenants deletes the integrations and every object; SIGTERM
 # stops the operator cleanly and releases its Lease.
 set -euo pipefail
@@ -320,6 +322,59 @@ absent secret um-wechat-config || fail "a configuration was rendered for the uns
 [ -z "$(curl -fsS "$SIM/__sim/genesys/integrations" | jq -r '.current[] | select(.name == "WeChat preview") | .id')" ] \
   || fail "an Open Messaging integration was registered for a Tenant nothing serves"
 kubectl -n "$NS" delete tenant wx >/dev/null
+
+# --- 6c. a Deployment the apiserver refuses is named in kubectl describe ----
+# A ValidatingAdmissionPolicy denies every Deployment in namespace $DENIED:
+# the Tenant there says which object was refused and why, in its
+# conditions and a Warning Event; removing the policy heals it.
+DENIED=um-e2e-denied
+kubectl create namespace "$DENIED" >/dev/null
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: um-e2e-no-deployments}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [apps], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [deployments]}
+  validations:
+  - {expression: "false", message: "Deployments are not allowed in this namespace (e2e policy)"}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: um-e2e-no-deployments}
+spec:
+  policyName: um-e2e-no-deployments
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: $DENIED}}
+EOF
+policy_denies() {
+  ! kubectl -n "$DENIED" create deployment probe --image=x --dry-run=server >/dev/null 2>&1
+}
+wait_until 30 "the admission policy is in force" policy_denies
+kubectl -n "$DENIED" create secret generic acme-telegram --from-literal=token="$BOT_TOKEN_ACME" >/dev/null
+kubectl -n "$DENIED" create secret generic genesys --from-literal=clientSecret="$CLIENT_SECRET" >/dev/null
+kubectl -n "$DENIED" create secret generic denied-webhook --from-literal=token="denied-webhook-token-0123456789" >/dev/null
+tenant_yaml denied acme-telegram "Denied Telegram" | sed "s/namespace: $NS}/namespace: $DENIED}/" | kubectl apply -f - >/dev/null
+TNS=$DENIED wait_until 90 "denied Reconciled=False/ApplyFailed" condition_is denied Reconciled False/ApplyFailed
+TNS=$DENIED condition_is denied Ready False/NotReady || fail "denied Ready is $(TNS=$DENIED condition denied Ready)"
+described=$(kubectl -n "$DENIED" describe tenant denied)
+grep -q "applying Deployment $DENIED/um-" <<<"$described" || fail "describe does not name the refused Deployment: $described"
+grep -q "Deployments are not allowed in this namespace (e2e policy)" <<<"$described" \
+  || fail "describe does not carry the policy's message: $described"
+denied_warning() {
+  kubectl -n "$DENIED" get events.events.k8s.io -o json \
+    | jq -e '.items[] | select(.type == "Warning" and .reason == "ApplyFailed" and (.note | contains("Deployment")))' >/dev/null
+}
+wait_until 30 "a Warning Event ApplyFailed" denied_warning
+kubectl delete validatingadmissionpolicybinding um-e2e-no-deployments >/dev/null
+TNS=$DENIED wait_until 120 "denied Reconciled=True once the policy is gone" condition_is denied Reconciled True/Applied
+kubectl -n "$DENIED" get deployment um-telegram >/dev/null || fail "no Deployment after the policy was removed"
+kubectl delete validatingadmissionpolicy um-e2e-no-deployments >/dev/null
+kubectl -n "$DENIED" delete tenant denied --wait=false >/dev/null
+wait_until 60 "denied gone" bash -c "! kubectl -n $DENIED get tenant denied >/dev/null 2>&1"
 
 # --- 7. deleting Tenants deletes integrations and objects -----------------
 kubectl -n "$NS" delete tenant acme --wait=false >/dev/null

@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use um_crds::conditions::{
     CONNECTOR_AVAILABLE, CREDENTIALS_RESOLVED, DEFAULT_CONFLICT, FALSE, INTEGRATION_REGISTERED,
-    READY, STORAGE_RESOLVED, SUPPORTED, TRUE, UNKNOWN,
+    READY, RECONCILED, STORAGE_RESOLVED, SUPPORTED, TRUE, UNKNOWN,
 };
 
 use crate::genesys::{EnsureOutcome, GenesysError, LoginError};
@@ -29,6 +29,46 @@ fn condition(
         observed_generation: generation,
         // Replaced by `merge`, which knows whether the status changed.
         last_transition_time: Time(Timestamp::UNIX_EPOCH),
+    }
+}
+
+/// The apiserver's limit on an Event's note (events.k8s.io/v1), in bytes;
+/// condition messages are held to it too, so what `kubectl describe`
+/// shows stays readable.
+pub const NOTE_LIMIT: usize = 1024;
+
+/// `text` cut to at most `limit` bytes at a character boundary, marked
+/// with an ellipsis when cut.
+pub fn cut(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    const MARK: &str = "…";
+    let mut end = limit.saturating_sub(MARK.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{MARK}", &text[..end])
+}
+
+/// Reconciled: True when every rendered object was applied, else False with
+/// what the apiserver answered for the object it refused.
+pub fn reconciled(refusal: Option<&str>, generation: Option<i64>) -> Condition {
+    match refusal {
+        None => condition(
+            RECONCILED,
+            TRUE,
+            "Applied",
+            "every rendered object is applied",
+            generation,
+        ),
+        Some(refusal) => condition(
+            RECONCILED,
+            FALSE,
+            "ApplyFailed",
+            cut(refusal, NOTE_LIMIT),
+            generation,
+        ),
     }
 }
 

@@ -132,7 +132,7 @@ impl Context {
         let event = Event {
             type_,
             reason: reason.to_owned(),
-            note: Some(note),
+            note: Some(conditions::cut(&note, conditions::NOTE_LIMIT)),
             action: action.to_owned(),
             secondary: None,
         };
@@ -232,6 +232,35 @@ impl ReconcileError {
                 _ => "Finalizer",
             },
         }
+    }
+
+    /// When the apiserver refused to create, change or delete one of the
+    /// objects rendered for a resource (not a read, not its own status):
+    /// which object, and the apiserver's answer without the Rust noise.
+    pub fn refusal(&self) -> Option<String> {
+        let (verb, kind, namespace, name, source) = match self {
+            ReconcileError::Apply {
+                kind,
+                namespace,
+                name,
+                source,
+            } => ("applying", kind, namespace, name, source),
+            ReconcileError::Delete {
+                kind,
+                namespace,
+                name,
+                source,
+            } => ("deleting", kind, namespace, name, source),
+            _ => return None,
+        };
+        let answer = match source {
+            kube::Error::Api(status) => format!(
+                "the apiserver answered {} {}: {}",
+                status.code, status.reason, status.message
+            ),
+            other => other.to_string(),
+        };
+        Some(format!("{verb} {kind} {namespace}/{name}: {answer}"))
     }
 
     /// Genesys' `Retry-After`, when the failure was a 429.

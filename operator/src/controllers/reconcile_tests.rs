@@ -49,6 +49,9 @@ struct FakeApi {
     secrets: Vec<Value>,
     managed_deployments: Vec<String>,
     tenant: Value,
+    /// Applies of objects whose path contains this are refused with this
+    /// code, reason and message (a quota, an admission policy).
+    refuse: Option<(&'static str, u16, &'static str, String)>,
     requests: Mutex<Vec<Recorded>>,
 }
 
@@ -57,6 +60,27 @@ fn list(kind: &str, items: Vec<Value>) -> Value {
 }
 
 impl FakeApi {
+    fn respond(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &str,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        if let Some((fragment, code, reason, message)) = &self.refuse
+            && *method == Method::PATCH
+            && path.contains(fragment)
+        {
+            let status = json!({"apiVersion": "v1", "kind": "Status", "status": "Failure",
+                                "code": code, "reason": reason, "message": message});
+            return (
+                StatusCode::from_u16(*code).unwrap_or(StatusCode::FORBIDDEN),
+                status,
+            );
+        }
+        (StatusCode::OK, self.answer(method, path, query, body))
+    }
+
     fn answer(&self, method: &Method, path: &str, query: &str, body: &Value) -> Value {
         let last = path.rsplit('/').next().unwrap_or_default();
         match *method {
@@ -119,6 +143,34 @@ impl FakeApi {
             .collect()
     }
 
+    /// (reason, note) of the Events published.
+    fn events(&self) -> Vec<(String, String)> {
+        self.requests()
+            .iter()
+            .filter(|r| r.method == Method::POST && r.path.ends_with("/events"))
+            .map(|r| {
+                (
+                    r.body["reason"].as_str().unwrap_or_default().to_owned(),
+                    r.body["note"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn finalizer_removed(&self) -> bool {
+        self.requests()
+            .last()
+            .filter(|last| last.is(&Method::PATCH, "/tenants/acme"))
+            .is_some_and(|last| {
+                last.body.as_array().into_iter().flatten().any(|op| {
+                    op["op"] == "remove"
+                        && op["path"]
+                            .as_str()
+                            .is_some_and(|p| p.starts_with("/metadata/finalizers"))
+                })
+            })
+    }
+
     fn status_written(&self) -> Value {
         self.requests()
             .iter()
@@ -138,7 +190,7 @@ fn client(api: Arc<FakeApi>) -> kube::Client {
             let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             let path = parts.uri.path().to_owned();
             let query = parts.uri.query().unwrap_or_default().to_owned();
-            let answer = api.answer(&parts.method, &path, &query, &body);
+            let (status, answer) = api.respond(&parts.method, &path, &query, &body);
             api.requests
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -148,7 +200,7 @@ fn client(api: Arc<FakeApi>) -> kube::Client {
                     body,
                 });
             let mut response = Response::new(Body::from(answer.to_string().into_bytes()));
-            *response.status_mut() = StatusCode::OK;
+            *response.status_mut() = status;
             response.headers_mut().insert(
                 http::header::CONTENT_TYPE,
                 http::HeaderValue::from_static("application/json"),
@@ -495,4 +547,146 @@ async fn a_tenant_of_a_preview_platform_is_not_ready_and_gets_nothing() {
     let status = api.status_written();
     assert_eq!(condition(&status, "Ready"), "False/PlatformNotSupported");
     assert!(status.to_string().contains(name), "{status}");
+}
+
+#[tokio::test]
+async fn a_deployment_the_apiserver_refuses_is_named_in_status_and_an_event() {
+    let sim = genesys(CLIENT_SECRET).await;
+    let tenant = with_finalizer(crate::model::tests::telegram_genesys("acme"));
+    // What a ValidatingAdmissionPolicy answers; long, as real ones can be.
+    let message = format!(
+        "deployments.apps \"um-telegram\" is forbidden: ValidatingAdmissionPolicy 'no-deployments' denied request: {}",
+        "x".repeat(3000)
+    );
+    let api = Arc::new(FakeApi {
+        refuse: Some(("/deployments/um-telegram", 403, "Forbidden", message)),
+        ..Arc::into_inner(fake_api(&tenant, all_secrets())).unwrap_or_default()
+    });
+    let err = reconcile(&api, &sim, tenant)
+        .await
+        .expect_err("the refusal fails the reconcile, which backs off");
+    assert_eq!(err.metric_label(), "Apply");
+
+    let status = api.status_written();
+    assert_eq!(
+        condition(&status, "Reconciled"),
+        "False/ApplyFailed",
+        "{status:#}"
+    );
+    assert_eq!(condition(&status, "Ready"), "False/NotReady");
+    let reconciled = status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Reconciled")
+        .map(|c| c["message"].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    assert!(
+        reconciled.starts_with(
+            "applying Deployment shop/um-telegram: the apiserver answered 403 Forbidden: deployments.apps \"um-telegram\" is forbidden: ValidatingAdmissionPolicy 'no-deployments'"
+        ),
+        "{reconciled}"
+    );
+    assert!(reconciled.len() <= crate::conditions::NOTE_LIMIT);
+
+    let events = api.events();
+    let warning = events
+        .iter()
+        .find(|(reason, _)| reason == "ApplyFailed")
+        .unwrap_or_else(|| panic!("a Warning Event for the refusal: {events:?}"));
+    assert!(
+        warning.1.contains("Deployment shop/um-telegram"),
+        "{}",
+        warning.1
+    );
+    assert!(
+        events
+            .iter()
+            .all(|(_, note)| note.len() <= crate::conditions::NOTE_LIMIT),
+        "every note fits the apiserver's 1 KiB limit"
+    );
+    assert!(!status.to_string().contains(CLIENT_SECRET) && !status.to_string().contains(BOT_TOKEN));
+}
+
+fn deleting(tenant: Tenant, id: &str, since: k8s_openapi::jiff::Timestamp) -> Tenant {
+    let mut deleting = tenant;
+    deleting.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(since));
+    deleting.status = Some(um_crds::TenantStatus {
+        integration_id: Some(id.to_owned()),
+        ..Default::default()
+    });
+    deleting
+}
+
+#[tokio::test]
+async fn the_skip_annotation_lets_a_tenant_go_without_a_genesys_call() {
+    let sim = genesys(CLIENT_SECRET).await;
+    let mut tenant = with_finalizer(crate::model::tests::telegram_genesys("acme"));
+    tenant.metadata.annotations = Some(BTreeMap::from([(
+        tenant::SKIP_REMOTE_CLEANUP.to_owned(),
+        "true".to_owned(),
+    )]));
+    let tenant = deleting(tenant, "int-gone", k8s_openapi::jiff::Timestamp::now());
+    let api = fake_api(&tenant, all_secrets());
+    reconcile(&api, &sim, tenant).await.expect("cleaned up");
+    assert_eq!(
+        sim.count_requests("POST", "/oauth/token"),
+        0,
+        "no Genesys call"
+    );
+    assert!(sim.deleted_integration_ids().is_empty());
+    let events = api.events();
+    assert!(
+        events
+            .iter()
+            .any(|(reason, note)| reason == "IntegrationLeftBehind"
+                && note.contains("int-gone")
+                && note.contains(tenant::SKIP_REMOTE_CLEANUP)),
+        "{events:?}"
+    );
+    assert!(api.finalizer_removed(), "{:?}", api.requests().last());
+}
+
+#[tokio::test]
+async fn a_failing_remote_cleanup_holds_the_tenant_until_the_deadline_then_lets_go() {
+    let sim = genesys(CLIENT_SECRET).await;
+    let tenant = with_finalizer(crate::model::tests::telegram_genesys("acme"));
+    reconcile(&fake_api(&tenant, all_secrets()), &sim, tenant.clone())
+        .await
+        .expect("created");
+    let id = sim.integrations()[0].id.clone();
+    let now = k8s_openapi::jiff::Timestamp::now();
+
+    // Genesys fails the delete: a recent deletion keeps its finalizer.
+    sim.fail_next(um_simulators::genesys::FaultTarget::Integrations, 503, 10);
+    let recent = deleting(tenant.clone(), &id, now);
+    let api = fake_api(&recent, all_secrets());
+    reconcile(&api, &sim, recent)
+        .await
+        .expect_err("a recent deletion is retried");
+    assert!(!api.finalizer_removed());
+
+    // Past the deadline the same failure lets it go, with a Warning.
+    let overdue_since = now
+        .checked_sub(k8s_openapi::jiff::SignedDuration::from_secs(
+            tenant::CLEANUP_DEADLINE.as_secs() as i64 + 60,
+        ))
+        .expect("a time in the past");
+    let overdue = deleting(tenant, &id, overdue_since);
+    let api = fake_api(&overdue, all_secrets());
+    reconcile(&api, &sim, overdue).await.expect("given up");
+    assert!(api.finalizer_removed(), "{:?}", api.requests().last());
+    let events = api.events();
+    assert!(
+        events
+            .iter()
+            .any(|(reason, note)| reason == "CleanupAbandoned" && note.contains(&id)),
+        "{events:?}"
+    );
+    assert_eq!(
+        sim.integrations().len(),
+        1,
+        "the integration is left behind"
+    );
 }

@@ -37,6 +37,15 @@ use crate::render::{MANAGED_BY, object_name};
 /// Held by Tenants with a Genesys Cloud integration until it is deleted.
 pub const FINALIZER: &str = "messaging.universal-messaging.io/integration";
 const KIND: &str = "Tenant";
+/// Annotation (value `"true"`) that lets a Tenant be deleted without
+/// deleting its Open Messaging integration in Genesys Cloud: for an
+/// organisation that is gone or credentials that were revoked.
+pub const SKIP_REMOTE_CLEANUP: &str = "messaging.universal-messaging.io/skip-remote-cleanup";
+
+/// How long a failing remote cleanup holds a deleted Tenant before the
+/// operator gives up on it, with a Warning Event.
+pub const CLEANUP_DEADLINE: Duration = Duration::from_secs(60 * 60);
+
 /// Re-check while Genesys is still creating the integration.
 const PENDING_RECHECK: Duration = Duration::from_secs(5);
 
@@ -128,7 +137,20 @@ async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Reco
     let tenants = ensure_present(ctx.tenants(), &namespace, &tenant);
     let ids = BTreeMap::from([(uid, integration_id.clone())]);
     let state = namespace_state(&ctx.config, &namespace, &tenants, &inputs, &ids);
-    let deployments = apply_namespace(ctx, &state).await?;
+    // A refused object (quota, admission policy, conflict) is reported in
+    // status and an Event before the reconcile fails and backs off.
+    let (deployments, refused) = match apply_namespace(ctx, &state).await {
+        Ok(deployments) => (deployments, None),
+        Err(err) if err.refusal().is_some() => (BTreeMap::new(), Some(err)),
+        Err(err) => return Err(err),
+    };
+    let reconciled = conditions::reconciled(
+        refused
+            .as_ref()
+            .and_then(ReconcileError::refusal)
+            .as_deref(),
+        generation,
+    );
 
     let integration = conditions::integration_registered(
         match &step {
@@ -141,7 +163,14 @@ async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Reco
     );
     let connector = connector_condition(ctx, &tenant, &deployments, generation);
     let storage = storage_condition(&tenant, &inputs, generation);
-    let mut next = vec![supported, credentials, integration, connector, storage];
+    let mut next = vec![
+        supported,
+        credentials,
+        integration,
+        reconciled,
+        connector,
+        storage,
+    ];
     next.push(conditions::ready(&next, generation));
     let previous = previous_status.conditions.clone();
     let next = conditions::merge(&previous, next, Timestamp::now());
@@ -164,6 +193,9 @@ async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Reco
             note,
         )
         .await;
+    }
+    if let Some(err) = refused {
+        return Err(err);
     }
     next_action(ctx, &tenant, step, &next)
 }
@@ -387,7 +419,10 @@ fn storage_condition(
 }
 
 /// Deletion: the integration goes first (404 counts as gone), then the
-/// namespace is re-rendered without this Tenant.
+/// namespace is re-rendered without this Tenant. The remote cleanup is
+/// skipped when the Tenant carries [`SKIP_REMOTE_CLEANUP`], and given up
+/// (with a Warning Event) once it has failed for [`CLEANUP_DEADLINE`], so a
+/// Genesys organisation that is gone cannot hold the namespace forever.
 async fn cleanup_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, ReconcileError> {
     let namespace = tenant.namespace().unwrap_or_default();
     let key = tenant.tenant_key();
@@ -397,57 +432,38 @@ async fn cleanup_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Re
         .status
         .as_ref()
         .and_then(|s| s.integration_id.clone());
+    let id_text = known_id.as_deref().unwrap_or("(id unknown)").to_owned();
     if tenant.spec.cx.genesys_cloud().is_some() {
-        match resolve_tenant(&ctx.config, &tenant, &inputs.secrets, known_id.clone()) {
-            Ok(resolved) => {
-                if let Some(access) = resolved.genesys.as_ref() {
-                    let client = ctx.genesys_client(&key, access);
-                    // Without a recorded id, a create may still have
-                    // happened (crash before the status write): look it up.
-                    let id = match known_id {
-                        Some(id) => Some(id),
-                        None => client
-                            .find_integration(&access.integration)
-                            .await?
-                            .map(|found| found.id),
-                    };
-                    if let Some(id) = id {
-                        let note = match client.delete_integration(&id).await? {
-                            DeleteOutcome::Deleted => {
-                                format!("Open Messaging integration {id} deleted")
-                            }
-                            DeleteOutcome::AlreadyGone => {
-                                format!("Open Messaging integration {id} was already gone")
-                            }
-                        };
-                        ctx.publish(
-                            &reference,
-                            EventType::Normal,
-                            "IntegrationDeleted",
-                            "DeleteIntegration",
-                            note,
-                        )
-                        .await;
-                    }
+        if skips_remote_cleanup(&tenant) {
+            let note = format!(
+                "annotation {SKIP_REMOTE_CLEANUP} is set: the Open Messaging integration {id_text} was not deleted; delete it in Genesys Cloud"
+            );
+            ctx.publish(
+                &reference,
+                EventType::Warning,
+                "IntegrationLeftBehind",
+                "DeleteIntegration",
+                note,
+            )
+            .await;
+        } else {
+            match delete_integration(ctx, &tenant, &inputs, known_id).await {
+                Ok(()) => {}
+                Err(err) if cleanup_overdue(&tenant, Timestamp::now()) => {
+                    let note = format!(
+                        "gave up deleting the Open Messaging integration {id_text} after {} min: {err}; delete it in Genesys Cloud",
+                        CLEANUP_DEADLINE.as_secs() / 60
+                    );
+                    ctx.publish(
+                        &reference,
+                        EventType::Warning,
+                        "CleanupAbandoned",
+                        "DeleteIntegration",
+                        note,
+                    )
+                    .await;
                 }
-            }
-            Err(errors) => {
-                // Blocking the deletion forever would help nobody: say what
-                // is left behind and let the Tenant go.
-                let missing: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                let note = format!(
-                    "the Open Messaging integration {} could not be deleted because the credentials do not resolve ({}); delete it in Genesys Cloud",
-                    known_id.as_deref().unwrap_or("(id unknown)"),
-                    missing.join("; ")
-                );
-                ctx.publish(
-                    &reference,
-                    EventType::Warning,
-                    "IntegrationLeftBehind",
-                    "DeleteIntegration",
-                    note,
-                )
-                .await;
+                Err(err) => return Err(err),
             }
         }
     }
@@ -459,6 +475,86 @@ async fn cleanup_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Re
     let state = namespace_state(&ctx.config, &namespace, &tenants, &inputs, &BTreeMap::new());
     apply_namespace(ctx, &state).await?;
     Ok(Action::await_change())
+}
+
+/// Step of deletion: the Tenant's integration is deleted in Genesys Cloud
+/// (an Event says so). Credentials that no longer resolve leave it behind
+/// with a Warning: blocking the deletion would help nobody.
+async fn delete_integration(
+    ctx: &Context,
+    tenant: &Tenant,
+    inputs: &NamespaceInputs,
+    known_id: Option<String>,
+) -> Result<(), ReconcileError> {
+    let key = tenant.tenant_key();
+    let reference = tenant.object_ref(&());
+    let resolved = match resolve_tenant(&ctx.config, tenant, &inputs.secrets, known_id.clone()) {
+        Ok(resolved) => resolved,
+        Err(errors) => {
+            let missing: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            let note = format!(
+                "the Open Messaging integration {} could not be deleted because the credentials do not resolve ({}); delete it in Genesys Cloud",
+                known_id.as_deref().unwrap_or("(id unknown)"),
+                missing.join("; ")
+            );
+            ctx.publish(
+                &reference,
+                EventType::Warning,
+                "IntegrationLeftBehind",
+                "DeleteIntegration",
+                note,
+            )
+            .await;
+            return Ok(());
+        }
+    };
+    let Some(access) = resolved.genesys.as_ref() else {
+        return Ok(());
+    };
+    let client = ctx.genesys_client(&key, access);
+    // Without a recorded id, a create may still have happened (crash before
+    // the status write): look it up.
+    let id = match known_id {
+        Some(id) => Some(id),
+        None => client
+            .find_integration(&access.integration)
+            .await?
+            .map(|found| found.id),
+    };
+    if let Some(id) = id {
+        let note = match client.delete_integration(&id).await? {
+            DeleteOutcome::Deleted => format!("Open Messaging integration {id} deleted"),
+            DeleteOutcome::AlreadyGone => {
+                format!("Open Messaging integration {id} was already gone")
+            }
+        };
+        ctx.publish(
+            &reference,
+            EventType::Normal,
+            "IntegrationDeleted",
+            "DeleteIntegration",
+            note,
+        )
+        .await;
+    }
+    Ok(())
+}
+
+fn skips_remote_cleanup(tenant: &Tenant) -> bool {
+    tenant
+        .annotations()
+        .get(SKIP_REMOTE_CLEANUP)
+        .is_some_and(|value| value == "true")
+}
+
+/// Whether the Tenant has been deleting for longer than the deadline.
+fn cleanup_overdue(tenant: &Tenant, now: Timestamp) -> bool {
+    tenant
+        .metadata
+        .deletion_timestamp
+        .as_ref()
+        .and_then(|since| now.duration_since(since.0).try_into().ok())
+        .is_some_and(|waited: Duration| waited >= CLEANUP_DEADLINE)
 }
 
 /// Tenants of a namespace that a Secret matters to: those referring to it
