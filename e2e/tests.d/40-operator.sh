@@ -370,7 +370,9 @@ denied_warning() {
 }
 wait_until 30 "a Warning Event ApplyFailed" denied_warning
 kubectl delete validatingadmissionpolicybinding um-e2e-no-deployments >/dev/null
+t0=$(date +%s%N)
 TNS=$DENIED wait_until 120 "denied Reconciled=True once the policy is gone" condition_is denied Reconciled True/Applied
+um_log "denied: the refused Deployment was named in kubectl describe and a Warning Event; Reconciled=True $(( ($(date +%s%N) - t0) / 1000000 )) ms after the policy was removed"
 kubectl -n "$DENIED" get deployment um-telegram >/dev/null || fail "no Deployment after the policy was removed"
 kubectl delete validatingadmissionpolicy um-e2e-no-deployments >/dev/null
 kubectl -n "$DENIED" delete tenant denied --wait=false >/dev/null

@@ -154,9 +154,7 @@ async fn run() -> anyhow::Result<()> {
         }
     });
 
-    let client = Client::try_default()
-        .await
-        .context("connecting to the Kubernetes API (in-cluster service account or KUBECONFIG)")?;
+    let client = kube_client(metrics.clone()).await?;
     check_crds(&client).await?;
     ready.store(true, Ordering::Relaxed);
 
@@ -230,4 +228,22 @@ async fn run() -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The Kubernetes client, counting every request it sends
+/// (`um_operator_kube_api_requests_total`): what the operator costs the
+/// apiserver, at rest and under load.
+async fn kube_client(metrics: Arc<Metrics>) -> anyhow::Result<Client> {
+    let config = kube::Config::infer()
+        .await
+        .context("connecting to the Kubernetes API (in-cluster service account or KUBECONFIG)")?;
+    let counted =
+        tower::util::MapRequestLayer::new(move |request: http::Request<kube::client::Body>| {
+            metrics.api_request(request.method(), request.uri().query());
+            request
+        });
+    Ok(kube::client::ClientBuilder::try_from(config)
+        .context("building the Kubernetes client")?
+        .with_layer(&counted)
+        .build())
 }

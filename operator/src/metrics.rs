@@ -14,6 +14,14 @@ pub struct KindLabels {
     pub kind: String,
 }
 
+/// One request to the Kubernetes API: its HTTP method, and whether it
+/// opens a watch (a GET with `watch=true`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiRequestLabels {
+    pub method: String,
+    pub watch: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
     pub kind: String,
@@ -26,6 +34,7 @@ pub struct Metrics {
     failures: Family<ErrorLabels, Counter>,
     duration: Family<KindLabels, Histogram>,
     leader: Gauge,
+    api_requests: Family<ApiRequestLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -37,6 +46,12 @@ impl Default for Metrics {
             Histogram::new(exponential_buckets(0.005, 2.0, 14))
         });
         let leader = Gauge::default();
+        let api_requests = Family::<ApiRequestLabels, Counter>::default();
+        registry.register(
+            "kube_api_requests",
+            "Requests sent to the Kubernetes API, per method and whether it opens a watch",
+            api_requests.clone(),
+        );
         registry.register(
             "reconciles",
             "Reconciliations started, per kind",
@@ -63,6 +78,7 @@ impl Default for Metrics {
             failures,
             duration,
             leader,
+            api_requests,
         }
     }
 }
@@ -108,6 +124,18 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts one request to the Kubernetes API.
+    pub fn api_request(&self, method: &http::Method, query: Option<&str>) {
+        let watch =
+            query.is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
+        self.api_requests
+            .get_or_create(&ApiRequestLabels {
+                method: method.as_str().to_owned(),
+                watch: watch.to_string(),
+            })
+            .inc();
+    }
+
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
     }
@@ -132,7 +160,16 @@ mod tests {
         drop(metrics.reconcile_started("Tenant"));
         metrics.reconcile_failed("Tenant", "Genesys");
         metrics.set_leader(true);
+        metrics.api_request(&http::Method::GET, Some("labelSelector=a&watch=true"));
+        metrics.api_request(&http::Method::PATCH, None);
         let text = metrics.encode();
+        assert!(
+            text.contains("um_operator_kube_api_requests_total{method=\"GET\",watch=\"true\"} 1")
+                && text.contains(
+                    "um_operator_kube_api_requests_total{method=\"PATCH\",watch=\"false\"} 1"
+                ),
+            "{text}"
+        );
         assert!(
             text.contains("um_operator_reconciles_total{kind=\"Tenant\"} 2"),
             "{text}"
