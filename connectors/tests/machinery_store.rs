@@ -141,6 +141,22 @@ async fn keys_are_namespaced_per_service_and_tenant() {
         None,
         "other service"
     );
+    // Another installation on the same Redis (its own bus namespace).
+    let other_install = machinery_common::store(&service)
+        .await
+        .in_namespace("um-second");
+    assert_eq!(
+        other_install.key("shop.acme", "token", "oauth"),
+        format!("um-second:{service}:shop.acme:token:oauth")
+    );
+    assert_eq!(
+        other_install
+            .get("shop.acme", "token", "oauth")
+            .await
+            .unwrap(),
+        None,
+        "other installation"
+    );
 
     store
         .mark_done("shop.acme", "env-1", Duration::from_secs(60))

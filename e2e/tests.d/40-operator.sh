@@ -227,6 +227,17 @@ jq -e '[.items[] | select(.regarding.name == "acme" and .reason == "Registered")
   || jq -e '[.items[] | select(.involvedObject.name == "acme" and .reason == "Registered")] | length >= 1' <<<"$events" >/dev/null \
   || fail "no Registered Event for acme"
 
+# The connectors of each Tenant namespace have their own bus namespace
+# (<instance>.<namespace>): the real connectors declared their queues under
+# it, and nothing consumes the shared default names.
+bus_env=$(kubectl -n "$NS" get deployment um-telegram -o json \
+  | jq -r '.spec.template.spec.containers[0].env[] | select(.name == "UM_BUS_NAMESPACE") | .value')
+[ "$bus_env" = "um.$NS" ] || fail "um-telegram's UM_BUS_NAMESPACE is '$bus_env', not um.$NS"
+queues() { _um_rabbitmqctl "$run/services" -q list_queues name; }
+own_queues() { queues | grep -qx "um.$NS.to-cx.0" && queues | grep -qx "um.$NS.to-guest.telegram.0"; }
+wait_until 60 "queues um.$NS.to-cx.0 and um.$NS.to-guest.telegram.0" own_queues
+if queues | grep -qx "um.to-cx.0"; then fail "a connector declared the shared queue um.to-cx.0"; fi
+
 # --- 3. changing the integration name and the token PATCHes it ------------
 kubectl -n "$NS" patch tenant acme --type=merge \
   -p '{"spec": {"cx": {"genesysCloud": {"integration": {"name": "ACME Telegram (renamed)"}}}}}' >/dev/null

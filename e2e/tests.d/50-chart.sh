@@ -120,8 +120,9 @@ helm install um "$chart" -n "$ns" --set api.apiRoot="$UM_INGRESS_URL" \
   >/dev/null || um_die "helm install into the local control plane failed"
 redis_url=$(kubectl get secret um-redis -n "$ns" -o jsonpath='{.data.url}' | base64 -d)
 [ "$redis_url" = "redis://:r3dis%20pass@127.0.0.1:6379/0" ] || fail "Redis URL Secret from passwordSecret: $redis_url"
-config=$(kubectl get configmap um-operator-config -n "$ns" -o jsonpath='{.data.config\.yaml}')
+config=$(kubectl get configmap um-universal-messaging-operator-config -n "$ns" -o jsonpath='{.data.config\.yaml}')
 grep -q "name: my-amqp" <<<"$config" || fail "operator config does not name the RabbitMQ URL Secret: $config"
+grep -q "^instance: um-universal-messaging$" <<<"$config" || fail "operator config does not name the installation: $config"
 kubectl wait --for condition=Established --timeout=60s crd/tenants.messaging.universal-messaging.io >/dev/null \
   || fail "the chart's CRDs are not Established"
 
@@ -137,6 +138,9 @@ fi
 pod_ip=$(kubectl get pods -n "$ns" -l app.kubernetes.io/component=operator -o jsonpath='{.items[0].status.podIP}')
 curl -sf --max-time 5 "http://$pod_ip:8080/healthz" >/dev/null || fail "operator /healthz on $pod_ip:8080"
 curl -sf --max-time 5 "http://$pod_ip:8080/metrics" | grep -q '^# ' || fail "operator /metrics on $pod_ip:8080"
+# The leader Lease is named after the installation: two releases never share it.
+um_wait_for 60 "the operator's Lease" kubectl get lease um-universal-messaging-operator-leader -n "$ns" \
+  || fail "no Lease um-universal-messaging-operator-leader: $(kubectl get leases -n "$ns" -o name)"
 
 # The operator, configured by the chart, reconciles a sample Tenant: its
 # status fills the printer columns.

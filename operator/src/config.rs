@@ -1,5 +1,6 @@
 //! The operator's own configuration: one YAML file (env `UM_OPERATOR_CONFIG`)
-//! that the Helm chart renders into the ConfigMap `um-operator-config`.
+//! that the Helm chart renders into the ConfigMap
+//! `<release>-universal-messaging-operator-config`.
 //!
 //! Unknown fields are refused (`deny_unknown_fields`) so a typo in the chart
 //! values surfaces at start instead of silently falling back to a default.
@@ -14,6 +15,10 @@ pub const CONFIG_ENV: &str = "UM_OPERATOR_CONFIG";
 /// Where the chart mounts the file when the variable is not set.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/um-operator/config.yaml";
 
+/// Longest installation name: `<instance>-operator-leader` and the bus
+/// names built from it stay well inside Kubernetes' and AMQP's limits.
+pub const MAX_INSTANCE_LEN: usize = 40;
+
 /// Service names that are not platforms.
 pub use um_config::GCLOUDCX_SERVICE;
 pub const API_SERVICE: &str = "api";
@@ -21,6 +26,12 @@ pub const API_SERVICE: &str = "api";
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OperatorConfig {
+    /// Name of this installation (the chart gives its release-scoped name):
+    /// it names the leader Lease and starts the bus namespace of every
+    /// connector (queues, exchanges and Redis keys), so two installations
+    /// on one cluster, broker and Redis share none of them.
+    #[serde(default = "default_instance")]
+    pub instance: String,
     /// Public base URL of the ingress, without trailing slash; webhook URLs
     /// are built from it.
     pub api_root: String,
@@ -54,6 +65,10 @@ pub struct ImageConfig {
     pub tag: String,
     #[serde(default = "default_pull_policy")]
     pub pull_policy: String,
+}
+
+fn default_instance() -> String {
+    "um".to_owned()
 }
 
 fn default_pull_policy() -> String {
@@ -356,6 +371,20 @@ impl OperatorConfig {
     }
 
     fn validate(&self) -> Result<(), String> {
+        let instance_ok = !self.instance.is_empty()
+            && self.instance.len() <= MAX_INSTANCE_LEN
+            && self
+                .instance
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !self.instance.starts_with('-')
+            && !self.instance.ends_with('-');
+        if !instance_ok {
+            return Err(format!(
+                "instance {:?} must be 1 to {MAX_INSTANCE_LEN} lowercase letters, digits or '-', starting and ending with a letter or digit",
+                self.instance
+            ));
+        }
         let url = url::Url::parse(&self.api_root)
             .map_err(|err| format!("apiRoot {:?} is not a URL: {err}", self.api_root))?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -374,6 +403,18 @@ impl OperatorConfig {
             }
         }
         Ok(())
+    }
+
+    /// The bus namespace of the connectors serving the Tenants of
+    /// `namespace`: `<instance>.<namespace>`. Each Tenant namespace has its
+    /// own connectors, so they must not consume each other's queues.
+    pub fn bus_namespace(&self, namespace: &str) -> String {
+        format!("{}.{namespace}", self.instance)
+    }
+
+    /// Name of the leader Lease in the operator's namespace.
+    pub fn lease_name(&self) -> String {
+        format!("{}-operator-leader", self.instance)
     }
 
     /// Settings of one service; defaults when the chart has no entry.
@@ -490,6 +531,30 @@ platformApiBaseUrls: {telegram: ""}
             telegram.autoscaling.max_replicas, 10,
             "partial entry keeps other defaults"
         );
+    }
+
+    #[test]
+    fn the_installation_names_its_lease_and_bus_namespaces() {
+        let config = example();
+        assert_eq!(config.instance, "um", "the default installation name");
+        assert_eq!(config.lease_name(), "um-operator-leader");
+        assert_eq!(config.bus_namespace("shop"), "um.shop");
+        let second =
+            OperatorConfig::parse(&format!("instance: um-second\n{EXAMPLE}")).expect("parses");
+        assert_eq!(second.lease_name(), "um-second-operator-leader");
+        assert_ne!(second.bus_namespace("shop"), config.bus_namespace("shop"));
+        for bad in [
+            "",
+            "UM",
+            "um.second",
+            "-um",
+            &"a".repeat(MAX_INSTANCE_LEN + 1),
+        ] {
+            let err = OperatorConfig::parse(&format!("instance: \"{bad}\"\n{EXAMPLE}"))
+                .expect_err(bad)
+                .to_string();
+            assert!(err.contains("instance"), "{bad}: {err}");
+        }
     }
 
     #[test]

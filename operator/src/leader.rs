@@ -10,8 +10,6 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Api;
 use kube::api::PostParams;
 
-pub const LEASE_NAME: &str = "um-operator-leader";
-
 #[derive(Debug, Clone)]
 pub struct ElectionConfig {
     pub lease_duration: Duration,
@@ -71,14 +69,22 @@ pub fn decide(spec: Option<&LeaseSpec>, identity: &str, now: Timestamp) -> Decis
 
 pub struct LeaderElector {
     api: Api<Lease>,
+    /// The Lease's name (`OperatorConfig::lease_name`: one per installation).
+    lease: String,
     identity: String,
     config: ElectionConfig,
 }
 
 impl LeaderElector {
-    pub fn new(api: Api<Lease>, identity: impl Into<String>, config: ElectionConfig) -> Self {
+    pub fn new(
+        api: Api<Lease>,
+        lease: impl Into<String>,
+        identity: impl Into<String>,
+        config: ElectionConfig,
+    ) -> Self {
         Self {
             api,
+            lease: lease.into(),
             identity: identity.into(),
             config,
         }
@@ -113,11 +119,11 @@ impl LeaderElector {
     /// One round: acquire or renew. Ok(true) while we are the leader.
     pub async fn try_acquire_or_renew(&self) -> Result<bool, kube::Error> {
         let now = Timestamp::now();
-        let current = self.api.get_opt(LEASE_NAME).await?;
+        let current = self.api.get_opt(&self.lease).await?;
         let Some(mut lease) = current else {
             let lease = Lease {
                 metadata: ObjectMeta {
-                    name: Some(LEASE_NAME.to_owned()),
+                    name: Some(self.lease.clone()),
                     ..ObjectMeta::default()
                 },
                 spec: Some(self.spec(None, now, false)),
@@ -138,7 +144,7 @@ impl LeaderElector {
         // replace() sends metadata.resourceVersion: a concurrent change → 409.
         match self
             .api
-            .replace(LEASE_NAME, &PostParams::default(), &lease)
+            .replace(&self.lease, &PostParams::default(), &lease)
             .await
         {
             Ok(_) => Ok(true),
@@ -150,7 +156,7 @@ impl LeaderElector {
     /// Gives the Lease up at shutdown so the other replica takes over at
     /// once instead of after the lease duration.
     pub async fn release(&self) -> Result<(), kube::Error> {
-        let Some(mut lease) = self.api.get_opt(LEASE_NAME).await? else {
+        let Some(mut lease) = self.api.get_opt(&self.lease).await? else {
             return Ok(());
         };
         let ours = lease
@@ -167,7 +173,7 @@ impl LeaderElector {
         }
         match self
             .api
-            .replace(LEASE_NAME, &PostParams::default(), &lease)
+            .replace(&self.lease, &PostParams::default(), &lease)
             .await
         {
             Ok(_) => Ok(()),
@@ -181,9 +187,9 @@ impl LeaderElector {
         loop {
             match self.try_acquire_or_renew().await {
                 Ok(true) => return,
-                Ok(false) => tracing::debug!(lease = LEASE_NAME, "another replica leads; waiting"),
+                Ok(false) => tracing::debug!(lease = %self.lease, "another replica leads; waiting"),
                 Err(err) => {
-                    tracing::warn!(lease = LEASE_NAME, error = %err, "leader election round failed")
+                    tracing::warn!(lease = %self.lease, error = %err, "leader election round failed")
                 }
             }
             tokio::time::sleep(self.config.renew_interval).await;
@@ -199,16 +205,16 @@ impl LeaderElector {
             match self.try_acquire_or_renew().await {
                 Ok(true) => last_success = tokio::time::Instant::now(),
                 Ok(false) => {
-                    tracing::warn!(lease = LEASE_NAME, "leadership lost to another replica");
+                    tracing::warn!(lease = %self.lease, "leadership lost to another replica");
                     return;
                 }
                 Err(err) => {
-                    tracing::warn!(lease = LEASE_NAME, error = %err, "renewing the leader Lease failed")
+                    tracing::warn!(lease = %self.lease, error = %err, "renewing the leader Lease failed")
                 }
             }
             if last_success.elapsed() >= self.config.lease_duration {
                 tracing::warn!(
-                    lease = LEASE_NAME,
+                    lease = %self.lease,
                     "could not renew the leader Lease within its duration"
                 );
                 return;

@@ -15,7 +15,7 @@ use um_crds::{NotifierDestination, Storage, Tenant};
 use um_operator::config::OperatorConfig;
 use um_operator::controllers::{self, Context};
 use um_operator::http::{HttpState, listen_address, router};
-use um_operator::leader::{ElectionConfig, LEASE_NAME, LeaderElector};
+use um_operator::leader::{ElectionConfig, LeaderElector};
 use um_operator::metrics::Metrics;
 
 const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
@@ -160,17 +160,14 @@ async fn run() -> anyhow::Result<()> {
 
     let identity = identity();
     let namespace = pod_namespace();
+    let lease = config.lease_name();
     let elector = LeaderElector::new(
         Api::<Lease>::namespaced(client.clone(), &namespace),
+        lease.clone(),
         identity.clone(),
         ElectionConfig::default(),
     );
-    tracing::info!(
-        lease = LEASE_NAME,
-        namespace,
-        identity,
-        "waiting for leadership"
-    );
+    tracing::info!(lease, namespace, identity, "waiting for leadership");
     tokio::select! {
         _ = elector.acquire() => {}
         _ = shutdown.cancelled() => return Ok(()),
@@ -220,7 +217,7 @@ async fn run() -> anyhow::Result<()> {
     if lost {
         shutdown.cancel();
         anyhow::bail!(
-            "lost the leader Lease {LEASE_NAME}; exiting so a fresh start re-joins the election"
+            "lost the leader Lease {lease}; exiting so a fresh start re-joins the election"
         );
     }
     if let Err(err) = elector.release().await {

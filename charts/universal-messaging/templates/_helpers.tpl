@@ -52,8 +52,8 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 {{- end -}}
 
-{{/* The operator's configuration ConfigMap has a fixed name: the operator and its docs refer to it. */}}
-{{- define "um.operator.configMapName" -}}um-operator-config{{- end -}}
+{{/* The operator's configuration ConfigMap, named after the release so two installations never share it. */}}
+{{- define "um.operator.configMapName" -}}{{ include "um.operator.name" . }}-config{{- end -}}
 
 {{- define "um.rabbitmq.name" -}}{{ printf "%s-rabbitmq" (include "um.fullname" .) }}{{- end -}}
 {{- define "um.redis.name" -}}{{ printf "%s-redis" (include "um.fullname" .) }}{{- end -}}

@@ -187,7 +187,7 @@ async fn connect_store(
     let mut attempts = 0;
     loop {
         match Store::connect(settings.redis_url.expose(), &settings.service).await {
-            Ok(store) => return Ok(store),
+            Ok(store) => return Ok(store.in_namespace(&settings.bus_namespace)),
             // Redis may start after us (a fresh cluster); wait a while, then
             // let the orchestrator restart us with the error in the log.
             Err(error) if attempts < 30 => {

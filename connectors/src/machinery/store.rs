@@ -64,10 +64,16 @@ end
 return 0
 "#;
 
+/// Key namespace of a store that was not given one.
+const DEFAULT_NAMESPACE: &str = "um";
+
 /// Redis connection of one service; cheap to clone, reconnects by itself.
 #[derive(Clone)]
 pub struct Store {
     conn: ConnectionManager,
+    /// The bus namespace (`UM_BUS_NAMESPACE`): installations sharing one
+    /// Redis never share a key.
+    namespace: Arc<str>,
     service: Arc<str>,
 }
 
@@ -103,17 +109,25 @@ impl Store {
             .map_err(connect_error)?;
         Ok(Self {
             conn,
+            namespace: Arc::from(DEFAULT_NAMESPACE),
             service: Arc::from(service),
         })
+    }
+
+    /// The same connection with keys under `namespace` instead of `um`.
+    pub fn in_namespace(mut self, namespace: &str) -> Self {
+        self.namespace = Arc::from(namespace);
+        self
     }
 
     pub fn service(&self) -> &str {
         &self.service
     }
 
-    /// `um:<service>:<tenant>:<kind>:<id>`.
+    /// `<namespace>:<service>:<tenant>:<kind>:<id>` (namespace `um` by
+    /// default).
     pub fn key(&self, tenant: &str, kind: &str, id: &str) -> String {
-        format!("um:{}:{tenant}:{kind}:{id}", self.service)
+        format!("{}:{}:{tenant}:{kind}:{id}", self.namespace, self.service)
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

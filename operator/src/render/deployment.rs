@@ -111,6 +111,7 @@ pub fn render_connector_deployment(
             env_value("UM_LOG_LEVEL", config.log_level(service)),
             env_from_field("POD_IP", "status.podIP"),
             env_value("UM_HTTP_PORT", HTTP_PORT.to_string()),
+            env_value("UM_BUS_NAMESPACE", config.bus_namespace(namespace)),
         ]),
         ports: Some(vec![ContainerPort {
             name: Some("http".to_owned()),

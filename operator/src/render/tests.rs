@@ -275,6 +275,11 @@ fn deployment_runs_the_service_without_api_token_or_literal_credentials() {
     );
     assert_eq!(env["UM_HTTP_PORT"].value.as_deref(), Some("8080"));
     assert_eq!(env["UM_LOG_LEVEL"].value.as_deref(), Some("INFO"));
+    assert_eq!(
+        env["UM_BUS_NAMESPACE"].value.as_deref(),
+        Some("um.shop"),
+        "the connectors of each Tenant namespace have their own queues"
+    );
     let amqp = env["UM_AMQP_URL"]
         .value_from
         .as_ref()
