@@ -246,7 +246,8 @@ async fn add_friend_qr_code_link_cache_refusal_and_reload() {
     // forgotten, issued again, and the link still answers.
     let store = um_connector::machinery::store::Store::connect(&redis, "line")
         .await
-        .expect("Redis");
+        .expect("Redis")
+        .in_namespace(&namespace);
     store
         .set(
             &issued_key,

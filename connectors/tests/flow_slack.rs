@@ -29,6 +29,7 @@ struct SlackBridge {
     integration_id: String,
     slack_connector: Connector,
     _gcloudcx_connector: Connector,
+    bus_namespace: String,
 }
 
 impl SlackBridge {
@@ -80,6 +81,7 @@ impl SlackBridge {
             integration_id: base.integration_id,
             slack_connector: base.platform_connector,
             _gcloudcx_connector: base.gcloudcx_connector,
+            bus_namespace: base.bus_namespace,
         }
     }
 
@@ -901,10 +903,13 @@ async fn uninstall_forgets_the_workspace_and_fails_its_messages() {
     assert!(eventually(WAIT, || bridge.inbound_bodies().len() == 2).await);
     let welcome = agent(&bridge, OutboundMessageSpec::text(&to_beta, "Welcome")).await;
     assert_eq!(wait_receipt(&bridge, &welcome).await["status"], "Delivered");
-    let install_key = format!("um:slack:{}:slack-install:{OTHER_TEAM}", bridge.tenant_key);
+    let install_key = format!(
+        "{}:slack:{}:slack-install:{OTHER_TEAM}",
+        bridge.bus_namespace, bridge.tenant_key
+    );
     let note_key = format!(
-        "um:slack:{}:slack-uninstalled:{OTHER_TEAM}",
-        bridge.tenant_key
+        "{}:slack:{}:slack-uninstalled:{OTHER_TEAM}",
+        bridge.bus_namespace, bridge.tenant_key
     );
     assert!(redis_get(&redis, &install_key).await.is_some());
 

@@ -46,6 +46,7 @@ struct TeamsBridge {
     teams_connector: Connector,
     _gcloudcx_connector: Connector,
     webhook_url: String,
+    bus_namespace: String,
 }
 
 impl TeamsBridge {
@@ -82,6 +83,7 @@ impl TeamsBridge {
             teams_connector: base.platform_connector,
             _gcloudcx_connector: base.gcloudcx_connector,
             webhook_url: base.webhook_url,
+            bus_namespace: base.bus_namespace,
         }
     }
 
@@ -525,7 +527,10 @@ async fn the_app_package_is_versioned_by_content() {
         return;
     };
     let mut bridge = TeamsBridge::start(&amqp, &redis).await;
-    let store = Store::connect(&redis, "teams").await.expect("redis");
+    let store = Store::connect(&redis, "teams")
+        .await
+        .expect("redis")
+        .in_namespace(&bridge.bus_namespace);
     let tenant = bridge.tenant_key.clone();
     let first = wait_for_package(&store, &tenant, |_| true).await;
     assert_eq!(first.version, "1.0.0");

@@ -398,6 +398,8 @@ pub struct PlatformBridge {
     pub platform_config: ServiceConfig,
     pub platform_connector: Connector,
     pub gcloudcx_connector: Connector,
+    /// `UM_BUS_NAMESPACE` of both connectors: their queues and Redis keys.
+    pub bus_namespace: String,
 }
 
 impl PlatformBridge {
@@ -470,6 +472,7 @@ impl PlatformBridge {
             platform_config,
             platform_connector,
             gcloudcx_connector,
+            bus_namespace: namespace,
         }
     }
 }
