@@ -55,7 +55,9 @@ impl ErrorBody {
 pub enum ApiFailure {
     #[error("HTTP {status}: {}", body.summary())]
     Status { status: u16, body: ErrorBody },
-    #[error("rate limited (HTTP 429), retry after {}", retry_after.map(|d| format!("{}s", d.as_secs())).unwrap_or_else(|| "an unspecified delay".to_owned()))]
+    /// The delay is not in the text: it lands in status conditions, which
+    /// must not change with every answer (each change is a write).
+    #[error("rate limited (HTTP 429)")]
     RateLimited { retry_after: Option<Duration> },
     #[error("cannot reach {url}: {source}")]
     Transport {

@@ -562,7 +562,16 @@ mod tests {
             (c.status.as_str(), c.reason.as_str()),
             ("False", "RateLimited")
         );
-        assert!(c.message.contains("3s"), "{}", c.message);
+        assert!(
+            c.message.contains("rate limited (HTTP 429)"),
+            "{}",
+            c.message
+        );
+        assert!(
+            !c.message.contains("3s"),
+            "no delay in the message: a new Retry-After must not rewrite the status: {}",
+            c.message
+        );
         let failed = GenesysError::CreateFailed {
             id: "i".into(),
             message: "bad webhook url".into(),
