@@ -35,8 +35,24 @@ use crate::render::MANAGED_BY;
 
 /// The one field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "um-operator";
-/// Healthy objects are re-checked this often (drift, lost watch events).
-pub const RESYNC: Duration = Duration::from_secs(300);
+/// Healthy objects are re-checked about this often, for what no watch
+/// shows (an integration edited in Genesys Cloud). Everything in the
+/// cluster reaches the operator through its watches: at rest it sends the
+/// apiserver nothing but Lease renewals.
+pub const RESYNC: Duration = Duration::from_secs(6 * 60 * 60);
+
+/// Resyncs are spread over this window, so thousands of objects applied
+/// at once are not re-checked at once.
+const RESYNC_SPREAD_SECONDS: u64 = 60 * 60;
+
+/// When to re-check a healthy object: [`RESYNC`] plus a spread derived from
+/// its uid (stable, so a restart keeps the spread).
+pub fn resync_after(uid: Option<&str>) -> Duration {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    uid.unwrap_or_default().hash(&mut hasher);
+    RESYNC + Duration::from_secs(hasher.finish() % RESYNC_SPREAD_SECONDS)
+}
 
 pub struct Context {
     pub client: Client,

@@ -15,7 +15,7 @@ use kube::runtime::{Controller, watcher};
 use kube::{Resource, ResourceExt};
 use um_crds::{NotifierDestination, NotifierDestinationStatus};
 
-use super::{Context, RESYNC, ReconcileError, error_policy, namespace_secrets, write_status};
+use super::{Context, ReconcileError, error_policy, namespace_secrets, resync_after, write_status};
 use crate::conditions;
 use crate::model::resolve_notifier;
 
@@ -53,7 +53,7 @@ pub async fn reconcile(
     ctx.publish_transitions(&notifier.object_ref(&()), &previous, &next)
         .await;
     ctx.record_success(&format!("{KIND}/{namespace}/{}", notifier.name_any()));
-    Ok(Action::requeue(RESYNC))
+    Ok(Action::requeue(resync_after(notifier.uid().as_deref())))
 }
 
 pub fn build(

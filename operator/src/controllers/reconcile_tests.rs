@@ -348,7 +348,16 @@ async fn creates_the_integration_applies_the_connectors_and_reports_ready() {
     let sim = genesys(CLIENT_SECRET).await;
     let tenant = with_finalizer(crate::model::tests::telegram_genesys("acme"));
     let api = fake_api(&tenant, all_secrets());
-    reconcile(&api, &sim, tenant).await.expect("reconciled");
+    let action = reconcile(&api, &sim, tenant.clone())
+        .await
+        .expect("reconciled");
+    // Ready: the next look is the long resync, spread by uid; nothing polls.
+    assert_eq!(
+        action,
+        Action::requeue(super::resync_after(tenant.metadata.uid.as_deref()))
+    );
+    let after = super::resync_after(tenant.metadata.uid.as_deref());
+    assert!(after >= super::RESYNC && after < super::RESYNC + std::time::Duration::from_secs(3600));
 
     let integrations = sim.integrations();
     assert_eq!(integrations.len(), 1);

@@ -16,7 +16,7 @@ use kube::{Resource, ResourceExt};
 use um_crds::{SecretRefs, Storage, StorageStatus};
 
 use super::{
-    Context, RESYNC, ReconcileError, error_policy, list_in, namespace_secrets, write_status,
+    Context, ReconcileError, error_policy, list_in, namespace_secrets, resync_after, write_status,
 };
 use crate::conditions;
 use crate::model::{other_defaults, resolve_storage};
@@ -65,7 +65,7 @@ pub async fn reconcile(storage: Arc<Storage>, ctx: Arc<Context>) -> Result<Actio
     ctx.publish_transitions(&storage.object_ref(&()), &previous, &next)
         .await;
     ctx.record_success(&format!("{KIND}/{namespace}/{}", storage.name_any()));
-    Ok(Action::requeue(RESYNC))
+    Ok(Action::requeue(resync_after(storage.uid().as_deref())))
 }
 
 fn storages_in(store: &Store<Storage>, namespace: &str) -> impl Iterator<Item = Arc<Storage>> {

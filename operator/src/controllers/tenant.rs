@@ -25,7 +25,7 @@ use kube::{Resource, ResourceExt};
 use um_crds::{NotifierDestination, Storage, Tenant, TenantStatus};
 
 use super::namespace::{NamespaceInputs, apply_namespace, load_inputs, namespace_state};
-use super::{Context, RESYNC, ReconcileError, error_policy, write_status};
+use super::{Context, ReconcileError, error_policy, resync_after, write_status};
 use crate::conditions::{self, IntegrationState, StorageState};
 use crate::config::{GCLOUDCX_SERVICE, OperatorConfig};
 use crate::genesys::{DeleteOutcome, EnsureOutcome, GenesysError, LoginError};
@@ -45,6 +45,9 @@ pub const SKIP_REMOTE_CLEANUP: &str = "messaging.universal-messaging.io/skip-rem
 /// How long a failing remote cleanup holds a deleted Tenant before the
 /// operator gives up on it, with a Warning Event.
 pub const CLEANUP_DEADLINE: Duration = Duration::from_secs(60 * 60);
+
+/// Fallback re-check of a Tenant that is not Ready.
+const NOT_READY_RECHECK: Duration = Duration::from_secs(120);
 
 /// Re-check while Genesys is still creating the integration.
 const PENDING_RECHECK: Duration = Duration::from_secs(5);
@@ -270,10 +273,12 @@ fn next_action(
                 tenant.name_any()
             ));
             let ready = conditions::is_true(conditions, um_crds::conditions::READY);
+            // Not Ready: the watches bring what usually fixes it (a Secret,
+            // a Deployment becoming available); the recheck is a fallback.
             Ok(Action::requeue(if ready {
-                RESYNC
+                resync_after(tenant.uid().as_deref())
             } else {
-                Duration::from_secs(30)
+                NOT_READY_RECHECK
             }))
         }
     }
