@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Secret as KubeSecret, Service};
+use k8s_openapi::api::core::v1::{ObjectReference, Secret as KubeSecret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
@@ -314,14 +314,7 @@ async fn report_unsupported(
         let note = format!(
             "spec.cx is no longer genesysCloud: Open Messaging integration {id} was not deleted; delete it in Genesys Cloud"
         );
-        ctx.publish(
-            &reference,
-            EventType::Warning,
-            "IntegrationLeftBehind",
-            "DeleteIntegration",
-            note,
-        )
-        .await;
+        integration_left_behind(ctx, &reference, note).await;
     }
     // Only a spec change can make it servable: no periodic requeue.
     Ok(Action::await_change())
@@ -443,14 +436,7 @@ async fn cleanup_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Re
             let note = format!(
                 "annotation {SKIP_REMOTE_CLEANUP} is set: the Open Messaging integration {id_text} was not deleted; delete it in Genesys Cloud"
             );
-            ctx.publish(
-                &reference,
-                EventType::Warning,
-                "IntegrationLeftBehind",
-                "DeleteIntegration",
-                note,
-            )
-            .await;
+            integration_left_behind(ctx, &reference, note).await;
         } else {
             match delete_integration(ctx, &tenant, &inputs, known_id).await {
                 Ok(()) => {}
@@ -502,14 +488,7 @@ async fn delete_integration(
                 known_id.as_deref().unwrap_or("(id unknown)"),
                 missing.join("; ")
             );
-            ctx.publish(
-                &reference,
-                EventType::Warning,
-                "IntegrationLeftBehind",
-                "DeleteIntegration",
-                note,
-            )
-            .await;
+            integration_left_behind(ctx, &reference, note).await;
             return Ok(());
         }
     };
@@ -543,6 +522,19 @@ async fn delete_integration(
         .await;
     }
     Ok(())
+}
+
+/// The Warning that names an integration the operator did not delete, so
+/// that an administrator deletes it in Genesys Cloud.
+async fn integration_left_behind(ctx: &Context, reference: &ObjectReference, note: String) {
+    ctx.publish(
+        reference,
+        EventType::Warning,
+        "IntegrationLeftBehind",
+        "DeleteIntegration",
+        note,
+    )
+    .await;
 }
 
 fn skips_remote_cleanup(tenant: &Tenant) -> bool {
