@@ -15,7 +15,9 @@
 # every Storage and a Tenant of a preview platform are Ready=False with the
 # reason NotImplemented / PlatformNotSupported and get nothing rendered; a
 # Deployment an admission policy refuses is named (object and the
-# apiserver's answer) in kubectl describe and a Warning Event;
+# apiserver's answer) in kubectl describe and a Warning Event; a second
+# installation (own instance, Lease, bus namespace, watched namespace) runs
+# beside the first on the same cluster and broker;
 # deleting the Tenants deletes the integrations and every object; SIGTERM
 # stops the operator cleanly and releases its Lease.
 set -euo pipefail
@@ -125,6 +127,7 @@ ingress: {enabled: true, className: nginx, host: "", annotations: {e2e: "yes"}, 
 rabbitmq: {urlSecretRef: {name: um-rabbitmq, key: url}}
 redis: {urlSecretRef: {name: um-redis, key: url}}
 settings: {outboundProxy: "", defaultCommander: {prefix: ">"}}
+watchNamespaces: [$NS, um-e2e-denied, op-e2e-gc]
 genesysCloud: {apiBaseUrl: "$SIM", loginBaseUrl: "$SIM"}
 platformApiBaseUrls: {telegram: "$SIM"}
 EOF
@@ -406,6 +409,43 @@ for object in deployment/um-telegram deployment/um-gcloudcx service/um-telegram 
   wait_until 60 "$object removed" absent "${object%%/*}" "${object#*/}"
 done
 
+
+# --- 7b. a second installation beside the first -----------------------------
+# Another operator (instance um-second, serving only $SECOND_NS) on the same
+# cluster, broker and Redis: its Tenant becomes Ready under its own Lease
+# and bus namespace, and the first operator never touches it.
+SECOND_NS=op-e2e-second
+kubectl create namespace "$SECOND_NS" >/dev/null
+kubectl -n "$SECOND_NS" create secret generic um-rabbitmq --from-literal=url="$UM_TEST_AMQP_URL" >/dev/null
+kubectl -n "$SECOND_NS" create secret generic um-redis --from-literal=url="$UM_TEST_REDIS_URL" >/dev/null
+SECOND_BOT="333333:second-install-bot-token"
+curl -fsS -X POST -H 'content-type: application/json' -d "{\"token\":\"$SECOND_BOT\"}" "$SIM/__sim/telegram/bots" >/dev/null
+kubectl -n "$SECOND_NS" create secret generic acme-telegram --from-literal=token="$SECOND_BOT" >/dev/null
+kubectl -n "$SECOND_NS" create secret generic genesys --from-literal=clientSecret="$CLIENT_SECRET" >/dev/null
+kubectl -n "$SECOND_NS" create secret generic other-webhook --from-literal=token="other-webhook-token-0123456789" >/dev/null
+sed -e "s/^watchNamespaces: .*/instance: um-second\nwatchNamespaces: [$SECOND_NS]/" "$run/operator.yaml" >"$run/operator-second.yaml"
+grep -q "^instance: um-second" "$run/operator-second.yaml" || fail "the second installation's configuration was not written"
+THIRD_PORT=$(um_free_port)
+UM_OPERATOR_CONFIG="$run/operator-second.yaml" UM_HTTP_ADDR="127.0.0.1:$THIRD_PORT" \
+  POD_NAMESPACE=$OPERATOR_NS POD_NAME=um-operator-second UM_LOG_LEVEL='INFO;DEBUG:{um_operator}' \
+  um_proc_start "$run" operator-second "$bin/um-operator"
+wait_until 60 "the second installation leads under its own Lease" bash -c \
+  "kubectl -n $OPERATOR_NS get lease um-second-operator-leader -o jsonpath='{.spec.holderIdentity}' | grep -qx um-operator-second"
+[ "$(kubectl -n "$OPERATOR_NS" get lease um-operator-leader -o jsonpath='{.spec.holderIdentity}')" = um-operator-e2e ] \
+  || fail "the first installation lost its Lease to the second"
+tenant_yaml other acme-telegram "Other install" | sed "s/namespace: $NS}/namespace: $SECOND_NS}/" | kubectl apply -f - >/dev/null
+TNS=$SECOND_NS wait_until 180 "other (second installation) Ready" condition_is other Ready True/Ready
+second_bus=$(kubectl -n "$SECOND_NS" get deployment um-telegram -o json \
+  | jq -r '.spec.template.spec.containers[0].env[] | select(.name == "UM_BUS_NAMESPACE") | .value')
+[ "$second_bus" = "um-second.$SECOND_NS" ] || fail "the second installation's bus namespace is '$second_bus'"
+second_queues() { queues | grep -qx "um-second.$SECOND_NS.to-cx.0"; }
+wait_until 60 "queue um-second.$SECOND_NS.to-cx.0" second_queues
+reporters=$(kubectl -n "$SECOND_NS" get events.events.k8s.io -o json | jq -r '[.items[] | select(.regarding.kind == "Tenant") | .reportingInstance] | unique | join(",")')
+[ "$reporters" = um-operator-second ] || fail "Events of the second installation's Tenant come from: $reporters"
+kubectl -n "$SECOND_NS" delete tenant other --wait=false >/dev/null
+wait_until 60 "other gone (the second installation's finalizer)" bash -c "! kubectl -n $SECOND_NS get tenant other >/dev/null 2>&1"
+um_proc_stop "$run" operator-second 20
+um_log "second installation: Ready under its own Lease and bus namespace (um-second.$SECOND_NS), untouched by the first"
 
 # --- 8. metrics, leader election, graceful shutdown ------------------------
 metrics=$(curl -fsS "$OPERATOR_URL/metrics")

@@ -80,6 +80,9 @@ refused bad-min-replicas "minReplicas" --set serviceDefaults.autoscaling.minRepl
 refused bad-pull-policy "pullPolicy" --set image.pullPolicy=Sometimes
 refused bad-service-type "type" --set services.gcloudcx.service.type=Internal
 refused external-without-url "rabbitmq.external" --set rabbitmq.install=false
+refused bad-watch-namespace "watchNamespaces" --set 'watchNamespaces={Shop_A}'
+template --set 'watchNamespaces={shop-a,shop-b}' --show-only templates/operator-configmap.yaml \
+  | grep -A2 'watchNamespaces:' | grep -q -- '- shop-b' || fail "watchNamespaces not rendered into the operator configuration"
 
 # --- kustomize bases and samples against the apiserver -----------------------
 kubectl kustomize config/default >"$work/kustomize.yaml" || fail "kubectl kustomize config/default"

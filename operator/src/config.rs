@@ -32,6 +32,11 @@ pub struct OperatorConfig {
     /// on one cluster, broker and Redis share none of them.
     #[serde(default = "default_instance")]
     pub instance: String,
+    /// Namespaces whose Tenants, Storages and NotifierDestinations this
+    /// installation serves; empty means all. Two installations on one
+    /// cluster serve disjoint lists.
+    #[serde(default)]
+    pub watch_namespaces: Vec<String>,
     /// Public base URL of the ingress, without trailing slash; webhook URLs
     /// are built from it.
     pub api_root: String,
@@ -393,6 +398,20 @@ impl OperatorConfig {
                 self.api_root
             ));
         }
+        for namespace in &self.watch_namespaces {
+            let label_ok = !namespace.is_empty()
+                && namespace.len() <= 63
+                && namespace
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !namespace.starts_with('-')
+                && !namespace.ends_with('-');
+            if !label_ok {
+                return Err(format!(
+                    "watchNamespaces: {namespace:?} is not a namespace name (a DNS label)"
+                ));
+            }
+        }
         for (name, service) in &self.services {
             let autoscaling = &service.autoscaling;
             if autoscaling.min_replicas < 1 || autoscaling.max_replicas < autoscaling.min_replicas {
@@ -410,6 +429,11 @@ impl OperatorConfig {
     /// own connectors, so they must not consume each other's queues.
     pub fn bus_namespace(&self, namespace: &str) -> String {
         format!("{}.{namespace}", self.instance)
+    }
+
+    /// Whether this installation serves the objects of `namespace`.
+    pub fn watches_namespace(&self, namespace: &str) -> bool {
+        self.watch_namespaces.is_empty() || self.watch_namespaces.iter().any(|n| n == namespace)
     }
 
     /// Name of the leader Lease in the operator's namespace.
@@ -543,6 +567,18 @@ platformApiBaseUrls: {telegram: ""}
             OperatorConfig::parse(&format!("instance: um-second\n{EXAMPLE}")).expect("parses");
         assert_eq!(second.lease_name(), "um-second-operator-leader");
         assert_ne!(second.bus_namespace("shop"), config.bus_namespace("shop"));
+        assert!(config.watches_namespace("anywhere"), "empty means all");
+        let scoped =
+            OperatorConfig::parse(&format!("watchNamespaces: [shop-a, shop-b]\n{EXAMPLE}"))
+                .expect("parses");
+        assert!(scoped.watches_namespace("shop-b") && !scoped.watches_namespace("shop-c"));
+        let err = OperatorConfig::parse(&format!("watchNamespaces: [Shop_A]\n{EXAMPLE}"))
+            .expect_err("not a namespace")
+            .to_string();
+        assert!(
+            err.contains("watchNamespaces") && err.contains("Shop_A"),
+            "{err}"
+        );
         for bad in [
             "",
             "UM",

@@ -25,6 +25,13 @@ pub async fn reconcile(
     notifier: Arc<NotifierDestination>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    if !ctx
+        .config
+        .watches_namespace(notifier.namespace().as_deref().unwrap_or_default())
+    {
+        // Another installation serves that namespace.
+        return Ok(Action::await_change());
+    }
     let _timer = ctx.metrics.reconcile_started(KIND);
     if notifier.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());

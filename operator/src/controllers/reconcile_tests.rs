@@ -278,6 +278,14 @@ async fn reconcile(
     sim: &GenesysSimulator,
     tenant: Tenant,
 ) -> Result<Action, ReconcileError> {
+    reconcile_with(api, config(sim), tenant).await
+}
+
+async fn reconcile_with(
+    api: &Arc<FakeApi>,
+    config: OperatorConfig,
+    tenant: Tenant,
+) -> Result<Action, ReconcileError> {
     let client = client(api.clone());
     let (store, mut writer) = reflector::store::<Tenant>();
     writer.apply_watcher_event(&watcher::Event::Apply(tenant.clone()));
@@ -290,7 +298,7 @@ async fn reconcile(
     );
     let ctx = Arc::new(Context::new(
         client,
-        Arc::new(config(sim)),
+        Arc::new(config),
         recorder,
         Arc::new(Metrics::default()),
         reqwest::Client::new(),
@@ -698,4 +706,19 @@ async fn a_failing_remote_cleanup_holds_the_tenant_until_the_deadline_then_lets_
         1,
         "the integration is left behind"
     );
+}
+
+#[tokio::test]
+async fn a_tenant_outside_the_watched_namespaces_is_left_to_its_installation() {
+    let sim = genesys(CLIENT_SECRET).await;
+    let mut scoped = config(&sim);
+    scoped.watch_namespaces = vec!["other-shop".into()];
+    let tenant = with_finalizer(crate::model::tests::telegram_genesys("acme"));
+    let api = fake_api(&tenant, all_secrets());
+    let action = reconcile_with(&api, scoped, tenant)
+        .await
+        .expect("nothing to do");
+    assert_eq!(action, Action::await_change());
+    assert!(api.requests().is_empty(), "{:?}", api.requests());
+    assert_eq!(sim.count_requests("POST", "/oauth/token"), 0);
 }

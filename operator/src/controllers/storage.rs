@@ -24,6 +24,13 @@ use crate::model::{other_defaults, resolve_storage};
 const KIND: &str = "Storage";
 
 pub async fn reconcile(storage: Arc<Storage>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    if !ctx
+        .config
+        .watches_namespace(storage.namespace().as_deref().unwrap_or_default())
+    {
+        // Another installation serves that namespace.
+        return Ok(Action::await_change());
+    }
     let _timer = ctx.metrics.reconcile_started(KIND);
     if storage.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());

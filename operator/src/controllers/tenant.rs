@@ -69,6 +69,13 @@ async fn reconcile_in_span(
     tenant: Arc<Tenant>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    if !ctx
+        .config
+        .watches_namespace(tenant.namespace().as_deref().unwrap_or_default())
+    {
+        // Another installation serves that namespace.
+        return Ok(Action::await_change());
+    }
     let _timer = ctx.metrics.reconcile_started(KIND);
     let namespace = tenant
         .namespace()
