@@ -37,6 +37,9 @@ pub struct OperatorConfig {
     /// cluster serve disjoint lists.
     #[serde(default)]
     pub watch_namespaces: Vec<String>,
+    /// ServiceAccount of the connector pods; empty = `<instance>-connector`.
+    #[serde(default)]
+    pub connector_service_account: String,
     /// Public base URL of the ingress, without trailing slash; webhook URLs
     /// are built from it.
     pub api_root: String,
@@ -424,11 +427,21 @@ impl OperatorConfig {
         Ok(())
     }
 
-    /// The bus namespace of the connectors serving the Tenants of
-    /// `namespace`: `<instance>.<namespace>`. Each Tenant namespace has its
-    /// own connectors, so they must not consume each other's queues.
-    pub fn bus_namespace(&self, namespace: &str) -> String {
-        format!("{}.{namespace}", self.instance)
+    /// The bus namespace of the installation's connectors (first part of
+    /// every queue, exchange and Redis key): the instance name, so two
+    /// installations on one broker and Redis share none.
+    pub fn bus_namespace(&self) -> String {
+        self.instance.clone()
+    }
+
+    /// The ServiceAccount the connector pods run as (the chart creates it
+    /// with read access to the configuration Secrets of its namespace).
+    pub fn connector_service_account(&self) -> String {
+        if self.connector_service_account.is_empty() {
+            format!("{}-connector", self.instance)
+        } else {
+            self.connector_service_account.clone()
+        }
     }
 
     /// Whether this installation serves the objects of `namespace`.
@@ -562,11 +575,12 @@ platformApiBaseUrls: {telegram: ""}
         let config = example();
         assert_eq!(config.instance, "um", "the default installation name");
         assert_eq!(config.lease_name(), "um-operator-leader");
-        assert_eq!(config.bus_namespace("shop"), "um.shop");
+        assert_eq!(config.bus_namespace(), "um");
+        assert_eq!(config.connector_service_account(), "um-connector");
         let second =
             OperatorConfig::parse(&format!("instance: um-second\n{EXAMPLE}")).expect("parses");
         assert_eq!(second.lease_name(), "um-second-operator-leader");
-        assert_ne!(second.bus_namespace("shop"), config.bus_namespace("shop"));
+        assert_ne!(second.bus_namespace(), config.bus_namespace());
         assert!(config.watches_namespace("anywhere"), "empty means all");
         let scoped =
             OperatorConfig::parse(&format!("watchNamespaces: [shop-a, shop-b]\n{EXAMPLE}"))

@@ -179,11 +179,17 @@ async fn run() -> anyhow::Result<()> {
     );
 
     let stop = shutdown.clone();
-    let tenant_controller =
-        controllers::tenant::build(client.clone(), stop.clone().cancelled_owned());
+    let plane = controllers::data_plane::DataPlane::build(&namespace);
+    let tenant_controller = controllers::tenant::build(
+        client.clone(),
+        &config,
+        plane.requeued,
+        stop.clone().cancelled_owned(),
+    );
     let storage_controller =
-        controllers::storage::build(client.clone(), stop.clone().cancelled_owned());
-    let notifier_controller = controllers::notifier::build(client.clone(), stop.cancelled_owned());
+        controllers::storage::build(client.clone(), &config, stop.clone().cancelled_owned());
+    let notifier_controller =
+        controllers::notifier::build(client.clone(), &config, stop.clone().cancelled_owned());
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -201,13 +207,18 @@ async fn run() -> anyhow::Result<()> {
         recorder,
         metrics.clone(),
         http,
-        tenant_controller.store(),
+        controllers::Stores {
+            tenants: tenant_controller.store(),
+            storages: storage_controller.store(),
+        },
+        plane.plane,
     ));
 
-    let controllers = futures::future::join3(
+    let controllers = futures::future::join4(
         controllers::tenant::run(ctx.clone(), tenant_controller),
         controllers::storage::run(ctx.clone(), storage_controller),
-        controllers::notifier::run(ctx, notifier_controller),
+        controllers::notifier::run(ctx.clone(), notifier_controller),
+        controllers::data_plane::run(ctx, plane.deployment_writer, stop.cancelled_owned()),
     );
     let lost = tokio::select! {
         _ = controllers => false,

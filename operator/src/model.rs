@@ -120,7 +120,7 @@ pub fn resolve_tenant(
 ) -> Result<ResolvedTenant, Vec<ResolveError>> {
     let namespace = tenant.namespace().unwrap_or_default();
     let mut resolver = Resolver::new(secrets, &namespace);
-    let values = resolve_references(config, tenant, &mut resolver);
+    let values = resolve_references(tenant, &mut resolver);
     check_values(tenant, &values, &mut resolver);
     let errors = resolver.finish();
     if !errors.is_empty() {
@@ -165,11 +165,10 @@ pub fn resolve_tenant(
     })
 }
 
-/// Step 1: every reference of the Tenant, plus the bus and Redis Secrets
-/// the connector pods read (without them the pods cannot start, so say so
-/// here rather than leave it to a Deployment that never becomes ready).
+/// Step 1: every reference of the Tenant. (The broker and Redis Secrets
+/// are the installation's, beside the connectors in its namespace, not the
+/// Tenant's business.)
 fn resolve_references<S: SecretSource + ?Sized>(
-    config: &OperatorConfig,
     tenant: &Tenant,
     resolver: &mut Resolver<'_, S>,
 ) -> ResolvedSecrets {
@@ -178,18 +177,6 @@ fn resolve_references<S: SecretSource + ?Sized>(
         if let Some(value) = resolver.resolve(&field, &reference.name, &reference.key) {
             values.insert(reference.clone(), value);
         }
-    }
-    for (field, reference) in [
-        (
-            "rabbitmq.urlSecretRef (operator configuration)",
-            &config.rabbitmq.url_secret_ref,
-        ),
-        (
-            "redis.urlSecretRef (operator configuration)",
-            &config.redis.url_secret_ref,
-        ),
-    ] {
-        resolver.resolve(field, &reference.name, &reference.key);
     }
     values
 }

@@ -2,10 +2,12 @@
 //! and `um-connector` (which reads it).
 //!
 //! The operator resolves every Tenant's Secret references and writes, per
-//! service, one [`ServiceConfig`] as JSON into a Kubernetes Secret under the
-//! key [`CONFIG_FILE_NAME`]. The connector pods mount that Secret and reload
-//! the file when it changes; they never talk to the Kubernetes API.
+//! Tenant and service, one small Secret in the installation's namespace
+//! ([`layout`]); a connector watches the Secrets labelled with its service
+//! and assembles them into one [`ServiceConfig`]. Tests and the flow suite
+//! give a connector the same [`ServiceConfig`] as a file instead.
 
+pub mod layout;
 mod messaging;
 mod platform;
 mod secret;

@@ -12,11 +12,6 @@ pub const CONFIG_FILE_NAME: &str = "service.json";
 /// The version of the file format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Name of the Kubernetes Secret that holds a service's configuration.
-pub fn config_secret_name(service: &str) -> String {
-    format!("um-{service}-config")
-}
-
 /// A Tenant's key in URLs, Redis keys and bus routing: `<namespace>.<name>`.
 /// Namespaces are DNS labels (no dots), so the first dot splits it back.
 pub fn tenant_key(namespace: &str, name: &str) -> String {
@@ -313,6 +308,8 @@ pub enum ConfigError {
     Version { found: u32, expected: u32 },
     #[error("unknown platform {0:?}")]
     UnknownPlatform(String),
+    #[error("configuration Secret has no key {0:?}")]
+    MissingKey(&'static str),
 }
 
 #[cfg(test)]

@@ -1,9 +1,13 @@
-//! The mounted service configuration, reloaded when it changes.
+//! The service configuration and its changes, whatever its source.
 //!
-//! Kubernetes updates a mounted Secret by swapping a symlink, which file
-//! notification APIs report unreliably; re-reading the small file on an
-//! interval is simple and always right. A file that fails to parse is
+//! File source: Kubernetes updates a mounted Secret by swapping a symlink,
+//! which file notification APIs report unreliably; re-reading the small file
+//! on an interval is simple and always right. A file that fails to parse is
 //! logged and ignored: the service keeps running on the last good one.
+//!
+//! Kubernetes source: [`crate::machinery::config_kube`] builds the watcher
+//! with [`ConfigWatcher::fixed`] and [`ConfigWatcher::replace`]s the
+//! configuration as its Secrets change; there is no file to re-read.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,7 +44,9 @@ impl ConfigWatcher {
         })
     }
 
-    /// A configuration held in memory (tests, or a service without a file).
+    /// A configuration held in memory, changed only through [`Self::replace`]
+    /// (tests, or the kubernetes source); [`Self::spawn_reloader`] does
+    /// nothing for it.
     pub fn fixed(config: ServiceConfig) -> Self {
         let (tx, _) = watch::channel(Arc::new(config));
         Self {
@@ -81,14 +87,20 @@ impl ConfigWatcher {
         }
     }
 
-    /// Re-reads the file every `interval` until `shutdown`.
+    /// Re-reads the file every `interval` until `shutdown`; without a file
+    /// the task ends at once.
     pub fn spawn_reloader(
         &self,
         interval: Duration,
         shutdown: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         let watcher = self.clone();
+        let has_file = self.inner.path.is_some();
         tokio::spawn(async move {
+            // Waking every interval to find nothing to read would only cost.
+            if !has_file {
+                return;
+            }
             let mut last_error: Option<String> = None;
             loop {
                 tokio::select! {

@@ -7,13 +7,15 @@
 //!   [`parts`]: the parts of one delivery sent once across retries.
 //! - [`server`], [`service`]: the HTTP server and the generic platform
 //!   service (webhooks, media, outbound deliveries, tenant changes).
-//! - [`config_watch`], [`settings`], [`runtime`]: configuration file, env
-//!   settings, and everything wired together.
+//! - [`config_watch`], [`config_kube`], [`settings`], [`runtime`]: the
+//!   service configuration (from a file or from its Secrets), env settings,
+//!   and everything wired together.
 //! - [`verify`]: the one door for signatures (HMAC, constant-time compare);
 //!   [`http_client`], [`media`], [`metrics`], [`notify`], [`text`]:
 //!   cross-cutting helpers.
 
 pub mod bus;
+pub mod config_kube;
 pub mod config_watch;
 pub mod envelope;
 pub mod http_client;

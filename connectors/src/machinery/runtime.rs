@@ -10,13 +10,14 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::machinery::bus::{Bus, BusSettings, Consumer, ConsumerOptions, Publisher, Route};
+use crate::machinery::config_kube::{self, KubeConfigError};
 use crate::machinery::config_watch::ConfigWatcher;
 use crate::machinery::http_client::{HttpClientError, HttpClients};
 use crate::machinery::media::MediaSigner;
 use crate::machinery::metrics::Metrics;
 use crate::machinery::notify::{Notice, Notifier, TOPIC_DEFAULT};
 use crate::machinery::server::{Health, ServerBuilder};
-use crate::machinery::settings::Settings;
+use crate::machinery::settings::{ConfigSource, Settings};
 use crate::machinery::store::{Store, StoreError};
 use crate::platform::PlatformContext;
 
@@ -26,6 +27,8 @@ pub enum StartError {
     Config(#[from] um_config::ConfigError),
     #[error("configuration file is for service {found:?}, this process runs {expected:?}")]
     WrongService { found: String, expected: String },
+    #[error(transparent)]
+    Kubernetes(KubeConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -49,21 +52,43 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Loads the configuration, connects Redis (waiting for it), prepares
-    /// the bus (connected lazily, reconnecting), and starts the
-    /// configuration reloader.
+    /// Loads the configuration (the file, or a complete list of the
+    /// service's Secrets, then watched until `shutdown`), connects Redis
+    /// (waiting for it), prepares the bus (connected lazily, reconnecting),
+    /// and starts the configuration reloader.
     pub async fn start(
         settings: Settings,
         shutdown: CancellationToken,
     ) -> Result<Self, StartError> {
-        let config = ConfigWatcher::load(&settings.config_dir)?;
-        let found = config.current().service.clone();
-        if found != settings.service {
-            return Err(StartError::WrongService {
-                found,
-                expected: settings.service.clone(),
-            });
-        }
+        let config = match &settings.config_source {
+            ConfigSource::File(path) => {
+                let config = ConfigWatcher::load(path)?;
+                let found = config.current().service.clone();
+                if found != settings.service {
+                    return Err(StartError::WrongService {
+                        found,
+                        expected: settings.service.clone(),
+                    });
+                }
+                config
+            }
+            // Assembled for settings.service, so it cannot be another's.
+            ConfigSource::Kubernetes {
+                namespace,
+                instance,
+            } => config_kube::watch(
+                namespace,
+                instance,
+                &settings.service,
+                config_kube::INITIAL_LIST_TIMEOUT,
+                shutdown.clone(),
+            )
+            .await
+            .map_err(|error| match error {
+                KubeConfigError::Cancelled => StartError::Cancelled,
+                error => StartError::Kubernetes(error),
+            })?,
+        };
         let metrics = Metrics::new(&settings.service);
         let store = connect_store(&settings, &shutdown).await?;
         Self::assemble(settings, config, store, metrics, shutdown)

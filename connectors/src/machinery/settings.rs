@@ -1,11 +1,15 @@
 //! Process settings from the environment (the operator renders these into
-//! the Deployment). Everything per tenant comes from the mounted
-//! configuration file instead ([`crate::machinery::config_watch`]).
+//! the Deployment). Everything per tenant comes from the service
+//! configuration instead ([`crate::machinery::config_watch`]): a file, or the
+//! service's configuration Secrets ([`crate::machinery::config_kube`]).
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `UM_SERVICE` (or the first argument) | — | `gcloudcx`, `telegram`, ... |
-//! | `UM_CONFIG_DIR` | `/etc/um` | directory holding `service.json` (or the file) |
+//! | `UM_CONFIG_SOURCE` | `file` | `file`: the file below; `kubernetes`: watch the service's configuration Secrets ([`um_config::layout`]) |
+//! | `UM_CONFIG_DIR` | `/etc/um` | `file` source: directory holding `service.json` (or the file) |
+//! | `UM_INSTANCE` | — | `kubernetes` source, required: installation name (label `messaging.universal-messaging.io/instance`) |
+//! | `POD_NAMESPACE` | — | `kubernetes` source, required: namespace of the configuration Secrets |
 //! | `UM_AMQP_URL` | `amqp://127.0.0.1:5672/%2f` | broker |
 //! | `UM_REDIS_URL` | `redis://127.0.0.1:6379/` | Redis |
 //! | `UM_LOG_LEVEL` | `INFO` | `LEVEL;LEVEL:{topic:scope,...}` ([`crate::logging`]) |
@@ -16,7 +20,7 @@
 //! | `UM_BUS_NAMESPACE` | `um` | first part of every exchange and queue name |
 //! | `UM_PREFETCH` | `256` | unacknowledged messages per shard |
 //! | `UM_MAX_ATTEMPTS` | `8` | delivery attempts before dead-lettering |
-//! | `UM_CONFIG_RELOAD_SECONDS` | `2` | how often the configuration file is re-read |
+//! | `UM_CONFIG_RELOAD_SECONDS` | `2` | `file` source: how often the file is re-read |
 //! | `UM_MEDIA_SIGNING_KEY` | — | optional key mixed into media URL signatures |
 //! | `UM_MEDIA_URL_TTL_SECONDS` | `86400` | lifetime of a signed media URL |
 
@@ -38,12 +42,108 @@ pub enum SettingsError {
         value: String,
         reason: String,
     },
+    #[error("environment variable {name} is required: {reason}")]
+    Missing {
+        name: &'static str,
+        reason: &'static str,
+    },
+}
+
+/// Where the service configuration comes from (`UM_CONFIG_SOURCE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// `service.json` in this directory (or this file), re-read on an interval.
+    File(PathBuf),
+    /// The Secrets labelled for `instance` and the service in `namespace`,
+    /// watched through the Kubernetes API.
+    Kubernetes { namespace: String, instance: String },
+}
+
+impl ConfigSource {
+    fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let source = get("UM_CONFIG_SOURCE").unwrap_or_default();
+        match source.trim() {
+            "" | "file" => Ok(ConfigSource::File(PathBuf::from(
+                get("UM_CONFIG_DIR")
+                    .filter(|d| !d.trim().is_empty())
+                    .unwrap_or_else(|| "/etc/um".to_owned()),
+            ))),
+            "kubernetes" => Ok(ConfigSource::Kubernetes {
+                namespace: required(
+                    get,
+                    "POD_NAMESPACE",
+                    "the namespace of the configuration Secrets (UM_CONFIG_SOURCE=kubernetes)",
+                    is_dns_label,
+                    "not a namespace name (lower-case letters, digits and '-', at most 63)",
+                )?,
+                instance: required(
+                    get,
+                    "UM_INSTANCE",
+                    "the installation whose configuration Secrets to read (UM_CONFIG_SOURCE=kubernetes)",
+                    is_label_value,
+                    "not a label value (letters, digits, '-', '_', '.', at most 63)",
+                )?,
+            }),
+            _ => Err(SettingsError::Invalid {
+                name: "UM_CONFIG_SOURCE",
+                value: source,
+                reason: "expected file or kubernetes".to_owned(),
+            }),
+        }
+    }
+}
+
+/// A non-empty variable that passes `check`.
+fn required(
+    get: &dyn Fn(&str) -> Option<String>,
+    name: &'static str,
+    missing: &'static str,
+    check: fn(&str) -> bool,
+    invalid: &str,
+) -> Result<String, SettingsError> {
+    let value = get(name).unwrap_or_default();
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(SettingsError::Missing {
+            name,
+            reason: missing,
+        });
+    }
+    if !check(trimmed) {
+        return Err(SettingsError::Invalid {
+            name,
+            value,
+            reason: invalid.to_owned(),
+        });
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// RFC 1123 label, as namespace names are.
+fn is_dns_label(value: &str) -> bool {
+    value.len() <= 63
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !value.starts_with('-')
+        && !value.ends_with('-')
+}
+
+/// Kubernetes label value. Checked because the instance goes into a label
+/// selector: a ',' or '=' in it would select other Secrets than intended.
+fn is_label_value(value: &str) -> bool {
+    value.len() <= 63
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub service: String,
-    pub config_dir: PathBuf,
+    pub config_source: ConfigSource,
     pub amqp_url: Secret,
     pub redis_url: Secret,
     pub log_level: String,
@@ -113,7 +213,7 @@ impl Settings {
         let port = parse(get, "UM_HTTP_PORT", 8080u16, |_| true)?;
         Ok(Self {
             service,
-            config_dir: PathBuf::from(get("UM_CONFIG_DIR").unwrap_or_else(|| "/etc/um".to_owned())),
+            config_source: ConfigSource::from_lookup(get)?,
             amqp_url: Secret::new(
                 get("UM_AMQP_URL").unwrap_or_else(|| "amqp://127.0.0.1:5672/%2f".to_owned()),
             ),
@@ -199,5 +299,87 @@ mod tests {
             Settings::from_lookup(None, &lookup(&[])),
             Err(SettingsError::NoService)
         ));
+    }
+
+    fn source(pairs: &[(&str, &str)]) -> Result<ConfigSource, SettingsError> {
+        Settings::from_lookup(Some("telegram".into()), &lookup(pairs)).map(|s| s.config_source)
+    }
+
+    #[test]
+    fn config_source_is_the_file_by_default() {
+        assert_eq!(
+            source(&[]).unwrap(),
+            ConfigSource::File(PathBuf::from("/etc/um"))
+        );
+        assert_eq!(
+            source(&[("UM_CONFIG_SOURCE", "file"), ("UM_CONFIG_DIR", "/tmp/x")]).unwrap(),
+            ConfigSource::File(PathBuf::from("/tmp/x"))
+        );
+        // The kubernetes variables mean nothing to the file source.
+        assert_eq!(
+            source(&[("UM_CONFIG_SOURCE", ""), ("UM_INSTANCE", "um")]).unwrap(),
+            ConfigSource::File(PathBuf::from("/etc/um"))
+        );
+    }
+
+    #[test]
+    fn config_source_kubernetes_needs_instance_and_namespace() {
+        assert_eq!(
+            source(&[
+                ("UM_CONFIG_SOURCE", "kubernetes"),
+                ("UM_INSTANCE", "um"),
+                ("POD_NAMESPACE", "messaging"),
+                ("UM_CONFIG_DIR", "/ignored"),
+            ])
+            .unwrap(),
+            ConfigSource::Kubernetes {
+                namespace: "messaging".into(),
+                instance: "um".into(),
+            }
+        );
+        let err = source(&[
+            ("UM_CONFIG_SOURCE", "kubernetes"),
+            ("POD_NAMESPACE", "messaging"),
+        ])
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SettingsError::Missing {
+                    name: "UM_INSTANCE",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("UM_INSTANCE"), "{err}");
+        let err = source(&[
+            ("UM_CONFIG_SOURCE", "kubernetes"),
+            ("UM_INSTANCE", "um"),
+            ("POD_NAMESPACE", " "),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("POD_NAMESPACE"), "{err}");
+    }
+
+    #[test]
+    fn config_source_refuses_unknown_sources_and_bad_names() {
+        let err = source(&[("UM_CONFIG_SOURCE", "etcd")]).unwrap_err();
+        assert!(err.to_string().contains("UM_CONFIG_SOURCE"), "{err}");
+        // A selector injected through the instance name is refused.
+        let err = source(&[
+            ("UM_CONFIG_SOURCE", "kubernetes"),
+            ("UM_INSTANCE", "um,messaging.universal-messaging.io/service"),
+            ("POD_NAMESPACE", "messaging"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("UM_INSTANCE"), "{err}");
+        let err = source(&[
+            ("UM_CONFIG_SOURCE", "kubernetes"),
+            ("UM_INSTANCE", "um"),
+            ("POD_NAMESPACE", "Messaging"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("POD_NAMESPACE"), "{err}");
     }
 }

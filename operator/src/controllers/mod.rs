@@ -1,7 +1,7 @@
 //! The three reconcilers and what they share: the context, the error type
 //! with its back-off policy, server-side apply, the orphan sweep, Events.
 
-pub mod namespace;
+pub mod data_plane;
 pub mod notifier;
 pub mod storage;
 pub mod tenant;
@@ -18,20 +18,20 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret as KubeSecret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::Store;
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use um_crds::Tenant;
+use um_crds::{Storage, Tenant};
 
 use crate::conditions;
 use crate::config::OperatorConfig;
 use crate::genesys::{GenesysClient, GenesysError};
 use crate::metrics::Metrics;
 use crate::model::GenesysAccess;
-use crate::render::MANAGED_BY;
 
 /// The one field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "um-operator";
@@ -54,15 +54,25 @@ pub fn resync_after(uid: Option<&str>) -> Duration {
     RESYNC + Duration::from_secs(hasher.finish() % RESYNC_SPREAD_SECONDS)
 }
 
+/// The controllers' caches a reconcile reads.
+pub struct Stores {
+    pub tenants: Store<Tenant>,
+    pub storages: Store<Storage>,
+}
+
 pub struct Context {
     pub client: Client,
     pub config: Arc<OperatorConfig>,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub http: reqwest::Client,
-    /// The Tenant controller's cache (rendering reads every Tenant of a
-    /// namespace; Storage and NotifierDestination changes map to them).
+    /// The Tenant controller's cache (the data plane reads which services
+    /// are in use; Storage changes map to the Tenants of their namespace).
     tenants: Store<Tenant>,
+    /// The Storage controller's cache (a Tenant's StorageResolved).
+    storages: Store<Storage>,
+    /// The installation's shared objects, in the operator's namespace.
+    pub data_plane: Arc<data_plane::DataPlane>,
     /// One Genesys client (and so one cached token) per Tenant key.
     genesys_clients: Mutex<HashMap<String, Arc<GenesysClient>>>,
     /// Consecutive failures per object, for exponential back-off.
@@ -76,8 +86,10 @@ impl Context {
         recorder: Recorder,
         metrics: Arc<Metrics>,
         http: reqwest::Client,
-        tenants: Store<Tenant>,
+        stores: Stores,
+        data_plane: Arc<data_plane::DataPlane>,
     ) -> Self {
+        let Stores { tenants, storages } = stores;
         Self {
             client,
             config,
@@ -85,6 +97,8 @@ impl Context {
             metrics,
             http,
             tenants,
+            storages,
+            data_plane,
             genesys_clients: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
         }
@@ -92,6 +106,10 @@ impl Context {
 
     pub fn tenants(&self) -> &Store<Tenant> {
         &self.tenants
+    }
+
+    pub fn storages(&self) -> &Store<Storage> {
+        &self.storages
     }
 
     /// The cached client for a Tenant, rebuilt when its endpoints or
@@ -198,6 +216,14 @@ pub enum ReconcileError {
         #[source]
         source: kube::Error,
     },
+    #[error("reading {what} {namespace}/{name} failed: {source}")]
+    Get {
+        what: &'static str,
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error("applying {kind} {namespace}/{name} failed: {source}")]
     Apply {
         kind: String,
@@ -238,6 +264,7 @@ impl ReconcileError {
         match self {
             ReconcileError::NoNamespace { .. } => "NoNamespace",
             ReconcileError::List { .. } => "List",
+            ReconcileError::Get { .. } => "Get",
             ReconcileError::Apply { .. } => "Apply",
             ReconcileError::Delete { .. } => "Delete",
             ReconcileError::Status { .. } => "Status",
@@ -359,12 +386,13 @@ where
     })
 }
 
-/// Deletes the operator's objects of kind K in the namespace that are not
-/// in `keep` (a Tenant changed platform, a service was disabled, the last
-/// Tenant of a platform left).
+/// Deletes the objects of kind K in the namespace that match `selector`
+/// (the installation's label) and are not in `keep` (a service was
+/// disabled, the last Tenant of a platform left).
 pub async fn sweep_orphans<K>(
     client: &Client,
     namespace: &str,
+    selector: &str,
     keep: &BTreeSet<String>,
 ) -> Result<Vec<String>, ReconcileError>
 where
@@ -374,9 +402,8 @@ where
         + DeserializeOwned,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let selector = format!("app.kubernetes.io/managed-by={MANAGED_BY}");
     let existing = api
-        .list_metadata(&ListParams::default().labels(&selector))
+        .list_metadata(&ListParams::default().labels(selector))
         .await
         .map_err(|source| ReconcileError::List {
             what: "managed objects",
@@ -405,27 +432,54 @@ where
     Ok(deleted)
 }
 
-/// The Secrets of a namespace as name → data, read once per reconcile so
-/// resolution sees one consistent view (and no cache of every Secret of
-/// the cluster lives in the operator).
-pub async fn namespace_secrets(
+/// Secret name → its data.
+pub type SecretMap = BTreeMap<String, BTreeMap<String, k8s_openapi::ByteString>>;
+
+/// The named Secrets of a namespace as name → data (a missing one is left
+/// out: resolution names it). One GET each, so the operator reads only the
+/// Secrets objects refer to, never a namespace's whole list.
+pub async fn referenced_secrets(
     client: &Client,
     namespace: &str,
-) -> Result<BTreeMap<String, BTreeMap<String, k8s_openapi::ByteString>>, ReconcileError> {
+    names: impl IntoIterator<Item = String>,
+) -> Result<SecretMap, ReconcileError> {
     let api: Api<KubeSecret> = Api::namespaced(client.clone(), namespace);
-    let list = api
-        .list(&ListParams::default())
-        .await
-        .map_err(|source| ReconcileError::List {
-            what: "Secrets",
-            namespace: namespace.to_owned(),
-            source,
-        })?;
-    Ok(list
-        .items
-        .into_iter()
-        .map(|secret| (secret.name_any(), secret.data.unwrap_or_default()))
-        .collect())
+    let mut secrets = BTreeMap::new();
+    for name in names.into_iter().collect::<BTreeSet<_>>() {
+        match api.get_opt(&name).await {
+            Ok(Some(secret)) => {
+                secrets.insert(name, secret.data.unwrap_or_default());
+            }
+            Ok(None) => {}
+            Err(source) => {
+                return Err(ReconcileError::Get {
+                    what: "Secret",
+                    namespace: namespace.to_owned(),
+                    name,
+                    source,
+                });
+            }
+        }
+    }
+    Ok(secrets)
+}
+
+/// The Secret watches of the three controllers: metadata only and never
+/// cached (a change maps to the objects that refer to the Secret), over
+/// the watched namespaces only when `watchNamespaces` lists them.
+pub fn secret_watches(
+    client: &Client,
+    config: &OperatorConfig,
+) -> Vec<Api<PartialObjectMeta<KubeSecret>>> {
+    if config.watch_namespaces.is_empty() {
+        vec![Api::all(client.clone())]
+    } else {
+        config
+            .watch_namespaces
+            .iter()
+            .map(|namespace| Api::namespaced(client.clone(), namespace))
+            .collect()
+    }
 }
 
 /// Lists every object of kind K in the namespace.

@@ -1,23 +1,27 @@
-//! NotifierDestination reconciler: its URL or routing key resolves. The
-//! Tenant controller renders resolved destinations into every service's
-//! configuration.
+//! NotifierDestination reconciler: its URL or routing key resolves, and a
+//! resolved destination is written as a configuration Secret every service
+//! reads (deleted again when it no longer resolves; the data plane deletes
+//! it with the destination).
 
 use std::sync::Arc;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret as KubeSecret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
-use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
 use kube::{Resource, ResourceExt};
 use um_crds::{NotifierDestination, NotifierDestinationStatus};
 
-use super::{Context, ReconcileError, error_policy, namespace_secrets, resync_after, write_status};
+use super::data_plane::delete_part;
+use super::{
+    Context, ReconcileError, apply, error_policy, referenced_secrets, resync_after, secret_watches,
+    write_status,
+};
 use crate::conditions;
 use crate::model::resolve_notifier;
+use crate::render::render_notifier_part;
 
 const KIND: &str = "NotifierDestination";
 
@@ -40,10 +44,28 @@ pub async fn reconcile(
         .namespace()
         .ok_or(ReconcileError::NoNamespace { kind: KIND })?;
     let generation = notifier.metadata.generation;
-    let secrets = namespace_secrets(&ctx.client, &namespace).await?;
-    let errors = resolve_notifier(&notifier, &secrets)
-        .err()
-        .unwrap_or_default();
+    let names = notifier.spec.target().map(|(_, r)| r.name.clone());
+    let secrets = referenced_secrets(&ctx.client, &namespace, names).await?;
+    let resolved = resolve_notifier(&notifier, &secrets);
+    let home = ctx.data_plane.namespace();
+    match &resolved {
+        Ok(config) => {
+            apply(
+                &ctx.client,
+                &render_notifier_part(&ctx.config, home, &namespace, config),
+            )
+            .await?;
+        }
+        Err(_) => {
+            let name = um_config::layout::notifier_part_name(
+                &ctx.config.instance,
+                &namespace,
+                &notifier.name_any(),
+            );
+            delete_part(&ctx, &name).await?;
+        }
+    }
+    let errors = resolved.err().unwrap_or_default();
     let mut next = vec![conditions::credentials_resolved(&errors, generation)];
     next.push(conditions::ready(&next, generation));
     let previous = notifier
@@ -65,16 +87,16 @@ pub async fn reconcile(
 
 pub fn build(
     client: kube::Client,
+    config: &crate::config::OperatorConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Controller<NotifierDestination> {
-    let controller = Controller::new(
+    let mut controller = Controller::new(
         Api::<NotifierDestination>::all(client.clone()),
         watcher::Config::default().any_semantic(),
     );
-    let store = controller.store();
-    let secrets: Api<PartialObjectMeta<KubeSecret>> = Api::all(client);
-    controller
-        .watches(secrets, watcher::Config::default(), move |secret| {
+    for secrets in secret_watches(&client, config) {
+        let store = controller.store();
+        controller = controller.watches(secrets, watcher::Config::default(), move |secret| {
             let namespace = secret.namespace();
             let name = secret.name_any();
             store
@@ -86,8 +108,9 @@ pub fn build(
                 })
                 .map(|n| ObjectRef::from_obj(n.as_ref()))
                 .collect::<Vec<_>>()
-        })
-        .graceful_shutdown_on(shutdown)
+        });
+    }
+    controller.graceful_shutdown_on(shutdown)
 }
 
 pub async fn run(ctx: Arc<Context>, controller: Controller<NotifierDestination>) {

@@ -26,6 +26,8 @@ const CLIENT_ID: &str = "cid";
 const CLIENT_SECRET: &str = "cs-value";
 const WEBHOOK_TOKEN: &str = "webhook-token-0123456789";
 const BOT_TOKEN: &str = "111:bot";
+/// The installation's namespace.
+const HOME: &str = "um-system";
 
 /// One request the reconcile made.
 #[derive(Debug, Clone)]
@@ -78,13 +80,23 @@ impl FakeApi {
                 status,
             );
         }
+        if *method == Method::GET && path.contains("/secrets/") {
+            let name = path.rsplit('/').next().unwrap_or_default();
+            return match self.secrets.iter().find(|s| s["metadata"]["name"] == name) {
+                Some(secret) => (StatusCode::OK, secret.clone()),
+                None => (
+                    StatusCode::NOT_FOUND,
+                    json!({"apiVersion": "v1", "kind": "Status", "status": "Failure",
+                           "code": 404, "reason": "NotFound", "message": format!("secrets \"{name}\" not found")}),
+                ),
+            };
+        }
         (StatusCode::OK, self.answer(method, path, query, body))
     }
 
     fn answer(&self, method: &Method, path: &str, query: &str, body: &Value) -> Value {
         let last = path.rsplit('/').next().unwrap_or_default();
         match *method {
-            Method::GET if last == "secrets" => list("SecretList", self.secrets.clone()),
             // list_metadata of the orphan sweep.
             Method::GET if last == "deployments" && query.contains("labelSelector") => {
                 let items = self
@@ -92,7 +104,7 @@ impl FakeApi {
                     .iter()
                     .map(|name| {
                         json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
-                               "metadata": {"name": name, "namespace": "shop"}})
+                               "metadata": {"name": name, "namespace": HOME}})
                     })
                     .collect();
                 list("PartialObjectMetadataList", items)
@@ -230,8 +242,6 @@ fn all_secrets() -> Vec<Value> {
                 ("webhookToken", WEBHOOK_TOKEN),
             ],
         ),
-        secret("um-rabbitmq", &[("url", "amqp://guest:guest@127.0.0.1/")]),
-        secret("um-redis", &[("url", "redis://127.0.0.1/")]),
     ]
 }
 
@@ -286,9 +296,41 @@ async fn reconcile_with(
     config: OperatorConfig,
     tenant: Tenant,
 ) -> Result<Action, ReconcileError> {
+    let ctx = context(api, config, &tenant, None);
+    tenant::reconcile(Arc::new(tenant), ctx).await
+}
+
+/// A Deployment of the data plane as the apiserver reports it when its
+/// pods are ready.
+fn available(name: &str) -> k8s_openapi::api::apps::v1::Deployment {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": HOME},
+        "status": {"readyReplicas": 1, "conditions": [
+            {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}
+        ]}
+    }))
+    .expect("a Deployment")
+}
+
+/// The context of one reconcile: the fake API, the Tenant in the store, the
+/// data plane's connectors available, and the data plane's last refusal.
+fn context(
+    api: &Arc<FakeApi>,
+    config: OperatorConfig,
+    tenant: &Tenant,
+    refusal: Option<String>,
+) -> Arc<Context> {
     let client = client(api.clone());
     let (store, mut writer) = reflector::store::<Tenant>();
     writer.apply_watcher_event(&watcher::Event::Apply(tenant.clone()));
+    let (storages, _) = reflector::store::<um_crds::Storage>();
+    let mut plane = super::data_plane::DataPlane::build(HOME);
+    for name in ["um-telegram", "um-gcloudcx"] {
+        plane
+            .deployment_writer
+            .apply_watcher_event(&watcher::Event::Apply(available(name)));
+    }
+    plane.plane.set_refusal(refusal);
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -296,15 +338,26 @@ async fn reconcile_with(
             instance: None,
         },
     );
-    let ctx = Arc::new(Context::new(
+    Arc::new(Context::new(
         client,
         Arc::new(config),
         recorder,
         Arc::new(Metrics::default()),
         reqwest::Client::new(),
-        store,
-    ));
-    tenant::reconcile(Arc::new(tenant), ctx).await
+        super::Stores {
+            tenants: store,
+            storages,
+        },
+        plane.plane,
+    ))
+}
+
+/// Names of the Tenant's configuration Secrets for these services.
+fn parts_of(key: &str, services: &[&str]) -> Vec<String> {
+    services
+        .iter()
+        .map(|service| um_config::layout::tenant_part_name("um", service, key))
+        .collect()
 }
 
 fn fake_api(tenant: &Tenant, secrets: Vec<Value>) -> Arc<FakeApi> {
@@ -375,15 +428,32 @@ async fn creates_the_integration_applies_the_connectors_and_reports_ready() {
         integrations[0].webhook_url,
         "https://um.example.com/openmessaging/shop.acme"
     );
-    assert_eq!(api.applied("/deployments/"), ["um-gcloudcx", "um-telegram"]);
+    // The Tenant writes its own configuration in the installation's
+    // namespace, and nothing shared (the data plane's loop does that).
+    assert!(api.applied("/deployments/").is_empty());
     assert_eq!(
-        api.applied("/secrets/"),
-        ["um-gcloudcx-config", "um-telegram-config"]
+        api.applied(&format!("/namespaces/{HOME}/secrets/")),
+        parts_of("shop.acme", &["telegram", "gcloudcx"])
     );
+    let secret_reads: Vec<String> = api
+        .requests()
+        .iter()
+        .filter(|r| r.method == Method::GET && r.path.contains("/secrets"))
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(
+        secret_reads,
+        [
+            "/api/v1/namespaces/shop/secrets/acme-genesys",
+            "/api/v1/namespaces/shop/secrets/acme-telegram"
+        ],
+        "only the Secrets the Tenant names, never a list"
+    );
+    let telegram_part = parts_of("shop.acme", &["telegram"]).remove(0);
     let telegram_config = api
         .requests()
         .into_iter()
-        .find(|r| r.is(&Method::PATCH, "/secrets/um-telegram-config"))
+        .find(|r| r.is(&Method::PATCH, &format!("/secrets/{telegram_part}")))
         .expect("the telegram configuration applied");
     assert!(
         !telegram_config.body.to_string().contains(CLIENT_SECRET),
@@ -518,20 +588,23 @@ async fn deletion_removes_the_integration_then_the_finalizer() {
         integration_id: Some(id.clone()),
         ..Default::default()
     });
-    let api = Arc::new(FakeApi {
-        managed_deployments: vec!["um-telegram".into(), "um-gcloudcx".into()],
-        ..Arc::into_inner(fake_api(&deleting, all_secrets())).unwrap_or_default()
-    });
+    let api = fake_api(&deleting, all_secrets());
     reconcile(&api, &sim, deleting).await.expect("cleaned up");
     assert_eq!(sim.deleted_integration_ids(), [id]);
-    // The last Tenant of the namespace: its connectors are swept.
+    // Its configuration goes; the shared connectors are the data plane's.
     let deleted: Vec<String> = api
         .requests()
         .iter()
         .filter(|r| r.method == Method::DELETE)
         .filter_map(|r| r.path.rsplit('/').next().map(str::to_owned))
         .collect();
-    assert!(deleted.contains(&"um-telegram".to_owned()), "{deleted:?}");
+    for part in parts_of("shop.acme", &["telegram", "gcloudcx"]) {
+        assert!(deleted.contains(&part), "{deleted:?}");
+    }
+    assert!(
+        !deleted.iter().any(|name| name == "um-telegram"),
+        "{deleted:?}"
+    );
     let last = api.requests().last().cloned().expect("requests");
     assert!(last.is(&Method::PATCH, "/tenants/acme"), "{last:?}");
     let removes_finalizer = last.body.as_array().into_iter().flatten().any(|op| {
@@ -566,17 +639,28 @@ async fn a_tenant_of_a_preview_platform_is_not_ready_and_gets_nothing() {
     assert!(status.to_string().contains(name), "{status}");
 }
 
+fn reconciled_message(status: &Value) -> String {
+    status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Reconciled")
+        .map(|c| c["message"].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default()
+}
+
 #[tokio::test]
-async fn a_deployment_the_apiserver_refuses_is_named_in_status_and_an_event() {
+async fn a_configuration_secret_the_apiserver_refuses_is_named_in_status_and_an_event() {
     let sim = genesys(CLIENT_SECRET).await;
     let tenant = with_finalizer(crate::model::tests::telegram_genesys("acme"));
+    let part = parts_of("shop.acme", &["telegram"]).remove(0);
     // What a ValidatingAdmissionPolicy answers; long, as real ones can be.
     let message = format!(
-        "deployments.apps \"um-telegram\" is forbidden: ValidatingAdmissionPolicy 'no-deployments' denied request: {}",
+        "secrets \"{part}\" is forbidden: ValidatingAdmissionPolicy 'no-secrets' denied request: {}",
         "x".repeat(3000)
     );
     let api = Arc::new(FakeApi {
-        refuse: Some(("/deployments/um-telegram", 403, "Forbidden", message)),
+        refuse: Some(("/secrets/um-telegram-t-", 403, "Forbidden", message)),
         ..Arc::into_inner(fake_api(&tenant, all_secrets())).unwrap_or_default()
     });
     let err = reconcile(&api, &sim, tenant)
@@ -591,17 +675,11 @@ async fn a_deployment_the_apiserver_refuses_is_named_in_status_and_an_event() {
         "{status:#}"
     );
     assert_eq!(condition(&status, "Ready"), "False/NotReady");
-    let reconciled = status["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| c["type"] == "Reconciled")
-        .map(|c| c["message"].as_str().unwrap_or_default().to_owned())
-        .unwrap_or_default();
+    let reconciled = reconciled_message(&status);
     assert!(
-        reconciled.starts_with(
-            "applying Deployment shop/um-telegram: the apiserver answered 403 Forbidden: deployments.apps \"um-telegram\" is forbidden: ValidatingAdmissionPolicy 'no-deployments'"
-        ),
+        reconciled.starts_with(&format!(
+            "applying Secret {HOME}/{part}: the apiserver answered 403 Forbidden: secrets \"{part}\" is forbidden: ValidatingAdmissionPolicy 'no-secrets'"
+        )),
         "{reconciled}"
     );
     assert!(reconciled.len() <= crate::conditions::NOTE_LIMIT);
@@ -612,7 +690,7 @@ async fn a_deployment_the_apiserver_refuses_is_named_in_status_and_an_event() {
         .find(|(reason, _)| reason == "ApplyFailed")
         .unwrap_or_else(|| panic!("a Warning Event for the refusal: {events:?}"));
     assert!(
-        warning.1.contains("Deployment shop/um-telegram"),
+        warning.1.contains(&format!("Secret {HOME}/{part}")),
         "{}",
         warning.1
     );
@@ -623,6 +701,44 @@ async fn a_deployment_the_apiserver_refuses_is_named_in_status_and_an_event() {
         "every note fits the apiserver's 1 KiB limit"
     );
     assert!(!status.to_string().contains(CLIENT_SECRET) && !status.to_string().contains(BOT_TOKEN));
+}
+
+#[tokio::test]
+async fn a_refused_data_plane_shows_in_every_tenant_it_serves() {
+    let sim = genesys(CLIENT_SECRET).await;
+    let tenant = with_finalizer(crate::model::tests::telegram_genesys("acme"));
+    let message =
+        "deployments.apps \"um-telegram\" is forbidden: exceeded quota: compute".to_owned();
+    let api = Arc::new(FakeApi {
+        refuse: Some(("/deployments/um-telegram", 403, "Forbidden", message)),
+        ..Arc::into_inner(fake_api(&tenant, all_secrets())).unwrap_or_default()
+    });
+    // The data plane's pass: the shared objects in the installation's namespace.
+    let ctx = context(&api, config(&sim), &tenant, None);
+    let services = vec!["gcloudcx".to_owned(), "telegram".to_owned()];
+    let err = super::data_plane::apply_data_plane(&ctx, &services)
+        .await
+        .expect_err("refused");
+    let refusal = err.refusal().expect("a refusal");
+    assert!(
+        refusal.starts_with(&format!(
+            "applying Deployment {HOME}/um-telegram: the apiserver answered 403 Forbidden"
+        )),
+        "{refusal}"
+    );
+    assert!(
+        api.applied(&format!("/namespaces/{HOME}/deployments/"))
+            .contains(&"um-gcloudcx".to_owned())
+    );
+    // A Tenant's reconcile reports it.
+    let api = fake_api(&tenant, all_secrets());
+    let ctx = context(&api, config(&sim), &tenant, Some(refusal.clone()));
+    tenant::reconcile(Arc::new(tenant), ctx)
+        .await
+        .expect("reconciled");
+    let status = api.status_written();
+    assert_eq!(condition(&status, "Reconciled"), "False/ApplyFailed");
+    assert_eq!(reconciled_message(&status), refusal);
 }
 
 fn deleting(tenant: Tenant, id: &str, since: k8s_openapi::jiff::Timestamp) -> Tenant {

@@ -5,10 +5,8 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret as KubeSecret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
-use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
@@ -16,7 +14,8 @@ use kube::{Resource, ResourceExt};
 use um_crds::{SecretRefs, Storage, StorageStatus};
 
 use super::{
-    Context, ReconcileError, error_policy, list_in, namespace_secrets, resync_after, write_status,
+    Context, ReconcileError, error_policy, list_in, referenced_secrets, resync_after,
+    secret_watches, write_status,
 };
 use crate::conditions;
 use crate::model::{other_defaults, resolve_storage};
@@ -39,7 +38,12 @@ pub async fn reconcile(storage: Arc<Storage>, ctx: Arc<Context>) -> Result<Actio
         .namespace()
         .ok_or(ReconcileError::NoNamespace { kind: KIND })?;
     let generation = storage.metadata.generation;
-    let secrets = namespace_secrets(&ctx.client, &namespace).await?;
+    let names = storage
+        .spec
+        .secret_refs()
+        .into_iter()
+        .map(|(_, r)| r.name.clone());
+    let secrets = referenced_secrets(&ctx.client, &namespace, names).await?;
     let storages: Vec<Storage> = list_in(&ctx.client, &namespace, "Storages").await?;
 
     let errors = resolve_storage(&storage, &secrets)
@@ -85,23 +89,25 @@ fn storages_in(store: &Store<Storage>, namespace: &str) -> impl Iterator<Item = 
 
 pub fn build(
     client: kube::Client,
+    config: &crate::config::OperatorConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Controller<Storage> {
-    let controller = Controller::new(
+    let mut controller = Controller::new(
         Api::<Storage>::all(client.clone()),
         watcher::Config::default().any_semantic(),
     );
-    let by_secret = controller.store();
-    let by_sibling = controller.store();
-    let secrets: Api<PartialObjectMeta<KubeSecret>> = Api::all(client.clone());
-    controller
-        .watches(secrets, watcher::Config::default(), move |secret| {
+    for secrets in secret_watches(&client, config) {
+        let by_secret = controller.store();
+        controller = controller.watches(secrets, watcher::Config::default(), move |secret| {
             let name = secret.name_any();
             storages_in(&by_secret, &secret.namespace().unwrap_or_default())
                 .filter(|s| s.spec.secret_refs().iter().any(|(_, r)| r.name == name))
                 .map(|s| ObjectRef::from_obj(s.as_ref()))
                 .collect::<Vec<_>>()
-        })
+        });
+    }
+    let by_sibling = controller.store();
+    controller
         // A default flag changing on one Storage changes its siblings' conflict.
         .watches(
             Api::<Storage>::all(client),

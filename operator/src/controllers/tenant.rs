@@ -1,40 +1,45 @@
-//! Tenant reconciler: resolve credentials, register the Genesys Cloud
-//! integration, render and apply the namespace's shared objects, report
+//! Tenant reconciler: resolve credentials (one GET per referenced Secret),
+//! register the Genesys Cloud integration, write the Tenant's own
+//! configuration Secrets (one per service that serves it), report
 //! conditions and Events; on deletion (finalizer) delete the integration
-//! and re-render the namespace without the Tenant.
+//! and the configuration. The shared objects are the data plane's
+//! ([`super::data_plane`]): a Tenant only pokes it.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{ObjectReference, Secret as KubeSecret, Service};
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
-use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use kube::{Resource, ResourceExt};
-use um_crds::{NotifierDestination, Storage, Tenant, TenantStatus};
+use tokio::sync::mpsc;
+use um_config::{Platform, TenantConfig};
+use um_crds::{Storage, Tenant, TenantStatus};
 
-use super::namespace::{NamespaceInputs, apply_namespace, load_inputs, namespace_state};
-use super::{Context, ReconcileError, error_policy, resync_after, write_status};
+use super::data_plane::delete_part;
+use super::{
+    Context, ReconcileError, SecretMap, apply, error_policy, referenced_secrets, resync_after,
+    secret_watches, write_status,
+};
 use crate::conditions::{self, IntegrationState, StorageState};
 use crate::config::{GCLOUDCX_SERVICE, OperatorConfig};
 use crate::genesys::{DeleteOutcome, EnsureOutcome, GenesysError, LoginError};
 use crate::model::{
-    openmessaging_webhook_url, resolve_tenant, tenant_links, tenant_secret_names, webhook_url,
+    openmessaging_webhook_url, resolve_tenant, tenant_links, tenant_secret_names, unsupported,
+    webhook_url,
 };
-use crate::render::{MANAGED_BY, object_name};
+use crate::render::{every_tenant_part_name, object_name, render_tenant_parts, tenant_services};
 
-/// Held by Tenants with a Genesys Cloud integration until it is deleted.
+/// Held by every Tenant this version serves until its Genesys Cloud
+/// integration and its configuration Secrets are deleted. (The name is
+/// from when only the integration needed it.)
 pub const FINALIZER: &str = "messaging.universal-messaging.io/integration";
 const KIND: &str = "Tenant";
 /// Annotation (value `"true"`) that lets a Tenant be deleted without
@@ -82,7 +87,7 @@ async fn reconcile_in_span(
         .ok_or(ReconcileError::NoNamespace { kind: KIND })?;
     let api: Api<Tenant> = Api::namespaced(ctx.client.clone(), &namespace);
     let has_finalizer = tenant.finalizers().iter().any(|f| f == FINALIZER);
-    let action = if tenant.spec.cx.genesys_cloud().is_some() || has_finalizer {
+    let action = if unsupported(&tenant.spec).is_none() || has_finalizer {
         let name = tenant.name_any();
         finalizer(&api, FINALIZER, tenant, |event| async {
             match event {
@@ -96,21 +101,12 @@ async fn reconcile_in_span(
             source: Box::new(source),
         })?
     } else if tenant.metadata.deletion_timestamp.is_some() {
-        // No finalizer: the garbage collector drops this Tenant's owner
-        // references; the Deployment watch then re-renders for the others.
+        // Unsupported and never served: nothing to clean up.
         Action::await_change()
     } else {
         apply_tenant(tenant.clone(), &ctx).await?
     };
     Ok(action)
-}
-
-fn tenants_of(store: &Store<Tenant>, namespace: &str) -> Vec<Arc<Tenant>> {
-    store
-        .state()
-        .into_iter()
-        .filter(|t| t.namespace().as_deref() == Some(namespace))
-        .collect()
 }
 
 /// What the integration step produced.
@@ -124,13 +120,12 @@ enum IntegrationStep {
 async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, ReconcileError> {
     let namespace = tenant.namespace().unwrap_or_default();
     let generation = tenant.metadata.generation;
-    let uid = tenant.uid().unwrap_or_default();
     let key = tenant.tenant_key();
     let previous_status = tenant.status.clone().unwrap_or_default();
     let known_id = previous_status.integration_id.clone();
 
-    let inputs = load_inputs(ctx, &namespace).await?;
-    let resolved = resolve_tenant(&ctx.config, &tenant, &inputs.secrets, known_id.clone());
+    let secrets = referenced_secrets(&ctx.client, &namespace, tenant_secret_names(&tenant)).await?;
+    let resolved = resolve_tenant(&ctx.config, &tenant, &secrets, known_id.clone());
     let credentials = conditions::credentials_resolved(
         resolved.as_ref().err().map(Vec::as_slice).unwrap_or(&[]),
         generation,
@@ -143,24 +138,27 @@ async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Reco
     let step = register_integration(ctx, &key, &tenant, &resolved, known_id.as_deref()).await;
     let integration_id = step.integration_id(known_id.as_deref());
 
-    // Render the namespace with this Tenant's freshest integration id.
-    let tenants = ensure_present(ctx.tenants(), &namespace, &tenant);
-    let ids = BTreeMap::from([(uid, integration_id.clone())]);
-    let state = namespace_state(&ctx.config, &namespace, &tenants, &inputs, &ids);
-    // A refused object (quota, admission policy, conflict) is reported in
-    // status and an Event before the reconcile fails and backs off.
-    let (deployments, refused) = match apply_namespace(ctx, &state).await {
-        Ok(deployments) => (deployments, None),
-        Err(err) if err.refusal().is_some() => (BTreeMap::new(), Some(err)),
+    // The Tenant's configuration, with its freshest integration id. A
+    // refused write (quota, admission policy) is reported in status and an
+    // Event before the reconcile fails and backs off.
+    let config = resolved.as_ref().ok().map(|resolved| {
+        let mut config = resolved.config.clone();
+        if let Some(genesys) = config.genesys.as_mut() {
+            genesys.integration_id = integration_id.clone();
+        }
+        config
+    });
+    let refused = match write_parts(ctx, &tenant, config.as_ref(), &previous_status).await {
+        Ok(()) => None,
+        Err(err) if err.refusal().is_some() => Some(err),
         Err(err) => return Err(err),
     };
-    let reconciled = conditions::reconciled(
-        refused
-            .as_ref()
-            .and_then(ReconcileError::refusal)
-            .as_deref(),
-        generation,
-    );
+    ctx.data_plane.poke();
+    let refusal = refused
+        .as_ref()
+        .and_then(ReconcileError::refusal)
+        .or_else(|| ctx.data_plane.refusal());
+    let reconciled = conditions::reconciled(refusal.as_deref(), generation);
 
     let integration = conditions::integration_registered(
         match &step {
@@ -171,8 +169,8 @@ async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Reco
         },
         generation,
     );
-    let connector = connector_condition(ctx, &tenant, &deployments, generation);
-    let storage = storage_condition(&tenant, &inputs, generation);
+    let connector = connector_condition(ctx, &tenant, generation);
+    let storage = storage_condition(ctx, &tenant, generation).await?;
     let mut next = vec![
         supported,
         credentials,
@@ -186,7 +184,9 @@ async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Reco
     let next = conditions::merge(&previous, next, Timestamp::now());
 
     let status = tenant_status(&ctx.config, &tenant, next.clone(), integration_id.clone());
-    write_status::<Tenant, _>(&ctx.client, tenant.as_ref(), &status).await?;
+    if status != previous_status {
+        write_status::<Tenant, _>(&ctx.client, tenant.as_ref(), &status).await?;
+    }
 
     let reference = tenant.object_ref(&());
     ctx.publish_transitions(&reference, &previous, &next).await;
@@ -208,6 +208,49 @@ async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Reco
         return Err(err);
     }
     next_action(ctx, &tenant, step, &next)
+}
+
+/// The services whose configuration held the Tenant as its last status
+/// recorded it (platform and CX side), so a change of either removes what
+/// the old services had.
+fn previous_services(config: &OperatorConfig, status: &TenantStatus) -> Vec<String> {
+    match status.platform.as_deref().map(str::parse::<Platform>) {
+        Some(Ok(platform)) => tenant_services(
+            config,
+            platform,
+            status.cx.as_deref() == Some("genesysCloud"),
+        ),
+        _ => Vec::new(),
+    }
+}
+
+/// Step: the Tenant's configuration Secrets, one per service that serves
+/// it (none while its credentials do not resolve), in the installation's
+/// namespace; those of services that no longer serve it are deleted.
+async fn write_parts(
+    ctx: &Context,
+    tenant: &Tenant,
+    config: Option<&TenantConfig>,
+    previous_status: &TenantStatus,
+) -> Result<(), ReconcileError> {
+    let home = ctx.data_plane.namespace();
+    let namespace = tenant.namespace().unwrap_or_default();
+    let uses_genesys = tenant.spec.cx.genesys_cloud().is_some();
+    let parts = config
+        .map(|config| render_tenant_parts(&ctx.config, home, &namespace, config, uses_genesys))
+        .unwrap_or_default();
+    for part in &parts {
+        apply(&ctx.client, part).await?;
+    }
+    let key = tenant.tenant_key();
+    let written: Vec<String> = parts.iter().map(ResourceExt::name_any).collect();
+    for service in previous_services(&ctx.config, previous_status) {
+        let name = um_config::layout::tenant_part_name(&ctx.config.instance, &service, &key);
+        if !written.contains(&name) {
+            delete_part(ctx, &name).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Step: the Open Messaging integration exists and is current (once the
@@ -312,6 +355,15 @@ async fn report_unsupported(
         .status
         .as_ref()
         .and_then(|s| s.integration_id.clone());
+    // Served before (a spec change made it unsupported): its configuration goes.
+    write_parts(
+        ctx,
+        tenant,
+        None,
+        &tenant.status.clone().unwrap_or_default(),
+    )
+    .await?;
+    ctx.data_plane.poke();
     let status = tenant_status(&ctx.config, tenant, next.clone(), known_id.clone());
     write_status::<Tenant, _>(&ctx.client, tenant, &status).await?;
     let reference = tenant.object_ref(&());
@@ -351,34 +403,30 @@ fn tenant_status(
     }
 }
 
-/// The store may not have caught up with a Tenant created a moment ago.
-fn ensure_present(
-    store: &Store<Tenant>,
-    namespace: &str,
-    tenant: &Arc<Tenant>,
-) -> Vec<Arc<Tenant>> {
-    let mut tenants = tenants_of(store, namespace);
-    let uid = tenant.uid();
-    tenants.retain(|t| t.uid() != uid);
-    tenants.push(tenant.clone());
-    tenants
+/// Names of the Deployments a Tenant's connectors run in: its platform's
+/// and, with Genesys Cloud, gcloudcx.
+pub fn connector_names(config: &OperatorConfig, tenant: &Tenant) -> Vec<String> {
+    let mut services = vec![tenant.spec.platform().as_str().to_owned()];
+    if tenant.spec.cx.genesys_cloud().is_some() {
+        services.push(GCLOUDCX_SERVICE.to_owned());
+    }
+    services
+        .iter()
+        .map(|service| object_name(&config.instance, service))
+        .collect()
 }
 
-fn connector_condition(
-    ctx: &Context,
-    tenant: &Tenant,
-    deployments: &BTreeMap<String, Deployment>,
-    generation: Option<i64>,
-) -> Condition {
+fn connector_condition(ctx: &Context, tenant: &Tenant, generation: Option<i64>) -> Condition {
     let mut services = vec![tenant.spec.platform().as_str().to_owned()];
     if tenant.spec.cx.genesys_cloud().is_some() {
         services.push(GCLOUDCX_SERVICE.to_owned());
     }
     let mut conditions = services.into_iter().map(|service| {
-        let name = object_name(&service);
+        let name = object_name(&ctx.config.instance, &service);
+        let deployment = ctx.data_plane.deployment(&name);
         conditions::connector_available(
             &name,
-            deployments.get(&name),
+            deployment.as_deref(),
             !ctx.config.service_enabled(&service),
             generation,
         )
@@ -396,35 +444,67 @@ fn connector_condition(
         .unwrap_or(platform)
 }
 
-fn storage_condition(
-    tenant: &Tenant,
-    inputs: &NamespaceInputs,
-    generation: Option<i64>,
-) -> Condition {
-    let usable =
-        |storage: &Storage| crate::model::resolve_storage(storage, &inputs.secrets).is_ok();
-    let state = match &tenant.spec.storage_ref {
-        Some(reference) => match inputs
-            .storages
+/// Whether the Tenant's ConnectorAvailable would read differently now than
+/// its status says (so a Deployment change requeues only those Tenants).
+pub fn connector_condition_changed(ctx: &Context, tenant: &Tenant) -> bool {
+    let now = connector_condition(ctx, tenant, tenant.metadata.generation);
+    let recorded = tenant.status.as_ref().and_then(|status| {
+        status
+            .conditions
             .iter()
-            .find(|s| s.name_any() == reference.name)
-        {
+            .find(|c| c.type_ == now.type_)
+            .map(|c| (c.status.clone(), c.reason.clone()))
+    });
+    recorded != Some((now.status, now.reason))
+}
+
+/// StorageResolved: the Storage the Tenant names, or its namespace's
+/// default, and whether its credentials resolve.
+async fn storage_condition(
+    ctx: &Context,
+    tenant: &Tenant,
+    generation: Option<i64>,
+) -> Result<Condition, ReconcileError> {
+    let namespace = tenant.namespace().unwrap_or_default();
+    let storages: Vec<Arc<Storage>> = ctx
+        .storages()
+        .state()
+        .into_iter()
+        .filter(|s| s.namespace().as_deref() == Some(namespace.as_str()))
+        .collect();
+    let candidates: Vec<&Arc<Storage>> = match &tenant.spec.storage_ref {
+        Some(reference) => storages
+            .iter()
+            .filter(|s| s.name_any() == reference.name)
+            .collect(),
+        None => storages.iter().filter(|s| s.spec.default).collect(),
+    };
+    let names = candidates.iter().flat_map(|s| {
+        um_crds::SecretRefs::secret_refs(&s.spec)
+            .into_iter()
+            .map(|(_, r)| r.name.clone())
+            .collect::<Vec<_>>()
+    });
+    let secrets: SecretMap = referenced_secrets(&ctx.client, &namespace, names).await?;
+    let usable = |storage: &Storage| crate::model::resolve_storage(storage, &secrets).is_ok();
+    let state = match &tenant.spec.storage_ref {
+        Some(reference) => match candidates.first() {
             None => StorageState::NotFound(&reference.name),
             Some(storage) if !usable(storage) => StorageState::NotReady(&reference.name),
             Some(_) => StorageState::Named(&reference.name),
         },
-        None => match inputs.storages.iter().find(|s| s.spec.default && usable(s)) {
+        None => match candidates.iter().find(|s| usable(s)) {
             Some(storage) => {
                 StorageState::Default(storage.metadata.name.as_deref().unwrap_or_default())
             }
             None => StorageState::NoStorage,
         },
     };
-    conditions::storage_resolved(state, generation)
+    Ok(conditions::storage_resolved(state, generation))
 }
 
 /// Deletion: the integration goes first (404 counts as gone), then the
-/// namespace is re-rendered without this Tenant. The remote cleanup is
+/// Tenant's configuration Secrets. The remote cleanup is
 /// skipped when the Tenant carries [`SKIP_REMOTE_CLEANUP`], and given up
 /// (with a Warning Event) once it has failed for [`CLEANUP_DEADLINE`], so a
 /// Genesys organisation that is gone cannot hold the namespace forever.
@@ -432,7 +512,7 @@ async fn cleanup_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Re
     let namespace = tenant.namespace().unwrap_or_default();
     let key = tenant.tenant_key();
     let reference = tenant.object_ref(&());
-    let inputs = load_inputs(ctx, &namespace).await?;
+    let secrets = referenced_secrets(&ctx.client, &namespace, tenant_secret_names(&tenant)).await?;
     let known_id = tenant
         .status
         .as_ref()
@@ -445,7 +525,7 @@ async fn cleanup_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Re
             );
             integration_left_behind(ctx, &reference, note).await;
         } else {
-            match delete_integration(ctx, &tenant, &inputs, known_id).await {
+            match delete_integration(ctx, &tenant, &secrets, known_id).await {
                 Ok(()) => {}
                 Err(err) if cleanup_overdue(&tenant, Timestamp::now()) => {
                     let note = format!(
@@ -466,12 +546,11 @@ async fn cleanup_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Re
         }
     }
     ctx.forget_genesys_client(&key);
-    let tenants: Vec<Arc<Tenant>> = tenants_of(ctx.tenants(), &namespace)
-        .into_iter()
-        .filter(|t| t.uid() != tenant.uid())
-        .collect();
-    let state = namespace_state(&ctx.config, &namespace, &tenants, &inputs, &BTreeMap::new());
-    apply_namespace(ctx, &state).await?;
+    for name in every_tenant_part_name(&ctx.config, &key) {
+        delete_part(ctx, &name).await?;
+    }
+    // The store still holds the Tenant (deleting): the data plane leaves it out.
+    ctx.data_plane.poke();
     Ok(Action::await_change())
 }
 
@@ -481,12 +560,12 @@ async fn cleanup_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Re
 async fn delete_integration(
     ctx: &Context,
     tenant: &Tenant,
-    inputs: &NamespaceInputs,
+    secrets: &SecretMap,
     known_id: Option<String>,
 ) -> Result<(), ReconcileError> {
     let key = tenant.tenant_key();
     let reference = tenant.object_ref(&());
-    let resolved = match resolve_tenant(&ctx.config, tenant, &inputs.secrets, known_id.clone()) {
+    let resolved = match resolve_tenant(&ctx.config, tenant, secrets, known_id.clone()) {
         Ok(resolved) => resolved,
         Err(errors) => {
             let missing: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -561,37 +640,11 @@ fn cleanup_overdue(tenant: &Tenant, now: Timestamp) -> bool {
         .is_some_and(|waited: Duration| waited >= CLEANUP_DEADLINE)
 }
 
-/// Tenants of a namespace that a Secret matters to: those referring to it
-/// and those owning it (the rendered configuration Secrets).
-fn tenants_for_secret(
-    store: &Store<Tenant>,
-    namespace: &str,
-    name: &str,
-    owner_uids: &[String],
-) -> Vec<ObjectRef<Tenant>> {
-    tenants_of(store, namespace)
+fn tenants_in(store: &Store<Tenant>, namespace: &str) -> Vec<Arc<Tenant>> {
+    store
+        .state()
         .into_iter()
-        .filter(|t| {
-            tenant_secret_names(t).iter().any(|n| n == name)
-                || t.uid().is_some_and(|uid| owner_uids.contains(&uid))
-        })
-        .map(|t| ObjectRef::from_obj(t.as_ref()))
-        .collect()
-}
-
-fn all_tenants_in(store: &Store<Tenant>, namespace: &str) -> Vec<ObjectRef<Tenant>> {
-    tenants_of(store, namespace)
-        .into_iter()
-        .map(|t| ObjectRef::from_obj(t.as_ref()))
-        .collect()
-}
-
-fn owner_uids(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Vec<String> {
-    meta.owner_references
-        .iter()
-        .flatten()
-        .filter(|o| o.kind == KIND)
-        .map(|o| o.uid.clone())
+        .filter(|t| t.namespace().as_deref() == Some(namespace))
         .collect()
 }
 
@@ -608,81 +661,47 @@ pub async fn run(ctx: Arc<Context>, controller: Controller<Tenant>) {
         .await;
 }
 
-/// The Tenant controller with every watch that should trigger it.
-/// Maps a managed object to the Tenants that own it.
-fn owning_tenants<K: Resource>(
-    store: Store<Tenant>,
-) -> impl Fn(K) -> Vec<ObjectRef<Tenant>> + Send + Sync + 'static {
-    move |object: K| {
-        let namespace = object.meta().namespace.clone().unwrap_or_default();
-        let owners = owner_uids(object.meta());
-        tenants_of(&store, &namespace)
-            .into_iter()
-            .filter(|t| t.uid().is_some_and(|uid| owners.contains(&uid)))
-            .map(|t| ObjectRef::from_obj(t.as_ref()))
-            .collect()
-    }
-}
-
-/// The Tenant controller with every watch that should trigger it: its
-/// Secrets, the namespace's Storages and NotifierDestinations, and the
-/// objects it manages (Deployment availability, drift or deletion of a
-/// Service, autoscaler, Ingress or configuration Secret).
+/// The Tenant controller with every watch that should trigger it: the
+/// Secrets its Tenants refer to (metadata only, not cached), the Storages
+/// of their namespace, and the Tenants the data plane requeues (a
+/// Deployment's availability changed, a configuration Secret was deleted,
+/// the data plane was refused).
 pub fn build(
     client: kube::Client,
+    config: &OperatorConfig,
+    requeued: mpsc::UnboundedReceiver<ObjectRef<Tenant>>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Controller<Tenant> {
     let tenants: Api<Tenant> = Api::all(client.clone());
     let controller = Controller::new(tenants, watcher::Config::default().any_semantic());
     let store = controller.store();
-    let managed =
-        || watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
-
-    let secrets: Api<PartialObjectMeta<KubeSecret>> = Api::all(client.clone());
-    let secret_store = store.clone();
-    let storage_store = store.clone();
-    let notifier_store = store.clone();
-    controller
-        .watches(secrets, watcher::Config::default(), move |secret| {
+    let mut controller = controller
+        .reconcile_on(futures::stream::unfold(requeued, |mut rx| async move {
+            rx.recv().await.map(|tenant| (tenant, rx))
+        }));
+    for secrets in secret_watches(&client, config) {
+        let store = store.clone();
+        controller = controller.watches(secrets, watcher::Config::default(), move |secret| {
             let namespace = secret.namespace().unwrap_or_default();
-            tenants_for_secret(
-                &secret_store,
-                &namespace,
-                &secret.name_any(),
-                &owner_uids(&secret.metadata),
-            )
-        })
+            let name = secret.name_any();
+            tenants_in(&store, &namespace)
+                .into_iter()
+                .filter(|t| tenant_secret_names(t).contains(&name))
+                .map(|t| ObjectRef::from_obj(t.as_ref()))
+                .collect::<Vec<_>>()
+        });
+    }
+    let storage_store = store;
+    controller
         .watches(
-            Api::<Storage>::all(client.clone()),
+            Api::<Storage>::all(client),
             watcher::Config::default(),
-            move |storage| all_tenants_in(&storage_store, &storage.namespace().unwrap_or_default()),
-        )
-        .watches(
-            Api::<NotifierDestination>::all(client.clone()),
-            watcher::Config::default(),
-            move |notifier| {
-                all_tenants_in(&notifier_store, &notifier.namespace().unwrap_or_default())
+            move |storage| {
+                tenants_in(&storage_store, &storage.namespace().unwrap_or_default())
+                    .into_iter()
+                    .map(|t| ObjectRef::from_obj(t.as_ref()))
+                    .collect::<Vec<_>>()
             },
-        )
-        .watches(
-            Api::<Deployment>::all(client.clone()),
-            managed(),
-            owning_tenants(store.clone()),
-        )
-        .watches(
-            Api::<PartialObjectMeta<Service>>::all(client.clone()),
-            managed(),
-            owning_tenants(store.clone()),
-        )
-        .watches(
-            Api::<PartialObjectMeta<HorizontalPodAutoscaler>>::all(client.clone()),
-            managed(),
-            owning_tenants(store.clone()),
-        )
-        .watches(
-            Api::<PartialObjectMeta<Ingress>>::all(client),
-            managed(),
-            owning_tenants(store),
         )
         .graceful_shutdown_on(shutdown)
 }

@@ -141,8 +141,10 @@ fn reports_every_missing_secret() {
 }
 
 #[test]
-fn missing_bus_secret_is_named() {
-    let without_redis = secrets(&[
+fn the_broker_and_redis_secrets_are_not_the_tenants_business() {
+    // They live beside the connectors in the installation's namespace; a
+    // Tenant namespace holds only the business's own Secrets.
+    let only_the_tenants = secrets(&[
         ("acme-telegram", &[("token", "111:bot")]),
         (
             "acme-genesys",
@@ -151,15 +153,15 @@ fn missing_bus_secret_is_named() {
                 ("webhookToken", "webhook-token-0123456789"),
             ],
         ),
-        BUS[0],
     ]);
-    let errors =
-        resolve_tenant(&example(), &telegram_genesys("acme"), &without_redis, None).unwrap_err();
-    assert_eq!(errors.len(), 1);
-    assert_eq!(
-        errors[0].to_string(),
-        "redis.urlSecretRef (operator configuration): Secret shop/um-redis not found"
-    );
+    let resolved = resolve_tenant(
+        &example(),
+        &telegram_genesys("acme"),
+        &only_the_tenants,
+        None,
+    )
+    .expect("resolves without the installation's Secrets");
+    assert_eq!(resolved.config.key, "shop.acme");
 }
 
 #[test]

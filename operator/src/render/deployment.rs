@@ -4,25 +4,19 @@
 
 use std::collections::BTreeMap;
 
+use super::labels::{connector_labels, connector_selector, object_name};
+use super::service::HTTP_PORT;
+use crate::config::{OperatorConfig, ResourcesConfig, SecretKeyRef};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, SecretKeySelector, SecretVolumeSource, Volume,
-    VolumeMount,
+    PodTemplateSpec, Probe, ResourceRequirements, SecretKeySelector,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use um_config::config_secret_name;
-
-use super::ConnectorService;
-use super::labels::{connector_labels, connector_selector, object_name};
-use super::service::HTTP_PORT;
-use crate::config::{OperatorConfig, ResourcesConfig, SecretKeyRef};
 
 /// Where the configuration Secret is mounted in the connector.
-pub const CONFIG_DIR: &str = "/etc/um/config";
-const CONFIG_VOLUME: &str = "config";
 const CONTAINER_NAME: &str = "connector";
 
 fn env_value(name: &str, value: impl Into<String>) -> EnvVar {
@@ -90,14 +84,18 @@ fn http_probe(path: &str, period_seconds: i32) -> Probe {
     }
 }
 
+/// A connector of the installation. It reads its configuration from the
+/// labelled Secrets of its namespace through the Kubernetes API (so it
+/// needs its ServiceAccount's token), and the broker and Redis URLs from
+/// the chart's Secrets beside it.
 pub fn render_connector_deployment(
     config: &OperatorConfig,
     namespace: &str,
-    connector: &ConnectorService,
+    service: &str,
 ) -> Deployment {
-    let service = connector.service.as_str();
     let settings = config.service(service);
-    let labels = connector_labels(service);
+    let instance = &config.instance;
+    let labels = connector_labels(instance, service);
     let container = Container {
         name: CONTAINER_NAME.to_owned(),
         image: Some(config.image.reference()),
@@ -105,13 +103,15 @@ pub fn render_connector_deployment(
         args: Some(vec![service.to_owned()]),
         env: Some(vec![
             env_value("UM_SERVICE", service),
-            env_value("UM_CONFIG_DIR", CONFIG_DIR),
+            env_value("UM_CONFIG_SOURCE", "kubernetes"),
+            env_value("UM_INSTANCE", instance.as_str()),
+            env_from_field("POD_NAMESPACE", "metadata.namespace"),
             env_from_secret("UM_AMQP_URL", &config.rabbitmq.url_secret_ref),
             env_from_secret("UM_REDIS_URL", &config.redis.url_secret_ref),
             env_value("UM_LOG_LEVEL", config.log_level(service)),
             env_from_field("POD_IP", "status.podIP"),
             env_value("UM_HTTP_PORT", HTTP_PORT.to_string()),
-            env_value("UM_BUS_NAMESPACE", config.bus_namespace(namespace)),
+            env_value("UM_BUS_NAMESPACE", config.bus_namespace()),
         ]),
         ports: Some(vec![ContainerPort {
             name: Some("http".to_owned()),
@@ -122,28 +122,19 @@ pub fn render_connector_deployment(
         readiness_probe: Some(http_probe("/healthz/readiness", 5)),
         liveness_probe: Some(http_probe("/healthz/liveness", 10)),
         resources: Some(resources(&settings.resources)),
-        volume_mounts: Some(vec![VolumeMount {
-            name: CONFIG_VOLUME.to_owned(),
-            mount_path: CONFIG_DIR.to_owned(),
-            read_only: Some(true),
-            ..VolumeMount::default()
-        }]),
         ..Container::default()
     };
     Deployment {
         metadata: ObjectMeta {
-            name: Some(object_name(service)),
+            name: Some(object_name(instance, service)),
             namespace: Some(namespace.to_owned()),
             labels: Some(labels.clone()),
-            owner_references: Some(connector.owner_references()),
             ..ObjectMeta::default()
         },
         spec: Some(DeploymentSpec {
-            // With an autoscaler the replica count is the HPA's field; the
-            // operator leaves it out so the two never fight over it.
             replicas: (!settings.autoscaling.enabled).then(|| settings.replicas.unwrap_or(1)),
             selector: LabelSelector {
-                match_labels: Some(connector_selector(service)),
+                match_labels: Some(connector_selector(instance, service)),
                 ..LabelSelector::default()
             },
             template: PodTemplateSpec {
@@ -152,16 +143,9 @@ pub fn render_connector_deployment(
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
-                    automount_service_account_token: Some(false),
+                    service_account_name: Some(config.connector_service_account()),
+                    automount_service_account_token: Some(true),
                     containers: vec![container],
-                    volumes: Some(vec![Volume {
-                        name: CONFIG_VOLUME.to_owned(),
-                        secret: Some(SecretVolumeSource {
-                            secret_name: Some(config_secret_name(&service.to_ascii_lowercase())),
-                            ..SecretVolumeSource::default()
-                        }),
-                        ..Volume::default()
-                    }]),
                     ..PodSpec::default()
                 }),
             },

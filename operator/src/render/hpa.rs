@@ -6,29 +6,29 @@ use k8s_openapi::api::autoscaling::v2::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::ConnectorService;
 use super::labels::{connector_labels, object_name};
-use crate::config::ServiceSettings;
+use crate::config::OperatorConfig;
 
 pub fn render_connector_hpa(
-    settings: &ServiceSettings,
+    config: &OperatorConfig,
     namespace: &str,
-    connector: &ConnectorService,
+    service: &str,
 ) -> HorizontalPodAutoscaler {
+    let settings = config.service(service);
     let autoscaling = &settings.autoscaling;
+    let instance = &config.instance;
     HorizontalPodAutoscaler {
         metadata: ObjectMeta {
-            name: Some(object_name(&connector.service)),
+            name: Some(object_name(instance, service)),
             namespace: Some(namespace.to_owned()),
-            labels: Some(connector_labels(&connector.service)),
-            owner_references: Some(connector.owner_references()),
+            labels: Some(connector_labels(instance, service)),
             ..ObjectMeta::default()
         },
         spec: Some(HorizontalPodAutoscalerSpec {
             scale_target_ref: CrossVersionObjectReference {
                 api_version: Some("apps/v1".to_owned()),
                 kind: "Deployment".to_owned(),
-                name: object_name(&connector.service),
+                name: object_name(instance, service),
             },
             min_replicas: Some(autoscaling.min_replicas),
             max_replicas: autoscaling.max_replicas,

@@ -1,18 +1,21 @@
-//! The namespace's Ingress: `/<platform>` to the platform connector,
+//! The installation's one Ingress: `/<platform>` to the platform connector,
 //! `/openmessaging` to gcloudcx, `/api` to the api service.
 
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
     IngressServiceBackend, IngressSpec, IngressTLS, ServiceBackendPort,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::ConnectorService;
 use super::labels::{managed_labels, object_name};
 use super::service::HTTP_PORT;
 use crate::config::{API_SERVICE, GCLOUDCX_SERVICE, OperatorConfig};
 
-pub const INGRESS_NAME: &str = "um-ingress";
+/// `<instance>-ingress`: one per installation, whatever the number of
+/// Tenant namespaces, so no two Ingresses claim the same host and path.
+pub fn ingress_name(instance: &str) -> String {
+    format!("{instance}-ingress")
+}
 
 fn path_of(service: &str) -> String {
     match service {
@@ -26,19 +29,20 @@ fn path_of(service: &str) -> String {
 pub fn render_ingress(
     config: &OperatorConfig,
     namespace: &str,
-    services: &[ConnectorService],
+    services: &[String],
 ) -> Option<Ingress> {
     if !config.ingress.enabled || services.is_empty() {
         return None;
     }
+    let instance = &config.instance;
     let paths = services
         .iter()
-        .map(|connector| HTTPIngressPath {
-            path: Some(path_of(&connector.service)),
+        .map(|service| HTTPIngressPath {
+            path: Some(path_of(service)),
             path_type: "Prefix".to_owned(),
             backend: IngressBackend {
                 service: Some(IngressServiceBackend {
-                    name: object_name(&connector.service),
+                    name: object_name(instance, service),
                     port: Some(ServiceBackendPort {
                         number: Some(HTTP_PORT),
                         name: None,
@@ -48,20 +52,13 @@ pub fn render_ingress(
             },
         })
         .collect();
-    let mut owners: Vec<OwnerReference> = services
-        .iter()
-        .flat_map(ConnectorService::owner_references)
-        .collect();
-    owners.sort_by(|a, b| a.name.cmp(&b.name));
-    owners.dedup_by(|a, b| a.uid == b.uid);
     let ingress = &config.ingress;
     Some(Ingress {
         metadata: ObjectMeta {
-            name: Some(INGRESS_NAME.to_owned()),
+            name: Some(ingress_name(instance)),
             namespace: Some(namespace.to_owned()),
-            labels: Some(managed_labels()),
+            labels: Some(managed_labels(instance)),
             annotations: (!ingress.annotations.is_empty()).then(|| ingress.annotations.clone()),
-            owner_references: Some(owners),
             ..ObjectMeta::default()
         },
         spec: Some(IngressSpec {

@@ -1,6 +1,10 @@
-//! Names and labels of the objects the operator creates.
+//! Names and labels of what the operator renders. Every object carries the
+//! installation's label, so two installations in one namespace neither
+//! select nor sweep each other's objects.
 
 use std::collections::BTreeMap;
+
+pub use um_config::layout::INSTANCE_LABEL;
 
 pub const MANAGED_BY: &str = "um-operator";
 pub const PART_OF: &str = "universal-messaging";
@@ -8,29 +12,34 @@ pub const NAME_LABEL: &str = "app.kubernetes.io/name";
 pub const PART_OF_LABEL: &str = "app.kubernetes.io/part-of";
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
-/// `um-<service>`, lowercased: object names are DNS labels and some
-/// platform names are camelCase (`appleBusinessChat`).
-pub fn object_name(service: &str) -> String {
-    format!("um-{}", service.to_ascii_lowercase())
+/// Deployment, Service and autoscaler of a connector: `<instance>-<service>`.
+pub fn object_name(instance: &str, service: &str) -> String {
+    format!("{instance}-{}", service.to_ascii_lowercase())
 }
 
-/// Labels on every object the operator manages (its orphan sweep selects
-/// on `app.kubernetes.io/managed-by`).
-pub fn managed_labels() -> BTreeMap<String, String> {
+/// Labels of everything one installation's operator writes.
+pub fn managed_labels(instance: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (PART_OF_LABEL.to_owned(), PART_OF.to_owned()),
         (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
+        (INSTANCE_LABEL.to_owned(), instance.to_owned()),
     ])
 }
 
-/// Labels of a connector's objects; the name label is also the selector.
-pub fn connector_labels(service: &str) -> BTreeMap<String, String> {
-    let mut labels = managed_labels();
-    labels.insert(NAME_LABEL.to_owned(), object_name(service));
+/// Selector of everything one installation's operator writes.
+pub fn managed_selector(instance: &str) -> String {
+    format!("{MANAGED_BY_LABEL}={MANAGED_BY},{INSTANCE_LABEL}={instance}")
+}
+
+pub fn connector_labels(instance: &str, service: &str) -> BTreeMap<String, String> {
+    let mut labels = managed_labels(instance);
+    labels.insert(NAME_LABEL.to_owned(), object_name(instance, service));
     labels
 }
 
-/// The selector of a connector's pods.
-pub fn connector_selector(service: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([(NAME_LABEL.to_owned(), object_name(service))])
+pub fn connector_selector(instance: &str, service: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (NAME_LABEL.to_owned(), object_name(instance, service)),
+        (INSTANCE_LABEL.to_owned(), instance.to_owned()),
+    ])
 }

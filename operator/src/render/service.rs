@@ -1,34 +1,33 @@
-//! The connector's Service.
+//! The ClusterIP Service in front of a connector Deployment.
 
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::ConnectorService;
 use super::labels::{connector_labels, connector_selector, object_name};
-use crate::config::ServiceSettings;
+use crate::config::OperatorConfig;
 
-/// Every connector serves HTTP (webhooks, health, metrics) on this port.
 pub const HTTP_PORT: i32 = 8080;
 
 pub fn render_connector_service(
-    settings: &ServiceSettings,
+    config: &OperatorConfig,
     namespace: &str,
-    connector: &ConnectorService,
+    service: &str,
 ) -> Service {
+    let settings = config.service(service);
     let annotations = &settings.service.annotations;
+    let instance = &config.instance;
     Service {
         metadata: ObjectMeta {
-            name: Some(object_name(&connector.service)),
+            name: Some(object_name(instance, service)),
             namespace: Some(namespace.to_owned()),
-            labels: Some(connector_labels(&connector.service)),
+            labels: Some(connector_labels(instance, service)),
             annotations: (!annotations.is_empty()).then(|| annotations.clone()),
-            owner_references: Some(connector.owner_references()),
             ..ObjectMeta::default()
         },
         spec: Some(ServiceSpec {
             type_: Some(settings.service.type_.clone()),
-            selector: Some(connector_selector(&connector.service)),
+            selector: Some(connector_selector(instance, service)),
             ports: Some(vec![ServicePort {
                 name: Some("http".to_owned()),
                 port: HTTP_PORT,

@@ -1,5 +1,7 @@
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::Secret as KubeSecret;
+
 use um_config::{
     CommanderConfig, GenesysConfig, LineConfig, MessagingConfig, Platform, Secret, TelegramConfig,
     TenantConfig,
@@ -14,81 +16,65 @@ const CLIENT_SECRET: &str = "genesys-client-secret";
 const WEBHOOK_TOKEN: &str = "genesys-webhook-token-0123";
 const LINE_SECRET: &str = "line-channel-secret";
 
-fn owner(name: &str) -> TenantOwner {
-    TenantOwner {
-        name: name.into(),
-        uid: format!("uid-{name}"),
-    }
-}
+/// The installation's namespace in these tests.
+const HOME: &str = "um-system";
 
-pub fn telegram_tenant(name: &str, bot_token: &str) -> NamespaceTenant {
+pub fn telegram_tenant(name: &str, bot_token: &str) -> TenantConfig {
     let key = um_config::tenant_key("shop", name);
-    NamespaceTenant {
-        owner: owner(name),
-        platform: Platform::Telegram,
-        uses_genesys: true,
-        config: Some(
-            TenantConfig::new(
-                key.clone(),
-                name.to_uppercase(),
-                Platform::Telegram,
-                format!("https://um.example.com/telegram/{key}"),
-            )
-            .with_messaging(MessagingConfig::Telegram(TelegramConfig {
-                bot_token: Secret::new(bot_token),
-                webhook_secret_token: None,
-                api_base_url: None,
-            }))
-            .with_genesys(GenesysConfig {
-                region: "ap-northeast-1".into(),
-                api_base_url: "https://api.mypurecloud.jp".into(),
-                login_base_url: "https://login.mypurecloud.jp".into(),
-                client_id: "client-id".into(),
-                client_secret: Secret::new(CLIENT_SECRET),
-                integration_id: Some(format!("integration-{name}")),
-                webhook_token: Secret::new(WEBHOOK_TOKEN),
-                custom_data: BTreeMap::new(),
-                agent_name: None,
-                commander: CommanderConfig::default(),
-            }),
-        ),
-    }
+    TenantConfig::new(
+        key.clone(),
+        name.to_uppercase(),
+        Platform::Telegram,
+        format!("https://um.example.com/telegram/{key}"),
+    )
+    .with_messaging(MessagingConfig::Telegram(TelegramConfig {
+        bot_token: Secret::new(bot_token),
+        webhook_secret_token: None,
+        api_base_url: None,
+    }))
+    .with_genesys(GenesysConfig {
+        region: "ap-northeast-1".into(),
+        api_base_url: "https://api.mypurecloud.jp".into(),
+        login_base_url: "https://login.mypurecloud.jp".into(),
+        client_id: "client-id".into(),
+        client_secret: Secret::new(CLIENT_SECRET),
+        integration_id: Some(format!("integration-{name}")),
+        webhook_token: Secret::new(WEBHOOK_TOKEN),
+        custom_data: BTreeMap::new(),
+        agent_name: None,
+        commander: CommanderConfig::default(),
+    })
 }
 
-fn line_tenant_without_genesys() -> NamespaceTenant {
+fn line_tenant_without_genesys() -> TenantConfig {
     let key = um_config::tenant_key("shop", "gamma");
-    NamespaceTenant {
-        owner: owner("gamma"),
-        platform: Platform::Line,
-        uses_genesys: false,
-        config: Some(
-            TenantConfig::new(
-                key.clone(),
-                "Gamma",
-                Platform::Line,
-                format!("https://um.example.com/line/{key}"),
-            )
-            .with_messaging(MessagingConfig::Line(LineConfig {
-                channel_id: Some("1650".into()),
-                channel_secret: Secret::new(LINE_SECRET),
-                channel_access_token: None,
-                switcher: None,
-                api_base_url: None,
-            })),
-        ),
-    }
+    TenantConfig::new(
+        key.clone(),
+        "Gamma",
+        Platform::Line,
+        format!("https://um.example.com/line/{key}"),
+    )
+    .with_messaging(MessagingConfig::Line(LineConfig {
+        channel_id: Some("1650".into()),
+        channel_secret: Secret::new(LINE_SECRET),
+        channel_access_token: None,
+        switcher: None,
+        api_base_url: None,
+    }))
 }
 
-fn state() -> NamespaceState {
-    NamespaceState {
-        namespace: "shop".into(),
-        tenants: vec![
-            telegram_tenant("beta", BOT_TOKEN_BETA),
-            telegram_tenant("acme", BOT_TOKEN_ACME),
-            line_tenant_without_genesys(),
-        ],
-        notifiers: vec![],
-    }
+/// (config, uses Genesys) of the three Tenants of namespace `shop`.
+fn tenants() -> Vec<(TenantConfig, bool)> {
+    vec![
+        (telegram_tenant("beta", BOT_TOKEN_BETA), true),
+        (telegram_tenant("acme", BOT_TOKEN_ACME), true),
+        (line_tenant_without_genesys(), false),
+    ]
+}
+
+fn plane(config: &OperatorConfig, tenants: &[(TenantConfig, bool)]) -> DesiredObjects {
+    let services = services_in_use(config, tenants.iter().map(|(t, g)| (t.platform, *g)));
+    render_data_plane(config, HOME, &services)
 }
 
 fn names<T: kube::Resource>(objects: &[T]) -> Vec<String> {
@@ -98,27 +84,19 @@ fn names<T: kube::Resource>(objects: &[T]) -> Vec<String> {
         .collect()
 }
 
-fn owner_names(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Vec<String> {
-    meta.owner_references
-        .as_ref()
-        .unwrap()
-        .iter()
-        .map(|o| o.name.clone())
-        .collect()
+fn parts(tenant: &TenantConfig, uses_genesys: bool) -> Vec<KubeSecret> {
+    render_tenant_parts(&example(), HOME, "shop", tenant, uses_genesys)
 }
 
-fn secret_json(desired: &DesiredObjects, name: &str) -> String {
-    let secret = desired
-        .secrets
-        .iter()
-        .find(|s| s.metadata.name.as_deref() == Some(name))
-        .unwrap();
-    String::from_utf8(secret.data.as_ref().unwrap()["service.json"].0.clone()).unwrap()
+fn part_json(secret: &KubeSecret) -> String {
+    let data = secret.data.as_ref().unwrap();
+    assert_eq!(data.len(), 1, "one key per part");
+    String::from_utf8(data.values().next().unwrap().0.clone()).unwrap()
 }
 
 #[test]
-fn one_connector_per_platform_in_use_plus_gcloudcx() {
-    let desired = render_namespace(&example(), &state());
+fn one_connector_per_platform_in_use_plus_gcloudcx_in_the_installation_namespace() {
+    let desired = plane(&example(), &tenants());
     assert_eq!(
         names(&desired.deployments),
         ["um-gcloudcx", "um-line", "um-telegram"]
@@ -127,122 +105,144 @@ fn one_connector_per_platform_in_use_plus_gcloudcx() {
         names(&desired.services),
         ["um-gcloudcx", "um-line", "um-telegram"]
     );
-    assert_eq!(
-        names(&desired.secrets),
-        ["um-gcloudcx-config", "um-line-config", "um-telegram-config"]
-    );
+    assert_eq!(names(&desired.secrets), ["um-settings"]);
     // The example configuration disables autoscaling for telegram only.
     assert_eq!(names(&desired.autoscalers), ["um-gcloudcx", "um-line"]);
+    for deployment in &desired.deployments {
+        assert_eq!(deployment.metadata.namespace.as_deref(), Some(HOME));
+        assert_eq!(
+            deployment.metadata.owner_references, None,
+            "shared by Tenants of many namespaces: swept by label, not owned"
+        );
+        assert_eq!(
+            deployment.metadata.labels.as_ref().unwrap()[INSTANCE_LABEL],
+            "um"
+        );
+    }
 }
 
 #[test]
-fn shared_objects_are_owned_by_every_tenant_that_uses_them() {
-    let desired = render_namespace(&example(), &state());
-    let telegram = desired
-        .deployments
-        .iter()
-        .find(|d| d.metadata.name.as_deref() == Some("um-telegram"))
-        .unwrap();
-    assert_eq!(owner_names(&telegram.metadata), ["acme", "beta"]);
-    let refs = telegram.metadata.owner_references.as_ref().unwrap();
-    assert!(refs.iter().all(|r| r.kind == "Tenant"
-        && r.api_version == TENANT_API_VERSION
-        && r.controller.is_none()));
-    assert_eq!(refs[0].uid, "uid-acme");
-    let gcloudcx = desired
-        .secrets
-        .iter()
-        .find(|s| s.metadata.name.as_deref() == Some("um-gcloudcx-config"))
-        .unwrap();
+fn the_shared_objects_depend_only_on_the_services_in_use() {
+    let first = plane(&example(), &tenants());
+    // A thousand more Telegram Tenants change nothing shared.
+    let mut more = tenants();
+    for i in 0..1000 {
+        more.push((telegram_tenant(&format!("t{i}"), "1:x"), true));
+    }
+    more.reverse();
+    let second = plane(&example(), &more);
+    assert_eq!(first.deployments, second.deployments);
+    assert_eq!(first.secrets, second.secrets);
+    assert_eq!(first.ingress, second.ingress);
+}
+
+#[test]
+fn two_installations_share_no_name_or_selector() {
+    let second = OperatorConfig::parse(&format!(
+        "instance: um-second\n{}",
+        crate::config::tests::EXAMPLE
+    ))
+    .unwrap();
+    let a = plane(&example(), &tenants());
+    let b = plane(&second, &tenants());
+    for (x, y) in a.deployments.iter().zip(&b.deployments) {
+        assert_ne!(x.metadata.name, y.metadata.name);
+        let selector = |d: &k8s_openapi::api::apps::v1::Deployment| {
+            d.spec
+                .as_ref()
+                .unwrap()
+                .selector
+                .match_labels
+                .clone()
+                .unwrap()
+        };
+        assert_ne!(selector(x), selector(y));
+    }
+    assert_ne!(a.secrets[0].metadata.name, b.secrets[0].metadata.name);
     assert_eq!(
-        owner_names(&gcloudcx.metadata),
-        ["acme", "beta"],
-        "gamma uses no Genesys Cloud"
-    );
-    let line = desired
-        .services
-        .iter()
-        .find(|s| s.metadata.name.as_deref() == Some("um-line"))
-        .unwrap();
-    assert_eq!(owner_names(&line.metadata), ["gamma"]);
-    assert_eq!(
-        owner_names(&desired.ingress.as_ref().unwrap().metadata),
-        ["acme", "beta", "gamma"]
+        b.ingress.unwrap().metadata.name.as_deref(),
+        Some("um-second-ingress")
     );
 }
 
 #[test]
 fn credentials_land_only_in_the_service_that_uses_them() {
-    let desired = render_namespace(&example(), &state());
-    let telegram = secret_json(&desired, "um-telegram-config");
-    assert!(telegram.contains(BOT_TOKEN_ACME) && telegram.contains(BOT_TOKEN_BETA));
-    assert!(
-        !telegram.contains(CLIENT_SECRET)
-            && !telegram.contains(WEBHOOK_TOKEN)
-            && !telegram.contains(LINE_SECRET)
-    );
-    let gcloudcx = secret_json(&desired, "um-gcloudcx-config");
+    let acme = parts(&telegram_tenant("acme", BOT_TOKEN_ACME), true);
+    assert_eq!(acme.len(), 2, "telegram and gcloudcx");
+    let by_service = |secrets: &[KubeSecret], service: &str| -> String {
+        let secret = secrets
+            .iter()
+            .find(|s| {
+                s.metadata.labels.as_ref().unwrap()[um_config::layout::SERVICE_LABEL] == service
+            })
+            .unwrap();
+        part_json(secret)
+    };
+    let telegram = by_service(&acme, "telegram");
+    assert!(telegram.contains(BOT_TOKEN_ACME));
+    assert!(!telegram.contains(CLIENT_SECRET) && !telegram.contains(WEBHOOK_TOKEN));
+    let gcloudcx = by_service(&acme, "gcloudcx");
     assert!(gcloudcx.contains(CLIENT_SECRET) && gcloudcx.contains(WEBHOOK_TOKEN));
-    assert!(!gcloudcx.contains(BOT_TOKEN_ACME) && !gcloudcx.contains(LINE_SECRET));
-    assert!(
-        !gcloudcx.contains("shop.gamma"),
-        "a pureConnect tenant is not gcloudcx's"
-    );
-    let line = secret_json(&desired, "um-line-config");
-    assert!(
-        line.contains(LINE_SECRET)
-            && !line.contains(BOT_TOKEN_ACME)
-            && !line.contains(CLIENT_SECRET)
-    );
-    // No service uses a Storage in this version: none gets one.
-    for json in [&telegram, &gcloudcx, &line] {
-        assert!(json.contains("\"storages\":[]"), "{json}");
+    assert!(!gcloudcx.contains(BOT_TOKEN_ACME));
+
+    let gamma = parts(&line_tenant_without_genesys(), false);
+    assert_eq!(gamma.len(), 1, "no Genesys Cloud: no gcloudcx part");
+    assert!(by_service(&gamma, "line").contains(LINE_SECRET));
+
+    // What the connector assembles from the parts it selects.
+    let mut read: Vec<um_config::layout::Part> = Vec::new();
+    for secret in acme
+        .iter()
+        .chain(&gamma)
+        .chain(plane(&example(), &tenants()).secrets.iter())
+    {
+        let labels = secret.metadata.labels.as_ref().unwrap();
+        let kind = part_of(labels).unwrap();
+        let data = secret
+            .data
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect();
+        read.push(um_config::layout::parse_part(kind, &data).unwrap());
     }
-    let parsed = um_config::ServiceConfig::from_json(telegram.as_bytes()).unwrap();
-    assert_eq!(parsed.service, "telegram");
+    let config = um_config::layout::assemble("telegram", &read);
+    assert_eq!(config.tenants.keys().collect::<Vec<_>>(), ["shop.acme"]);
     assert_eq!(
-        parsed.tenants.keys().collect::<Vec<_>>(),
-        ["shop.acme", "shop.beta"]
-    );
-    assert_eq!(
-        parsed.settings.default_commander_prefix.as_deref(),
+        config.settings.default_commander_prefix.as_deref(),
         Some(">")
     );
     assert_eq!(
-        parsed.settings.outbound_proxy, None,
+        config.settings.outbound_proxy, None,
         "empty proxy is no proxy"
     );
 }
 
 #[test]
-fn rendering_is_stable_whatever_the_tenant_order() {
-    let first = render_namespace(&example(), &state());
-    let mut reordered = state();
-    reordered.tenants.reverse();
-    let second = render_namespace(&example(), &reordered);
-    assert_eq!(first.secrets, second.secrets);
-    assert_eq!(first.deployments, second.deployments);
-    assert_eq!(first.ingress, second.ingress);
+fn a_tenant_part_names_its_tenant_and_is_small_whatever_the_installation_size() {
+    let acme = parts(&telegram_tenant("acme", BOT_TOKEN_ACME), true);
+    for secret in &acme {
+        let meta = &secret.metadata;
+        assert_eq!(meta.namespace.as_deref(), Some(HOME));
+        assert_eq!(
+            meta.annotations.as_ref().unwrap()[um_config::layout::TENANT_ANNOTATION],
+            "shop.acme"
+        );
+        assert_eq!(
+            meta.labels.as_ref().unwrap()[um_config::layout::TENANT_NAMESPACE_LABEL],
+            "shop"
+        );
+        assert!(
+            every_tenant_part_name(&example(), "shop.acme").contains(meta.name.as_ref().unwrap())
+        );
+        assert!(part_json(secret).len() < 4096);
+    }
 }
 
 #[test]
-fn unresolved_tenant_keeps_its_connector_but_is_not_in_the_configuration() {
-    let mut state = state();
-    state.tenants[1].config = None; // acme
-    let desired = render_namespace(&example(), &state);
-    let telegram = secret_json(&desired, "um-telegram-config");
-    assert!(!telegram.contains("shop.acme") && telegram.contains("shop.beta"));
-    let deployment = desired
-        .deployments
-        .iter()
-        .find(|d| d.metadata.name.as_deref() == Some("um-telegram"))
-        .unwrap();
-    assert_eq!(owner_names(&deployment.metadata), ["acme", "beta"]);
-}
-
-#[test]
-fn deployment_runs_the_service_without_api_token_or_literal_credentials() {
-    let desired = render_namespace(&example(), &state());
+fn deployment_runs_the_service_with_its_service_account_and_no_literal_credentials() {
+    let desired = plane(&example(), &tenants());
     let deployment = desired
         .deployments
         .iter()
@@ -251,7 +251,8 @@ fn deployment_runs_the_service_without_api_token_or_literal_credentials() {
     let spec = deployment.spec.as_ref().unwrap();
     assert_eq!(spec.replicas, None, "the HPA owns replicas");
     let pod = spec.template.spec.as_ref().unwrap();
-    assert_eq!(pod.automount_service_account_token, Some(false));
+    assert_eq!(pod.service_account_name.as_deref(), Some("um-connector"));
+    assert_eq!(pod.volumes, None, "configuration comes through the API");
     let container = &pod.containers[0];
     assert_eq!(
         container.image.as_deref(),
@@ -269,17 +270,28 @@ fn deployment_runs_the_service_without_api_token_or_literal_credentials() {
         .map(|e| (e.name.as_str(), e))
         .collect();
     assert_eq!(env["UM_SERVICE"].value.as_deref(), Some("gcloudcx"));
-    assert_eq!(
-        env["UM_CONFIG_DIR"].value.as_deref(),
-        Some("/etc/um/config")
-    );
+    assert_eq!(env["UM_CONFIG_SOURCE"].value.as_deref(), Some("kubernetes"));
+    assert_eq!(env["UM_INSTANCE"].value.as_deref(), Some("um"));
     assert_eq!(env["UM_HTTP_PORT"].value.as_deref(), Some("8080"));
     assert_eq!(env["UM_LOG_LEVEL"].value.as_deref(), Some("INFO"));
     assert_eq!(
         env["UM_BUS_NAMESPACE"].value.as_deref(),
-        Some("um.shop"),
-        "the connectors of each Tenant namespace have their own queues"
+        Some("um"),
+        "one bus namespace per installation"
     );
+    let field = |name: &str| {
+        env[name]
+            .value_from
+            .as_ref()
+            .unwrap()
+            .field_ref
+            .as_ref()
+            .unwrap()
+            .field_path
+            .clone()
+    };
+    assert_eq!(field("POD_IP"), "status.podIP");
+    assert_eq!(field("POD_NAMESPACE"), "metadata.namespace");
     let amqp = env["UM_AMQP_URL"]
         .value_from
         .as_ref()
@@ -292,50 +304,27 @@ fn deployment_runs_the_service_without_api_token_or_literal_credentials() {
         ("um-rabbitmq", "url")
     );
     assert!(env["UM_AMQP_URL"].value.is_none() && env["UM_REDIS_URL"].value.is_none());
-    let pod_ip = env["POD_IP"]
-        .value_from
-        .as_ref()
-        .unwrap()
-        .field_ref
-        .as_ref()
-        .unwrap();
-    assert_eq!(pod_ip.field_path, "status.podIP");
     let literal_env = serde_json::to_string(&container.env).unwrap();
     for secret in [CLIENT_SECRET, WEBHOOK_TOKEN, BOT_TOKEN_ACME] {
         assert!(!literal_env.contains(secret));
     }
-    assert_eq!(
-        container
-            .readiness_probe
+    let probe_path = |probe: &Option<k8s_openapi::api::core::v1::Probe>| {
+        probe
             .as_ref()
             .unwrap()
             .http_get
             .as_ref()
             .unwrap()
             .path
-            .as_deref(),
+            .clone()
+    };
+    assert_eq!(
+        probe_path(&container.readiness_probe).as_deref(),
         Some("/healthz/readiness")
     );
     assert_eq!(
-        container
-            .liveness_probe
-            .as_ref()
-            .unwrap()
-            .http_get
-            .as_ref()
-            .unwrap()
-            .path
-            .as_deref(),
+        probe_path(&container.liveness_probe).as_deref(),
         Some("/healthz/liveness")
-    );
-    let volume = &pod.volumes.as_ref().unwrap()[0];
-    assert_eq!(
-        volume.secret.as_ref().unwrap().secret_name.as_deref(),
-        Some("um-gcloudcx-config")
-    );
-    assert_eq!(
-        container.volume_mounts.as_ref().unwrap()[0].mount_path,
-        "/etc/um/config"
     );
     let limits = container
         .resources
@@ -345,10 +334,9 @@ fn deployment_runs_the_service_without_api_token_or_literal_credentials() {
         .as_ref()
         .unwrap();
     assert_eq!(limits["cpu"].0, "50m");
-    assert_eq!(
-        spec.selector.match_labels.as_ref().unwrap()["app.kubernetes.io/name"],
-        "um-gcloudcx"
-    );
+    let selector = spec.selector.match_labels.as_ref().unwrap();
+    assert_eq!(selector["app.kubernetes.io/name"], "um-gcloudcx");
+    assert_eq!(selector[INSTANCE_LABEL], "um");
     let labels = deployment.metadata.labels.as_ref().unwrap();
     assert_eq!(labels["app.kubernetes.io/managed-by"], "um-operator");
     assert_eq!(labels["app.kubernetes.io/part-of"], "universal-messaging");
@@ -356,7 +344,7 @@ fn deployment_runs_the_service_without_api_token_or_literal_credentials() {
 
 #[test]
 fn per_service_settings_apply() {
-    let desired = render_namespace(&example(), &state());
+    let desired = plane(&example(), &tenants());
     let telegram = desired
         .deployments
         .iter()
@@ -402,13 +390,13 @@ fn disabled_service_is_not_rendered() {
     let text = crate::config::tests::EXAMPLE
         .replace("telegram: {logging", "telegram: {enabled: false, logging");
     let config = OperatorConfig::parse(&text).unwrap();
-    let desired = render_namespace(&config, &state());
+    let desired = plane(&config, &tenants());
     assert_eq!(names(&desired.deployments), ["um-gcloudcx", "um-line"]);
 }
 
 #[test]
 fn ingress_routes_each_path_to_its_service() {
-    let desired = render_namespace(&example(), &state());
+    let desired = plane(&example(), &tenants());
     let ingress = desired.ingress.unwrap();
     assert_eq!(ingress.metadata.name.as_deref(), Some("um-ingress"));
     assert_eq!(ingress.metadata.annotations.as_ref().unwrap()["a"], "b");
@@ -455,9 +443,8 @@ fn a_service_this_version_lacks_is_never_rendered_even_when_enabled() {
         crate::config::tests::EXAMPLE.replace("services:\n", "services:\n  api: {enabled: true}\n");
     let config = OperatorConfig::parse(&text).unwrap();
     assert!(config.service_enabled("api"));
-    let desired = render_namespace(&config, &state());
+    let desired = plane(&config, &tenants());
     assert!(!names(&desired.deployments).contains(&"um-api".to_owned()));
-    assert!(!names(&desired.secrets).contains(&"um-api-config".to_owned()));
     let spec = desired.ingress.unwrap().spec.unwrap();
     let paths: Vec<_> = spec.rules.unwrap()[0]
         .http
@@ -471,14 +458,8 @@ fn a_service_this_version_lacks_is_never_rendered_even_when_enabled() {
 }
 
 #[test]
-fn empty_namespace_renders_nothing() {
-    let desired = render_namespace(
-        &example(),
-        &NamespaceState {
-            namespace: "empty".into(),
-            ..NamespaceState::default()
-        },
-    );
+fn no_tenant_renders_nothing() {
+    let desired = plane(&example(), &[]);
     assert!(
         desired.deployments.is_empty() && desired.secrets.is_empty() && desired.ingress.is_none()
     );
