@@ -7,18 +7,21 @@
 #
 # Checks: a Telegram + Genesys Cloud Tenant becomes Ready with its webhook
 # URL and integration id in status, the integration exists at the
-# simulator, the shared objects exist with owner references; changing the
+# simulator, the installation's data plane (connectors, Ingress) runs in the
+# operator's namespace and the Tenant's configuration is its own Secrets
+# there, read by the connectors through the API; changing the
 # integration name and the webhook token Secret PATCHes the integration; a
 # Tenant whose Secret is missing reports CredentialsResolved=False naming
 # it and becomes Ready when the Secret is created; an invalid Tenant is
 # refused by the apiserver; a conflicting default Storage is reported, and
 # every Storage and a Tenant of a preview platform are Ready=False with the
 # reason NotImplemented / PlatformNotSupported and get nothing rendered; a
-# Deployment an admission policy refuses is named (object and the
-# apiserver's answer) in kubectl describe and a Warning Event; a second
+# configuration Secret an admission policy refuses is named (object and
+# the apiserver's answer) in kubectl describe and a Warning Event; a second
 # installation (own instance, Lease, bus namespace, watched namespace) runs
-# beside the first on the same cluster and broker;
-# deleting the Tenants deletes the integrations and every object; SIGTERM
+# beside the first in the same namespace, on the same cluster and broker;
+# deleting the Tenants deletes the integrations, their configuration and,
+# with the last one, the data plane; SIGTERM
 # stops the operator cleanly and releases its Lease.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -112,8 +115,15 @@ kubectl wait --for condition=Established --timeout=60s \
   crd/notifierdestinations.messaging.universal-messaging.io >/dev/null
 kubectl create namespace "$NS" >/dev/null
 kubectl create namespace "$OPERATOR_NS" >/dev/null
-kubectl -n "$NS" create secret generic um-rabbitmq --from-literal=url="$UM_TEST_AMQP_URL" >/dev/null
-kubectl -n "$NS" create secret generic um-redis --from-literal=url="$UM_TEST_REDIS_URL" >/dev/null
+# The installation's own Secrets and the connectors' ServiceAccount (what
+# the chart creates): only in the operator's namespace.
+kubectl -n "$OPERATOR_NS" create secret generic um-rabbitmq --from-literal=url="$UM_TEST_AMQP_URL" >/dev/null
+kubectl -n "$OPERATOR_NS" create secret generic um-redis --from-literal=url="$UM_TEST_REDIS_URL" >/dev/null
+kubectl -n "$OPERATOR_NS" create role um-connector-config --verb=get,list,watch --resource=secrets >/dev/null
+for sa in um-connector um-second-connector; do
+  kubectl -n "$OPERATOR_NS" create serviceaccount "$sa" >/dev/null
+  kubectl -n "$OPERATOR_NS" create rolebinding "$sa" --role=um-connector-config --serviceaccount="$OPERATOR_NS:$sa" >/dev/null
+done
 
 # --- the operator -----------------------------------------------------------
 API_ROOT=$UM_INGRESS_URL
@@ -164,10 +174,16 @@ EOF
 sim_integration() { # <id> -> JSON of the integration at the simulator, or nothing
   curl -fsS "$SIM/__sim/genesys/integrations" | jq -c --arg id "$1" '.current[] | select(.id == $id)'
 }
-owners_of() { # <kind> <name> -> sorted owner names
-  kubectl -n "$NS" get "$1" "$2" -o json | jq -r '[.metadata.ownerReferences[] | select(.kind == "Tenant") | .name] | sort | join(",")'
-}
 absent() { ! kubectl -n "$NS" get "$1" "$2" >/dev/null 2>&1; }
+home_absent() { ! kubectl -n "$OPERATOR_NS" get "$1" "$2" >/dev/null 2>&1; }
+part() { # <service> <namespace.tenant> [instance] -> name of the Tenant's configuration Secret, or nothing
+  kubectl -n "$OPERATOR_NS" get secrets -l "messaging.universal-messaging.io/instance=${3:-um},messaging.universal-messaging.io/service=$1" -o json \
+    | jq -r --arg k "$2" '.items[] | select(.metadata.annotations["messaging.universal-messaging.io/tenant"] == $k) | .metadata.name'
+}
+part_json() { # <service> <namespace.tenant> -> the tenant.json it holds
+  local name; name=$(part "$1" "$2")
+  [ -n "$name" ] && kubectl -n "$OPERATOR_NS" get secret "$name" -o jsonpath='{.data.tenant\.json}' | base64 -d
+}
 
 # --- 1. an invalid Tenant is refused by the apiserver ----------------------
 if out=$(tenant_yaml bad acme-telegram "Bad" | sed 's/messaging: {telegram: {botToken: {name: acme-telegram, key: token}}}/messaging: {telegram: {}}/' \
@@ -202,24 +218,32 @@ integration=$(sim_integration "$ACME_ID")
 kubectl -n "$NS" get tenant acme -o jsonpath='{.metadata.finalizers}' | grep -q "messaging.universal-messaging.io/integration" \
   || fail "finalizer missing on acme"
 
+# The data plane is the installation's, in its namespace, shared by the
+# Tenants of every namespace: no owner references, the installation's label.
 for object in deployment/um-telegram deployment/um-gcloudcx service/um-telegram service/um-gcloudcx \
-  secret/um-telegram-config secret/um-gcloudcx-config hpa/um-telegram hpa/um-gcloudcx ingress/um-ingress; do
-  [ "$(owners_of "${object%%/*}" "${object#*/}")" = "acme" ] || fail "$object owners: $(owners_of "${object%%/*}" "${object#*/}")"
+  secret/um-settings hpa/um-telegram hpa/um-gcloudcx ingress/um-ingress; do
+  meta=$(kubectl -n "$OPERATOR_NS" get "${object%%/*}" "${object#*/}" -o json | jq -c .metadata) || fail "$object not in $OPERATOR_NS"
+  [ "$(jq -r '.labels["messaging.universal-messaging.io/instance"]' <<<"$meta")" = um ] || fail "$object lacks the instance label"
+  [ "$(jq -r '.ownerReferences // [] | length' <<<"$meta")" = 0 ] || fail "$object has owner references"
 done
-telegram_config=$(kubectl -n "$NS" get secret um-telegram-config -o jsonpath='{.data.service\.json}' | base64 -d)
-gcloudcx_config=$(kubectl -n "$NS" get secret um-gcloudcx-config -o jsonpath='{.data.service\.json}' | base64 -d)
+for kind in deployment service ingress secret; do
+  [ -z "$(kubectl -n "$NS" get "$kind" -l app.kubernetes.io/managed-by=um-operator -o name)" ] \
+    || fail "the operator wrote a $kind into the Tenant namespace $NS"
+done
+telegram_config=$(part_json telegram "$NS.acme") || fail "no telegram configuration Secret for $NS.acme"
+gcloudcx_config=$(part_json gcloudcx "$NS.acme") || fail "no gcloudcx configuration Secret for $NS.acme"
 grep -qF "$BOT_TOKEN_ACME" <<<"$telegram_config" || fail "bot token not in the telegram configuration"
 grep -qF "$CLIENT_SECRET" <<<"$telegram_config" && fail "Genesys client secret leaked into the telegram configuration"
 grep -qF "$BOT_TOKEN_ACME" <<<"$gcloudcx_config" && fail "bot token leaked into the gcloudcx configuration"
-[ "$(jq -r --arg k "$NS.acme" '.tenants[$k].genesys.integrationId' <<<"$gcloudcx_config")" = "$ACME_ID" ] \
+[ "$(jq -r '.genesys.integrationId' <<<"$gcloudcx_config")" = "$ACME_ID" ] \
   || fail "gcloudcx configuration lacks the integration id"
-deployment=$(kubectl -n "$NS" get deployment um-gcloudcx -o json)
-[ "$(jq -r '.spec.template.spec.automountServiceAccountToken' <<<"$deployment")" = false ] || fail "pods get an API token"
+deployment=$(kubectl -n "$OPERATOR_NS" get deployment um-gcloudcx -o json)
+[ "$(jq -r '.spec.template.spec.serviceAccountName' <<<"$deployment")" = um-connector ] || fail "pods do not run as um-connector"
 [ "$(jq -r '.spec.template.spec.containers[0].env[] | select(.name == "UM_LOG_LEVEL") | .value' <<<"$deployment")" = DEBUG ] \
   || fail "per-service log level not applied"
 jq -e '[.spec.template.spec.containers[0].env[] | select(.value != null) | .value] | map(select(contains("op-e2e-client-secret"))) | length == 0' \
   <<<"$deployment" >/dev/null || fail "a credential is a literal in the Deployment"
-paths=$(kubectl -n "$NS" get ingress um-ingress -o json | jq -r '[.spec.rules[0].http.paths[] | "\(.path)=\(.backend.service.name)"] | sort | join(" ")')
+paths=$(kubectl -n "$OPERATOR_NS" get ingress um-ingress -o json | jq -r '[.spec.rules[0].http.paths[] | "\(.path)=\(.backend.service.name)"] | sort | join(" ")')
 [ "$paths" = "/openmessaging=um-gcloudcx /telegram=um-telegram" ] || fail "ingress paths: $paths"
 # No secret value in status or Events.
 events=$(kubectl -n "$NS" get events -o json)
@@ -230,16 +254,14 @@ jq -e '[.items[] | select(.regarding.name == "acme" and .reason == "Registered")
   || jq -e '[.items[] | select(.involvedObject.name == "acme" and .reason == "Registered")] | length >= 1' <<<"$events" >/dev/null \
   || fail "no Registered Event for acme"
 
-# The connectors of each Tenant namespace have their own bus namespace
-# (<instance>.<namespace>): the real connectors declared their queues under
-# it, and nothing consumes the shared default names.
-bus_env=$(kubectl -n "$NS" get deployment um-telegram -o json \
+# The installation's connectors share one bus namespace, its instance name:
+# the real connectors declared their queues under it.
+bus_env=$(kubectl -n "$OPERATOR_NS" get deployment um-telegram -o json \
   | jq -r '.spec.template.spec.containers[0].env[] | select(.name == "UM_BUS_NAMESPACE") | .value')
-[ "$bus_env" = "um.$NS" ] || fail "um-telegram's UM_BUS_NAMESPACE is '$bus_env', not um.$NS"
+[ "$bus_env" = "um" ] || fail "um-telegram's UM_BUS_NAMESPACE is '$bus_env', not um"
 queues() { _um_rabbitmqctl "$run/services" -q list_queues name; }
-own_queues() { queues | grep -qx "um.$NS.to-cx.0" && queues | grep -qx "um.$NS.to-guest.telegram.0"; }
-wait_until 60 "queues um.$NS.to-cx.0 and um.$NS.to-guest.telegram.0" own_queues
-if queues | grep -qx "um.to-cx.0"; then fail "a connector declared the shared queue um.to-cx.0"; fi
+own_queues() { queues | grep -qx "um.to-cx.0" && queues | grep -qx "um.to-guest.telegram.0"; }
+wait_until 60 "queues um.to-cx.0 and um.to-guest.telegram.0" own_queues
 
 # --- 3. changing the integration name and the token PATCHes it ------------
 kubectl -n "$NS" patch tenant acme --type=merge \
@@ -251,8 +273,8 @@ kubectl -n "$NS" create secret generic acme-webhook --from-literal=token="acme-r
 wait_until 60 "webhook token rotated at the simulator" bash -c \
   "curl -fsS '$SIM/__sim/genesys/integrations' | jq -e --arg id '$ACME_ID' '.current[] | select(.id == \$id and .secretToken == \"acme-rotated-token-9876543210\")'"
 [ "$(curl -fsS "$SIM/__sim/genesys/integrations" | jq '.current | length')" = 1 ] || fail "an update created a second integration"
-wait_until 60 "gcloudcx configuration carries the rotated token" bash -c \
-  "kubectl -n $NS get secret um-gcloudcx-config -o jsonpath='{.data.service\.json}' | base64 -d | grep -qF acme-rotated-token-9876543210"
+rotated() { part_json gcloudcx "$NS.acme" | grep -qF acme-rotated-token-9876543210; }
+wait_until 60 "gcloudcx configuration carries the rotated token" rotated
 
 # --- 4. a missing Secret is named, and creating it heals the Tenant -------
 kubectl -n "$NS" create secret generic beta-webhook --from-literal=token="beta-webhook-token-0123456789" >/dev/null
@@ -266,7 +288,7 @@ t0=$(date +%s%N)
 kubectl -n "$NS" create secret generic beta-telegram --from-literal=token="$BOT_TOKEN_BETA" >/dev/null
 wait_until 120 "Tenant beta Ready after its Secret was created" condition_is beta Ready True/Ready
 um_log "beta Ready $(( ($(date +%s%N) - t0) / 1000000 )) ms after its Secret was created"
-[ "$(owners_of deployment um-telegram)" = "acme,beta" ] || fail "um-telegram owners: $(owners_of deployment um-telegram)"
+[ -n "$(part telegram "$NS.beta")" ] || fail "no telegram configuration Secret for beta"
 BETA_ID=$(kubectl -n "$NS" get tenant beta -o jsonpath='{.status.integrationId}')
 [ -n "$(sim_integration "$BETA_ID")" ] || fail "beta's integration not at the simulator"
 
@@ -311,8 +333,9 @@ storage_not_implemented() {
     | jq -e '[.status.conditions[] | select((.type == "Ready" or .type == "Supported") and .status == "False" and .reason == "NotImplemented")] | length == 2'
 }
 wait_until 60 "Storage first Ready=False/NotImplemented" storage_not_implemented
-kubectl -n "$NS" get secret um-telegram-config -o jsonpath='{.data.service\.json}' | base64 -d \
-  | jq -e '.storages == []' >/dev/null || fail "a Storage was rendered into the telegram configuration"
+kubectl -n "$OPERATOR_NS" get secrets -l messaging.universal-messaging.io/instance=um -o json \
+  | jq -r '.items[].data | to_entries[].value | @base64d' | grep -q "um-first" \
+  && fail "a Storage was rendered into a configuration Secret"
 
 # --- 6b. a Tenant of a platform this version does not serve ----------------
 kubectl -n "$NS" create secret generic wechat --from-literal=appSecret=s --from-literal=token=t >/dev/null
@@ -331,41 +354,49 @@ spec:
 EOF
 wait_until 60 "wx Ready=False/PlatformNotSupported" condition_is wx Ready False/PlatformNotSupported
 condition_is wx Supported False/PlatformNotSupported || fail "wx Supported is $(condition wx Supported)"
-absent deployment um-wechat || fail "a Deployment was rendered for the unsupported WeChat Tenant"
-absent secret um-wechat-config || fail "a configuration was rendered for the unsupported WeChat Tenant"
+home_absent deployment um-wechat || fail "a Deployment was rendered for the unsupported WeChat Tenant"
+[ -z "$(part wechat "$NS.wx")$(part gcloudcx "$NS.wx")" ] || fail "a configuration was rendered for the unsupported WeChat Tenant"
 [ -z "$(curl -fsS "$SIM/__sim/genesys/integrations" | jq -r '.current[] | select(.name == "WeChat preview") | .id')" ] \
   || fail "an Open Messaging integration was registered for a Tenant nothing serves"
 kubectl -n "$NS" delete tenant wx >/dev/null
 
-# --- 6c. a Deployment the apiserver refuses is named in kubectl describe ----
-# A ValidatingAdmissionPolicy denies every Deployment in namespace $DENIED:
-# the Tenant there says which object was refused and why, in its
-# conditions and a Warning Event; removing the policy heals it.
+# --- 6c. a write the apiserver refuses is named in kubectl describe ---------
+# A ValidatingAdmissionPolicy denies the configuration Secrets of the
+# Tenants of namespace $DENIED (what a quota or a platform team's policy
+# does): the Tenant there says which object was refused and why, in its
+# conditions and a Warning Event, the other Tenants stay Ready; removing the
+# policy heals it. (A refused shared object, a Deployment, is reported by
+# every Tenant it serves: reconcile_tests.rs, stage 10.)
 DENIED=um-e2e-denied
 kubectl create namespace "$DENIED" >/dev/null
 kubectl apply -f - >/dev/null <<EOF
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicy
-metadata: {name: um-e2e-no-deployments}
+metadata: {name: um-e2e-no-config}
 spec:
   failurePolicy: Fail
   matchConstraints:
     resourceRules:
-    - {apiGroups: [apps], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [deployments]}
+    - {apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [secrets]}
   validations:
-  - {expression: "false", message: "Deployments are not allowed in this namespace (e2e policy)"}
+  - expression: "!has(object.metadata.labels) || !('messaging.universal-messaging.io/tenant-namespace' in object.metadata.labels) || object.metadata.labels['messaging.universal-messaging.io/tenant-namespace'] != '$DENIED'"
+    message: "configuration of namespace $DENIED is not allowed (e2e policy)"
 ---
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicyBinding
-metadata: {name: um-e2e-no-deployments}
+metadata: {name: um-e2e-no-config}
 spec:
-  policyName: um-e2e-no-deployments
+  policyName: um-e2e-no-config
   validationActions: [Deny]
   matchResources:
-    namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: $DENIED}}
+    namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: $OPERATOR_NS}}
 EOF
 policy_denies() {
-  ! kubectl -n "$DENIED" create deployment probe --image=x --dry-run=server >/dev/null 2>&1
+  ! kubectl apply --dry-run=server -f - >/dev/null 2>&1 <<EOF
+apiVersion: v1
+kind: Secret
+metadata: {name: probe, namespace: $OPERATOR_NS, labels: {messaging.universal-messaging.io/tenant-namespace: $DENIED}}
+EOF
 }
 wait_until 30 "the admission policy is in force" policy_denies
 kubectl -n "$DENIED" create secret generic acme-telegram --from-literal=token="$BOT_TOKEN_ACME" >/dev/null
@@ -375,22 +406,24 @@ tenant_yaml denied acme-telegram "Denied Telegram" | sed "s/namespace: $NS}/name
 TNS=$DENIED wait_until 90 "denied Reconciled=False/ApplyFailed" condition_is denied Reconciled False/ApplyFailed
 TNS=$DENIED condition_is denied Ready False/NotReady || fail "denied Ready is $(TNS=$DENIED condition denied Ready)"
 described=$(kubectl -n "$DENIED" describe tenant denied)
-grep -q "applying Deployment $DENIED/um-" <<<"$described" || fail "describe does not name the refused Deployment: $described"
-grep -q "Deployments are not allowed in this namespace (e2e policy)" <<<"$described" \
+grep -q "applying Secret $OPERATOR_NS/um-" <<<"$described" || fail "describe does not name the refused Secret: $described"
+grep -q "configuration of namespace $DENIED is not allowed (e2e policy)" <<<"$described" \
   || fail "describe does not carry the policy's message: $described"
 denied_warning() {
   kubectl -n "$DENIED" get events.events.k8s.io -o json \
-    | jq -e '.items[] | select(.type == "Warning" and .reason == "ApplyFailed" and (.note | contains("Deployment")))' >/dev/null
+    | jq -e '.items[] | select(.type == "Warning" and .reason == "ApplyFailed" and (.note | contains("Secret")))' >/dev/null
 }
 wait_until 30 "a Warning Event ApplyFailed" denied_warning
-kubectl delete validatingadmissionpolicybinding um-e2e-no-deployments >/dev/null
+condition_is acme Ready True/Ready || fail "the refusal of another namespace's configuration touched acme: $(condition acme Ready)"
+kubectl delete validatingadmissionpolicybinding um-e2e-no-config >/dev/null
 t0=$(date +%s%N)
 TNS=$DENIED wait_until 120 "denied Reconciled=True once the policy is gone" condition_is denied Reconciled True/Applied
-um_log "denied: the refused Deployment was named in kubectl describe and a Warning Event; Reconciled=True $(( ($(date +%s%N) - t0) / 1000000 )) ms after the policy was removed"
-kubectl -n "$DENIED" get deployment um-telegram >/dev/null || fail "no Deployment after the policy was removed"
-kubectl delete validatingadmissionpolicy um-e2e-no-deployments >/dev/null
+um_log "denied: the refused configuration Secret was named in kubectl describe and a Warning Event; Reconciled=True $(( ($(date +%s%N) - t0) / 1000000 )) ms after the policy was removed"
+[ -n "$(part telegram "$DENIED.denied")" ] || fail "no configuration Secret after the policy was removed"
+kubectl delete validatingadmissionpolicy um-e2e-no-config >/dev/null
 kubectl -n "$DENIED" delete tenant denied --wait=false >/dev/null
 wait_until 60 "denied gone" bash -c "! kubectl -n $DENIED get tenant denied >/dev/null 2>&1"
+[ -z "$(part telegram "$DENIED.denied")" ] || fail "denied's configuration Secret outlived it"
 
 # --- 7. deleting Tenants deletes integrations and objects -----------------
 kubectl -n "$NS" delete tenant acme --wait=false >/dev/null
@@ -398,26 +431,26 @@ wait_until 60 "acme gone" absent tenant acme
 [ -z "$(sim_integration "$ACME_ID")" ] || fail "acme's integration still at the simulator"
 curl -fsS "$SIM/__sim/genesys/integrations" | jq -e --arg id "$ACME_ID" '.deleted | index($id) != null' >/dev/null \
   || fail "the simulator saw no DELETE of acme's integration"
-wait_until 60 "um-telegram owned by beta only" bash -c "[ \"\$(kubectl -n $NS get deployment um-telegram -o json | jq -r '[.metadata.ownerReferences[].name] | join(\",\")')\" = beta ]"
-wait_until 60 "acme out of the gcloudcx configuration" bash -c \
-  "! kubectl -n $NS get secret um-gcloudcx-config -o jsonpath='{.data.service\.json}' | base64 -d | grep -qF '$NS.acme'"
+[ -z "$(part telegram "$NS.acme")$(part gcloudcx "$NS.acme")" ] || fail "acme's configuration Secrets outlived it"
+kubectl -n "$OPERATOR_NS" get deployment um-telegram >/dev/null || fail "um-telegram went with acme while beta uses it"
 kubectl -n "$NS" delete tenant beta --wait=false >/dev/null
 wait_until 60 "beta gone" absent tenant beta
 [ -z "$(sim_integration "$BETA_ID")" ] || fail "beta's integration still at the simulator"
-for object in deployment/um-telegram deployment/um-gcloudcx service/um-telegram secret/um-telegram-config \
-  secret/um-gcloudcx-config hpa/um-gcloudcx ingress/um-ingress; do
-  wait_until 60 "$object removed" absent "${object%%/*}" "${object#*/}"
+# The last served Tenant is gone: the data plane is swept from the
+# operator's namespace.
+for object in deployment/um-telegram deployment/um-gcloudcx service/um-telegram secret/um-settings \
+  hpa/um-gcloudcx ingress/um-ingress; do
+  wait_until 60 "$object removed" home_absent "${object%%/*}" "${object#*/}"
 done
 
 
 # --- 7b. a second installation beside the first -----------------------------
-# Another operator (instance um-second, serving only $SECOND_NS) on the same
-# cluster, broker and Redis: its Tenant becomes Ready under its own Lease
-# and bus namespace, and the first operator never touches it.
+# Another operator (instance um-second, serving only $SECOND_NS) in the same
+# namespace as the first, on the same cluster, broker and Redis: its Tenant
+# becomes Ready under its own Lease, objects and bus namespace, and the
+# first operator (which serves nothing now) neither sweeps nor touches them.
 SECOND_NS=op-e2e-second
 kubectl create namespace "$SECOND_NS" >/dev/null
-kubectl -n "$SECOND_NS" create secret generic um-rabbitmq --from-literal=url="$UM_TEST_AMQP_URL" >/dev/null
-kubectl -n "$SECOND_NS" create secret generic um-redis --from-literal=url="$UM_TEST_REDIS_URL" >/dev/null
 SECOND_BOT="333333:second-install-bot-token"
 curl -fsS -X POST -H 'content-type: application/json' -d "{\"token\":\"$SECOND_BOT\"}" "$SIM/__sim/telegram/bots" >/dev/null
 kubectl -n "$SECOND_NS" create secret generic acme-telegram --from-literal=token="$SECOND_BOT" >/dev/null
@@ -435,17 +468,21 @@ wait_until 60 "the second installation leads under its own Lease" bash -c \
   || fail "the first installation lost its Lease to the second"
 tenant_yaml other acme-telegram "Other install" | sed "s/namespace: $NS}/namespace: $SECOND_NS}/" | kubectl apply -f - >/dev/null
 TNS=$SECOND_NS wait_until 180 "other (second installation) Ready" condition_is other Ready True/Ready
-second_bus=$(kubectl -n "$SECOND_NS" get deployment um-telegram -o json \
+second_bus=$(kubectl -n "$OPERATOR_NS" get deployment um-second-telegram -o json \
   | jq -r '.spec.template.spec.containers[0].env[] | select(.name == "UM_BUS_NAMESPACE") | .value')
-[ "$second_bus" = "um-second.$SECOND_NS" ] || fail "the second installation's bus namespace is '$second_bus'"
-second_queues() { queues | grep -qx "um-second.$SECOND_NS.to-cx.0"; }
-wait_until 60 "queue um-second.$SECOND_NS.to-cx.0" second_queues
+[ "$second_bus" = "um-second" ] || fail "the second installation's bus namespace is '$second_bus'"
+[ -n "$(part telegram "$SECOND_NS.other" um-second)" ] || fail "no configuration Secret of the second installation"
+[ -z "$(part telegram "$SECOND_NS.other")" ] || fail "the first installation wrote configuration for the second's Tenant"
+home_absent deployment um-telegram || fail "the first installation runs connectors though it serves no Tenant"
+second_queues() { queues | grep -qx "um-second.to-cx.0"; }
+wait_until 60 "queue um-second.to-cx.0" second_queues
 reporters=$(kubectl -n "$SECOND_NS" get events.events.k8s.io -o json | jq -r '[.items[] | select(.regarding.kind == "Tenant") | .reportingInstance] | unique | join(",")')
 [ "$reporters" = um-operator-second ] || fail "Events of the second installation's Tenant come from: $reporters"
 kubectl -n "$SECOND_NS" delete tenant other --wait=false >/dev/null
 wait_until 60 "other gone (the second installation's finalizer)" bash -c "! kubectl -n $SECOND_NS get tenant other >/dev/null 2>&1"
 um_proc_stop "$run" operator-second 20
-um_log "second installation: Ready under its own Lease and bus namespace (um-second.$SECOND_NS), untouched by the first"
+wait_until 60 "the second installation's data plane swept with its last Tenant" home_absent deployment um-second-telegram
+um_log "second installation: Ready under its own Lease, objects and bus namespace (um-second) in the same namespace, untouched by the first"
 
 # --- 8. metrics, leader election, graceful shutdown ------------------------
 metrics=$(curl -fsS "$OPERATOR_URL/metrics")
@@ -476,8 +513,6 @@ wait_until 30 "second operator leads" bash -c "curl -fsS '$SECOND_URL/metrics' |
 # version) gets no finalizer, nothing rendered, and says why.
 GC_NS=op-e2e-gc
 kubectl create namespace "$GC_NS" >/dev/null
-kubectl -n "$GC_NS" create secret generic um-rabbitmq --from-literal=url="$UM_TEST_AMQP_URL" >/dev/null
-kubectl -n "$GC_NS" create secret generic um-redis --from-literal=url="$UM_TEST_REDIS_URL" >/dev/null
 kubectl -n "$GC_NS" create secret generic solo-telegram --from-literal=token="$BOT_TOKEN_BETA" >/dev/null
 printf '%s\n' \
   "apiVersion: $API" \
@@ -490,10 +525,10 @@ printf '%s\n' \
   | kubectl apply -f - >/dev/null
 TNS=$GC_NS wait_until 60 "solo Ready=False/CxNotSupported" condition_is solo Ready False/CxNotSupported
 [ -z "$(kubectl -n "$GC_NS" get tenant solo -o jsonpath='{.metadata.finalizers}')" ] || fail "a pureConnect Tenant got a finalizer"
-absent_gc() { ! kubectl -n "$GC_NS" get "$1" "$2" >/dev/null 2>&1; }
-for object in deployment/um-telegram deployment/um-gcloudcx secret/um-telegram-config ingress/um-ingress; do
-  absent_gc "${object%%/*}" "${object#*/}" || fail "$object rendered for a Tenant nothing serves"
+for object in deployment/um-telegram deployment/um-gcloudcx ingress/um-ingress; do
+  home_absent "${object%%/*}" "${object#*/}" || fail "$object rendered for a Tenant nothing serves"
 done
+[ -z "$(part telegram "$GC_NS.solo")" ] || fail "a configuration was rendered for a Tenant nothing serves"
 kubectl -n "$GC_NS" delete tenant solo >/dev/null
 
 um_proc_stop "$run" operator-2 20
