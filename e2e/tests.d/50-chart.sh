@@ -1,9 +1,13 @@
 # The Helm chart and the kustomize bases: helm lint and template (variants,
-# values.schema.json refusals, CRDs identical to crds/), `kubectl apply -k`
-# of config/ and of every sample against the real apiserver (server-side dry
-# run), then helm install into the local control plane with the operator run
-# by the process runner, upgrade (generated passwords kept) and uninstall
-# (CRDs and Tenants kept).
+# values.schema.json refusals, CRDs identical to crds/, RBAC: the operator
+# reads cluster-wide or per watched namespace and writes only in the release
+# namespace, the connectors' ServiceAccount reads Secrets there; config/rbac
+# grants the same), `kubectl apply -k` of config/ and of every sample against
+# the real apiserver (server-side dry run), then helm install into the local
+# control plane with the operator run by the process runner (what its and
+# the connectors' ServiceAccounts may do, per `kubectl auth can-i`; a sample
+# Tenant's connector Deployment in the release namespace), upgrade
+# (generated passwords kept) and uninstall (CRDs and Tenants kept).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 source "$repo/e2e/lib/env.sh"
@@ -84,17 +88,155 @@ refused bad-watch-namespace "watchNamespaces" --set 'watchNamespaces={Shop_A}'
 template --set 'watchNamespaces={shop-a,shop-b}' --show-only templates/operator-configmap.yaml \
   | grep -A2 'watchNamespaces:' | grep -q -- '- shop-b' || fail "watchNamespaces not rendered into the operator configuration"
 
+# --- RBAC: read cluster-wide, write only in the release namespace -------------
+# rbac_check RENDERED RELEASE_NS OPERATOR_SA CONNECTOR_SA [WATCHED_NS...]:
+# prints one line per broken rule (nothing when all hold). The operator's
+# ClusterRole has its CRDs, Events and (serving every namespace) read-only
+# Secrets; its writes are a Role in the release namespace; with
+# watchNamespaces it reads Secrets through a Role in each watched namespace
+# only; the connectors' ServiceAccount may only read Secrets, only in the
+# release namespace; nothing renders into another namespace but those Roles.
+cat >"$work/rbac_check.py" <<'PY'
+import json, sys
+objects = json.load(sys.stdin)["items"]
+release_ns, operator_sa, connector_sa = sys.argv[1:4]
+watched = sys.argv[4:]
+operator = operator_sa  # the chart names the operator's RBAC objects like its ServiceAccount
+problems = []
+
+def find(kind, name, ns=None):
+    found = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name
+             and o["metadata"].get("namespace") == ns]
+    if len(found) != 1:
+        problems.append(f"{len(found)} {kind} {ns or '-'}/{name} rendered, not 1")
+        return None
+    return found[0]
+
+def grants(role):
+    return {(group, resource, verb) for rule in (role or {}).get("rules", [])
+            for group in rule.get("apiGroups", []) for resource in rule.get("resources", [])
+            for verb in rule.get("verbs", [])}
+
+def binds(binding, role_kind, role, sa):
+    if binding is None:
+        return
+    ref, subjects = binding["roleRef"], binding.get("subjects", [])
+    wanted = [{"kind": "ServiceAccount", "name": sa, "namespace": release_ns}]
+    if (ref["kind"], ref["name"]) != (role_kind, role) or subjects != wanted:
+        name = binding["metadata"]["name"]
+        problems.append(f"{binding['kind']} {name} does not bind {role_kind} {role} to {release_ns}/{sa}: {ref} {subjects}")
+
+written = {("", "secrets"), ("", "services"), ("apps", "deployments"),
+           ("autoscaling", "horizontalpodautoscalers"), ("networking.k8s.io", "ingresses")}
+read = {"get", "list", "watch"}
+read_secrets = {("", "secrets", verb) for verb in read}
+
+cluster = grants(find("ClusterRole", operator))
+if any("*" in triple for triple in cluster):
+    problems.append(f"the ClusterRole has a wildcard: {sorted(cluster)}")
+for group, resource, verb in sorted(cluster):
+    if (group, resource) == ("", "secrets") and verb not in read:
+        problems.append(f"the ClusterRole may {verb} secrets in every namespace")
+    elif (group, resource) in written - {("", "secrets")}:
+        problems.append(f"the ClusterRole may {verb} {resource} in every namespace")
+secrets = {verb for group, resource, verb in cluster if (group, resource) == ("", "secrets")}
+if secrets != (set() if watched else read):
+    problems.append(f"the ClusterRole grants {sorted(secrets)} on secrets (watchNamespaces: {watched})")
+for crd in ("tenants", "storages", "notifierdestinations"):
+    if not {("messaging.universal-messaging.io", crd, v) for v in ("get", "list", "watch", "patch")} <= cluster:
+        problems.append(f"the ClusterRole cannot get, list, watch and patch {crd}")
+binds(find("ClusterRoleBinding", operator), "ClusterRole", operator, operator_sa)
+
+home = grants(find("Role", operator, release_ns))
+for group, resource in sorted(written):
+    for verb in ("get", "list", "watch", "create", "patch", "delete"):
+        if (group, resource, verb) not in home:
+            problems.append(f"the Role in {release_ns} cannot {verb} {resource}")
+binds(find("RoleBinding", operator, release_ns), "Role", operator, operator_sa)
+
+for ns in watched:
+    role = f"{operator}-secrets"
+    if grants(find("Role", role, ns)) != read_secrets:
+        problems.append(f"the Role {ns}/{role} does not grant exactly get, list, watch on secrets")
+    binds(find("RoleBinding", role, ns), "Role", role, operator_sa)
+
+find("ServiceAccount", connector_sa, release_ns)
+if grants(find("Role", connector_sa, release_ns)) != read_secrets:
+    problems.append("the connector Role does not grant exactly get, list, watch on secrets")
+binds(find("RoleBinding", connector_sa, release_ns), "Role", connector_sa, connector_sa)
+
+for o in objects:
+    ns, what = o["metadata"].get("namespace"), f"{o['kind']} {o['metadata']['name']}"
+    if ns is not None and ns != release_ns and (ns not in watched or o["kind"] not in ("Role", "RoleBinding")):
+        problems.append(f"{what} renders into namespace {ns}")
+print("\n".join(problems))
+PY
+rbac_check() {
+  kubectl apply --dry-run=client -o json -f "$1" | python3 "$work/rbac_check.py" "${@:2}"
+}
+# check_rbac NAME RENDERED ARGS...: fails with every broken rule named.
+check_rbac() {
+  local name=$1 out; shift
+  out=$(rbac_check "$@") || { fail "RBAC ($name): the check did not run"; return; }
+  [ -z "$out" ] || fail "RBAC ($name): $out"
+}
+operator_sa=um-universal-messaging-operator connector_sa=um-universal-messaging-connector
+check_rbac "default values" "$work/default.yaml" um-system "$operator_sa" "$connector_sa"
+check_rbac "external" "$work/external.yaml" um-system "$operator_sa" "$connector_sa"
+template --set 'watchNamespaces={shop-a,shop-b}' >"$work/watched.yaml" || fail "helm template (watchNamespaces)"
+check_rbac "watchNamespaces" "$work/watched.yaml" um-system "$operator_sa" "$connector_sa" shop-a shop-b
+# The check fails on what it must refuse (else it proves nothing): a
+# ClusterRole that may create Secrets, a Role per watched namespace missing.
+sed 's/^    verbs: \[get, list, watch\]$/    verbs: [get, list, watch, create]/' "$work/default.yaml" >"$work/broken.yaml"
+grep -q 'verbs: \[get, list, watch, create\]$' "$work/broken.yaml" || fail "RBAC self-check: no read-only rule to break"
+[ -n "$(rbac_check "$work/broken.yaml" um-system "$operator_sa" "$connector_sa")" ] \
+  || fail "RBAC self-check: a ClusterRole that may create Secrets everywhere passed"
+[ -n "$(rbac_check "$work/default.yaml" um-system "$operator_sa" "$connector_sa" shop-a)" ] \
+  || fail "RBAC self-check: a watched namespace without its Role passed"
+# The operator runs the connectors as the ServiceAccount the chart creates:
+# the configuration names it explicitly, for any release name (the
+# installation name is cut to 40 characters).
+config_field() { # rendered-file field -> its value in the operator configuration
+  grep -E "^ +$2: " "$1" | awk '{print $2}'
+}
+[ "$(config_field "$work/default.yaml" connectorServiceAccount)" = "$connector_sa" ] \
+  || fail "operator config connectorServiceAccount: '$(config_field "$work/default.yaml" connectorServiceAccount)', not $connector_sa"
+long_release=the-storefront-installation-of-messaging # + -universal-messaging: 60 characters
+helm template "$long_release" "$chart" --namespace shops --kube-version "$kube_version" >"$work/long.yaml" \
+  || fail "helm template (long release name)"
+long_sa=$(config_field "$work/long.yaml" connectorServiceAccount)
+long_instance=$(config_field "$work/long.yaml" instance)
+[ "$long_sa" = "$long_instance-connector" ] && [ -n "$long_instance" ] && [ "${#long_instance}" -le 40 ] \
+  || fail "long release: instance '$long_instance', connectorServiceAccount '$long_sa'"
+check_rbac "long release name" "$work/long.yaml" shops "$(config_field "$work/long.yaml" serviceAccountName)" "$long_sa"
+
 # --- kustomize bases and samples against the apiserver -----------------------
 kubectl kustomize config/default >"$work/kustomize.yaml" || fail "kubectl kustomize config/default"
 [ "$(count CustomResourceDefinition "$work/kustomize.yaml")" = 3 ] || fail "config/default lacks the 3 CRDs"
 kubectl kustomize config/crd >"$work/kustomize-crds.yaml" || fail "kubectl kustomize config/crd"
 [ "$(crd_specs "$work/kustomize-crds.yaml" | sort)" = "$(crd_specs "$work/repo-crds.yaml" | sort)" ] \
   || fail "config/crd differs from crds/"
-# config/rbac grants exactly what the chart grants.
-rules() { kubectl apply --dry-run=client -o jsonpath='{.rules}' -f "$1"; }
-template --show-only templates/operator-rbac.yaml | awk '/^---/{n++} n==1' >"$work/chart-clusterrole.yaml"
-[ "$(rules "$work/chart-clusterrole.yaml")" = "$(rules config/rbac/role.yaml)" ] \
-  || fail "config/rbac/role.yaml differs from the chart's ClusterRole"
+# config/rbac grants exactly what the chart grants (default values).
+rules_of() { # FILE KIND NAME -> the rules of that object, normalized JSON
+  kubectl apply --dry-run=client -o json -f "$1" | python3 -c '
+import json, sys
+data = json.load(sys.stdin)
+kind, name = sys.argv[1:]
+found = [o["rules"] for o in data.get("items", [data]) if (o["kind"], o["metadata"]["name"]) == (kind, name)]
+print(json.dumps(found, sort_keys=True))' "$2" "$3"
+}
+for pair in "ClusterRole $operator_sa um-operator role.yaml" \
+  "Role $operator_sa um-operator data_plane_role.yaml" \
+  "Role $connector_sa um-connector connector_role.yaml" \
+  "Role $operator_sa-leader-election um-operator-leader-election leader_election_role.yaml"; do
+  read -r kind chart_name config_name file <<<"$pair"
+  chart_rules=$(rules_of "$work/default.yaml" "$kind" "$chart_name")
+  [ "$chart_rules" != "[]" ] && [ "$chart_rules" = "$(rules_of "config/rbac/$file" "$kind" "$config_name")" ] \
+    || fail "config/rbac/$file differs from the chart's $kind $chart_name: $chart_rules"
+done
+grep -q '^connectorServiceAccount: um-connector$' config/operator/config.yaml \
+  && grep -q '^  name: um-connector$' config/rbac/connector_service_account.yaml \
+  || fail "config/operator/config.yaml does not name the ServiceAccount of config/rbac/connector_service_account.yaml"
 kubectl create namespace universal-messaging >/dev/null
 kubectl apply -k config/default --server-side --dry-run=server >/dev/null || fail "kubectl apply -k config/default (server dry run)"
 kubectl delete namespace universal-messaging --wait=false >/dev/null
@@ -155,6 +297,46 @@ reconciled() {
 }
 um_wait_for 60 "the operator to report acme-telegram's platform and webhook URL" reconciled \
   || fail "Tenant status not filled by the operator: $(kubectl get tenant acme-telegram -n shop -o jsonpath='{.status}')"
+
+# What the apiserver lets the chart's ServiceAccounts do: the operator
+# reads Secrets anywhere but writes only in the release namespace; the
+# connectors read the Secrets of the release namespace, nothing else.
+can() { # SA VERB RESOURCE NAMESPACE -> yes/no
+  kubectl auth can-i "$2" "$3" -n "$4" --as "system:serviceaccount:$ns:$1" 2>/dev/null || true
+}
+for want in "yes um-universal-messaging-operator get secrets shop" \
+  "yes um-universal-messaging-operator watch secrets shop" \
+  "no um-universal-messaging-operator create secrets shop" \
+  "no um-universal-messaging-operator delete secrets shop" \
+  "no um-universal-messaging-operator create deployments shop" \
+  "no um-universal-messaging-operator patch services shop" \
+  "no um-universal-messaging-operator create ingresses shop" \
+  "yes um-universal-messaging-operator create secrets $ns" \
+  "yes um-universal-messaging-operator delete deployments $ns" \
+  "yes um-universal-messaging-operator patch horizontalpodautoscalers.autoscaling $ns" \
+  "yes um-universal-messaging-operator create ingresses.networking.k8s.io $ns" \
+  "yes um-universal-messaging-connector watch secrets $ns" \
+  "no um-universal-messaging-connector create secrets $ns" \
+  "no um-universal-messaging-connector get secrets shop" \
+  "no um-universal-messaging-connector list deployments $ns"; do
+  read -r expected sa verb resource namespace <<<"$want"
+  [ "$(can "$sa" "$verb" "$resource" "$namespace")" = "$expected" ] \
+    || fail "can $sa $verb $resource in $namespace: not $expected"
+done
+# The Tenant's data plane runs in the release namespace as the connector
+# ServiceAccount (the ReplicaSet's Pods are admitted: the ServiceAccount
+# exists); the Tenant's namespace gets nothing.
+deployment_sa() {
+  kubectl -n "$ns" get deployment um-universal-messaging-telegram -o jsonpath='{.spec.template.spec.serviceAccountName}' 2>/dev/null
+}
+runs_as_connector() { [ "$(deployment_sa)" = um-universal-messaging-connector ]; }
+um_wait_for 60 "deployment um-universal-messaging-telegram in $ns" runs_as_connector \
+  || fail "no connector Deployment running as um-universal-messaging-connector in $ns: $(kubectl -n "$ns" get deploy -o name)"
+connector_pods() { [ -n "$(kubectl -n "$ns" get pods -l app.kubernetes.io/name=um-universal-messaging-telegram -o name)" ]; }
+um_wait_for 60 "a Pod of um-universal-messaging-telegram" connector_pods \
+  || fail "no Pod admitted for um-universal-messaging-telegram: $(kubectl -n "$ns" get replicasets,events 2>&1 | tail -5)"
+[ -z "$(kubectl -n shop get deploy,svc,ingress,hpa,secrets -l app.kubernetes.io/managed-by=um-operator -o name)" ] \
+  || fail "the operator wrote into the Tenant namespace: $(kubectl -n shop get deploy,svc,ingress,hpa,secrets -l app.kubernetes.io/managed-by=um-operator -o name)"
 
 # --- uninstall keeps the CRDs and the Tenants ------------------------------------
 helm uninstall um -n "$ns" >/dev/null || fail "helm uninstall"

@@ -52,6 +52,21 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 {{- end -}}
 
+{{/*
+Name of the installation (the operator's `instance`): the full name cut to
+40 characters. It starts the name of everything the operator writes in the
+release namespace (<instance>-<service>, <instance>-ingress, ...), the bus
+namespace and the leader Lease.
+*/}}
+{{- define "um.instance" -}}
+{{- include "um.fullname" . | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* ServiceAccount of the connector pods; the operator config names it (connectorServiceAccount). */}}
+{{- define "um.connector.serviceAccountName" -}}
+{{- printf "%s-connector" (include "um.instance" .) -}}
+{{- end -}}
+
 {{/* The operator's configuration ConfigMap, named after the release so two installations never share it. */}}
 {{- define "um.operator.configMapName" -}}{{ include "um.operator.name" . }}-config{{- end -}}
 
