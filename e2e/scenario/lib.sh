@@ -81,35 +81,132 @@ scenario_cleanup() {
   if [ "${UM_KEEP_RUN_DIR:-}" = 1 ]; then um_log "kept $work"; else rm -rf "$work"; fi
 }
 
-# install_chart GENESYS_URL [platform=api-base-url]...: helm install with
-# the bus and Redis Secrets in namespace $ns and Genesys Cloud (and each
-# named platform's API) pointed at the simulators.
+# install_chart [--release NAME] [--namespace NS] [--watch NS,NS...]
+#   [--api-root URL] [--no-crds] GENESYS_URL [platform=api-base-url]...:
+# helm install (defaults: release um, namespace um-system, every namespace
+# watched, api.apiRoot $UM_INGRESS_URL) with the broker and Redis URL
+# Secrets in the release namespace only (the connectors run there; Tenant
+# namespaces hold only the business's Secrets), the watched namespaces
+# created first (the chart binds a Role in each), and Genesys Cloud (and
+# each named platform's API) pointed at the simulators.
 install_chart() {
+  local release=um release_ns=um-system watch="" api_root=$UM_INGRESS_URL crds=true
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --release) release=$2; shift 2 ;;
+      --namespace) release_ns=$2; shift 2 ;;
+      --watch) watch=$2; shift 2 ;;
+      --api-root) api_root=$2; shift 2 ;;
+      --no-crds) crds=false; shift ;;
+      *) break ;;
+    esac
+  done
   local genesys=$1; shift
-  local sets=() pair
+  local sets=() pair watched
   for pair in "$@"; do sets+=(--set "platformApiBaseUrls.${pair%%=*}=${pair#*=}"); done
-  say "Installing the chart (helm install) into namespace um-system"
-  kubectl create namespace "$ns" >/dev/null
-  kubectl -n "$ns" create secret generic um-rabbitmq --from-literal=url="$UM_TEST_AMQP_URL" >/dev/null
-  kubectl -n "$ns" create secret generic um-redis --from-literal=url="$UM_TEST_REDIS_URL" >/dev/null
-  helm install um charts/universal-messaging --namespace um-system --create-namespace \
-    --set api.apiRoot="$UM_INGRESS_URL" \
+  [ -n "$watch" ] && sets+=(--set "watchNamespaces={$watch}")
+  say "Installing the chart (helm install $release) into namespace $release_ns${watch:+, serving $watch}"
+  kubectl create namespace "$release_ns" >/dev/null
+  for watched in ${watch//,/ }; do
+    kubectl get namespace "$watched" >/dev/null 2>&1 || kubectl create namespace "$watched" >/dev/null
+  done
+  kubectl -n "$release_ns" create secret generic um-rabbitmq --from-literal=url="$UM_TEST_AMQP_URL" >/dev/null
+  kubectl -n "$release_ns" create secret generic um-redis --from-literal=url="$UM_TEST_REDIS_URL" >/dev/null
+  helm install "$release" charts/universal-messaging --namespace "$release_ns" \
+    --set crds.enabled="$crds" \
+    --set api.apiRoot="$api_root" \
     --set operator.image.repository=universal-messaging/um-operator \
     --set image.repository=universal-messaging/um-connector \
     --set rabbitmq.install=false --set rabbitmq.external.urlSecret.name=um-rabbitmq \
     --set redis.install=false --set redis.external.urlSecret.name=um-redis \
     --set genesysCloud.apiBaseUrl="$genesys" --set genesysCloud.loginBaseUrl="$genesys" \
-    "${sets[@]}" --wait --timeout 180s >/dev/null || fail "helm install"
-  kubectl -n um-system rollout status deployment --timeout=120s >/dev/null || fail "operator rollout"
+    "${sets[@]}" --wait --timeout 180s >/dev/null || fail "helm install $release"
+  kubectl -n "$release_ns" rollout status deployment --timeout=120s >/dev/null || fail "operator rollout ($release)"
 }
 
-# wait_ready TENANT: Ready=True within 180 s, or fail with its conditions.
+# instance_of RELEASE_NS RELEASE: the installation name the chart gave the
+# operator (it names the data plane: <instance>-<service>, ...).
+instance_of() {
+  kubectl -n "$1" get configmap "$2-universal-messaging-operator-config" -o jsonpath='{.data.config\.yaml}' \
+    | sed -n 's/^instance: //p'
+}
+
+# data_plane RELEASE_NS INSTANCE: kind/name of every object the operator
+# wrote for the installation (connectors, Services, HPAs, Ingress,
+# configuration Secrets), sorted.
+data_plane() {
+  kubectl -n "$1" get deployments,services,horizontalpodautoscalers,ingresses,secrets \
+    -l "app.kubernetes.io/managed-by=um-operator,messaging.universal-messaging.io/instance=$2" -o name | sort
+}
+
+# tenant_parts RELEASE_NS INSTANCE TENANT_NS TENANT: the Tenant's
+# configuration Secrets ("<service> <name>" lines, sorted by service).
+tenant_parts() {
+  kubectl -n "$1" get secrets -l "messaging.universal-messaging.io/instance=$2,messaging.universal-messaging.io/config=tenant" -o json \
+    | python3 -c '
+import json, sys
+key = sys.argv[1]
+for s in sorted(json.load(sys.stdin)["items"], key=lambda s: s["metadata"]["labels"].get("messaging.universal-messaging.io/service", "")):
+    m = s["metadata"]
+    if m.get("annotations", {}).get("messaging.universal-messaging.io/tenant") == key:
+        print(m["labels"].get("messaging.universal-messaging.io/service"), m["name"])' "$3.$4"
+}
+
+# check_data_plane RELEASE_NS INSTANCE SERVICE...: the installation's
+# connectors (running as its connector ServiceAccount), Services, the
+# Ingress and the settings Secret exist in its namespace, with the
+# installation's label and no owner.
+check_data_plane() {
+  local release_ns=$1 instance=$2 service object meta; shift 2
+  local objects=("ingress/$instance-ingress" "secret/$instance-settings")
+  for service in "$@"; do objects+=("deployment/$instance-$service" "service/$instance-$service"); done
+  for object in "${objects[@]}"; do
+    meta=$(kubectl -n "$release_ns" get "$object" -o json 2>/dev/null) || fail "$object not in $release_ns: $(data_plane "$release_ns" "$instance")"
+    [ "$(jqget "d['metadata']['labels'].get('messaging.universal-messaging.io/instance')" <<<"$meta")" = "$instance" ] \
+      || fail "$object lacks the label messaging.universal-messaging.io/instance=$instance"
+    [ "$(jqget "len(d['metadata'].get('ownerReferences', []))" <<<"$meta")" = 0 ] || fail "$object has owner references"
+    case $object in deployment/*)
+      [ "$(jqget "d['spec']['template']['spec']['serviceAccountName']" <<<"$meta")" = "$instance-connector" ] \
+        || fail "$object does not run as $instance-connector"
+    esac
+  done
+}
+
+# tenant_namespace_clean NS SECRET...: the Tenant namespace holds no
+# Deployment, Service, Ingress or autoscaler, and exactly the business's Secrets.
+tenant_namespace_clean() {
+  local ns=$1; shift
+  local others
+  others=$(kubectl -n "$ns" get deployments,services,ingresses,horizontalpodautoscalers -o name)
+  [ -z "$others" ] || fail "the Tenant namespace $ns holds $others"
+  local secrets expected
+  secrets=$(kubectl -n "$ns" get secrets -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}' | sort)
+  expected=$(printf '%s\n' "$@" | sort)
+  [ "$secrets" = "$expected" ] || fail "the Tenant namespace $ns holds the Secrets $(echo $secrets), not $(echo $expected)"
+}
+
+# wait_data_plane_gone RELEASE_NS INSTANCE: within 120 s nothing of the
+# installation's data plane is left (the operator deletes it when its last
+# Tenant goes: there are no owner references for the garbage collector).
+wait_data_plane_gone() {
+  local deadline=$(( $(date +%s) + 120 ))
+  until [ -z "$(data_plane "$1" "$2")" ]; do
+    [ "$(date +%s)" -lt "$deadline" ] \
+      || fail "the data plane of $2 is still in $1 after 120 s: $(data_plane "$1" "$2" | tr '\n' ' ')"
+    sleep 0.5
+  done
+}
+
+# wait_ready TENANT [NS]: Ready=True within 180 s, or fail with its
+# conditions (NS defaults to $ns).
 wait_ready() {
-  kubectl -n "$ns" wait --for=condition=Ready "tenant/$1" --timeout=180s >/dev/null \
-    || fail "Tenant $1 not Ready: $(kubectl -n "$ns" get tenant "$1" -o jsonpath='{.status.conditions}')"
+  local tns=${2:-$ns}
+  kubectl -n "$tns" wait --for=condition=Ready "tenant/$1" --timeout=180s >/dev/null \
+    || fail "Tenant $tns/$1 not Ready: $(kubectl -n "$tns" get tenant "$1" -o jsonpath='{.status.conditions}')"
 }
 
-tenant_status() { kubectl -n "$ns" get tenant "$1" -o jsonpath="{.status.$2}"; }
+# tenant_status TENANT FIELD [NS]
+tenant_status() { kubectl -n "${3:-$ns}" get tenant "$1" -o jsonpath="{.status.$2}"; }
 
 # integration_registered GENESYS_URL ID: the integration exists at the simulator.
 integration_registered() {

@@ -13,6 +13,11 @@
 #   redeliver on demand); a webhook with a tampered signature is refused
 #   with 401.
 #
+# One data plane (connectors, Ingress, configuration Secrets) in the release
+# namespace um-system serves them all; namespace shop holds only the
+# business's Secrets; deleting the Tenants deletes their integrations and
+# configuration, then the data plane.
+#
 #   e2e/scenario/platforms-genesys.sh                  every platform
 #   UM_SCENARIO_PLATFORMS="line viber" e2e/scenario/platforms-genesys.sh
 #
@@ -62,6 +67,12 @@ for p in $platforms; do
   chart_sets+=("$p=${!var}")
 done
 install_chart "$genesys" "${chart_sets[@]}"
+home=um-system
+instance=$(instance_of "$home" um)
+[ -n "$instance" ] || fail "no instance in the operator configuration of release um"
+# The Tenants' namespace: only the business's Secrets and Tenants (the
+# broker and Redis Secrets stay in $home, where the connectors run).
+kubectl create namespace "$ns" >/dev/null
 
 say "Registering the OAuth client at the Genesys Cloud simulator"
 post "$genesys/__sim/genesys/clients" "{\"client_id\":\"$client_id\",\"client_secret\":\"$client_secret\"}" >/dev/null
@@ -173,12 +184,22 @@ conversation() {
 for p in $platforms; do conversation "$p"; done
 [ "$mode" = demo ] && kubectl -n "$ns" get tenants
 
-say "kubectl delete tenants: integrations deleted, connectors garbage-collected"
+say "One data plane in $home serves every platform; $ns holds only the business's Secrets"
+check_data_plane "$home" "$instance" gcloudcx $platforms
+business_secrets=(genesys-cloud)
+for p in $platforms; do
+  business_secrets+=("acme-$p")
+  [ "$(tenant_parts "$home" "$instance" "$ns" "acme-$p" | cut -d' ' -f1 | tr '\n' ' ')" = "gcloudcx $p " ] \
+    || fail "[$p] configuration Secrets: $(tenant_parts "$home" "$instance" "$ns" "acme-$p" | cut -d' ' -f1 | tr '\n' ' ')"
+done
+tenant_namespace_clean "$ns" "${business_secrets[@]}"
+
+say "kubectl delete tenants: integrations and configuration deleted, then the data plane leaves $home"
 ids=$(for p in $platforms; do tenant_status "acme-$p" integrationId; echo; done)
 kubectl -n "$ns" delete tenants --all --wait=true --timeout=120s >/dev/null || fail "Tenant deletion"
 for id in $ids; do integration_deleted "$genesys" "$id"; done
 for p in $platforms; do
-  kubectl -n "$ns" wait --for=delete "deployment/um-$p" --timeout=120s >/dev/null 2>&1 \
-    || fail "um-$p not garbage-collected: $(kubectl -n "$ns" get deploy)"
+  [ -z "$(tenant_parts "$home" "$instance" "$ns" "acme-$p")" ] || fail "[$p] the Tenant's configuration Secrets outlived it"
 done
+wait_data_plane_gone "$home" "$instance"
 say "Platform scenario passed: $platforms"
