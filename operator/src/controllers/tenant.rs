@@ -54,6 +54,12 @@ pub const CLEANUP_DEADLINE: Duration = Duration::from_secs(60 * 60);
 /// Fallback re-check of a Tenant that is not Ready.
 const NOT_READY_RECHECK: Duration = Duration::from_secs(120);
 
+/// Tenant reconciles in flight at once. Thousands of Tenants applied
+/// together would otherwise each hold a reconcile's buffers (and a Genesys
+/// and apiserver request) at the same moment, which costs memory and gains
+/// nothing on a handful of cores.
+const RECONCILE_CONCURRENCY: u16 = 16;
+
 /// Re-check while Genesys is still creating the integration.
 const PENDING_RECHECK: Duration = Duration::from_secs(5);
 
@@ -673,7 +679,10 @@ pub fn build(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Controller<Tenant> {
     let tenants: Api<Tenant> = Api::all(client.clone());
-    let controller = Controller::new(tenants, watcher::Config::default().any_semantic());
+    let controller = Controller::new(tenants, watcher::Config::default().any_semantic())
+        .with_config(
+            kube::runtime::controller::Config::default().concurrency(RECONCILE_CONCURRENCY),
+        );
     let store = controller.store();
     let mut controller = controller
         .reconcile_on(futures::stream::unfold(requeued, |mut rx| async move {
