@@ -1,5 +1,6 @@
 //! A dead letter is reported to the NotifierDestination subscribed to the
-//! `Subscriptions` topic (here a Slack-style incoming webhook on loopback).
+//! `Subscriptions` topic (here a Slack-style incoming webhook on loopback)
+//! of its Tenant's namespace, and to no other business's.
 
 mod machinery_common;
 
@@ -29,27 +30,50 @@ impl EnvelopeHandler for AlwaysFails {
 async fn dead_letters_are_reported_on_the_subscriptions_topic() {
     let received = Arc::new(Mutex::new(Vec::<Value>::new()));
     let record = received.clone();
-    let app = axum::Router::new().route(
-        "/hooks/T0KEN",
-        post(move |axum::Json(body): axum::Json<Value>| {
-            let record = record.clone();
-            async move {
-                record.lock().unwrap().push(body);
-                "ok"
-            }
-        }),
-    );
+    let elsewhere = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let record_elsewhere = elsewhere.clone();
+    let app = axum::Router::new()
+        .route(
+            "/hooks/T0KEN",
+            post(move |axum::Json(body): axum::Json<Value>| {
+                let record = record.clone();
+                async move {
+                    record.lock().unwrap().push(body);
+                    "ok"
+                }
+            }),
+        )
+        .route(
+            "/hooks/OTHER",
+            post(move |axum::Json(body): axum::Json<Value>| {
+                let record = record_elsewhere.clone();
+                async move {
+                    record.lock().unwrap().push(body);
+                    "ok"
+                }
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let ns = unique("t-notify");
     let mut config = ServiceConfig::new("telegram");
+    // Listed first: had it been chosen, it would have been sent to before
+    // the one awaited below.
+    config.notifiers.push(NotifierConfig {
+        name: "another-business".into(),
+        kind: um_config::NotifierKind::Slack,
+        topic: um_config::NotifierTopic::Subscriptions,
+        target: Secret::new(format!("http://{addr}/hooks/OTHER")),
+        namespace: Some("shop-b".into()),
+    });
     config.notifiers.push(NotifierConfig {
         name: "ops".into(),
         kind: um_config::NotifierKind::Slack,
         topic: um_config::NotifierTopic::Subscriptions,
         target: Secret::new(format!("http://{addr}/hooks/T0KEN")),
+        namespace: Some("shop".into()),
     });
     let runtime = runtime(&ns, config).await;
     let consumer = Consumer::new(
@@ -79,6 +103,10 @@ async fn dead_letters_are_reported_on_the_subscriptions_topic() {
     server.abort();
     let notices = received.lock().unwrap().clone();
     assert_eq!(notices.len(), 1);
+    assert!(
+        elsewhere.lock().unwrap().is_empty(),
+        "another namespace's destination heard about shop.acme"
+    );
     let text = notices[0]["text"].as_str().unwrap();
     assert!(text.starts_with("[telegram] "), "{text}");
     assert!(text.contains(&doomed.id), "{text}");

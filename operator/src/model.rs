@@ -316,9 +316,12 @@ pub fn resolve_storage(
     })
 }
 
+/// A NotifierDestination in the installation's namespace (`home`) hears
+/// about everything; one elsewhere only about its namespace's Tenants.
 pub fn resolve_notifier(
     notifier: &NotifierDestination,
     secrets: &dyn SecretSource,
+    home: &str,
 ) -> Result<NotifierConfig, Vec<ResolveError>> {
     let namespace = notifier.namespace().unwrap_or_default();
     let mut resolver = Resolver::new(secrets, &namespace);
@@ -332,6 +335,7 @@ pub fn resolve_notifier(
             kind: notifier.spec.notifier_type.into(),
             topic: notifier.spec.topic.into(),
             target,
+            namespace: Some(namespace.clone()).filter(|ns| ns != home),
         }),
         _ => {
             if errors.is_empty() {

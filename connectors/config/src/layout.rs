@@ -200,6 +200,7 @@ mod tests {
 
     fn notifier(name: &str) -> NotifierConfig {
         NotifierConfig {
+            namespace: None,
             name: name.to_owned(),
             kind: NotifierKind::Slack,
             topic: NotifierTopic::Default,

@@ -278,6 +278,12 @@ pub struct NotifierConfig {
     pub topic: NotifierTopic,
     /// URL or PagerDuty routing key.
     pub target: Secret,
+    /// Whose destination this is. None: the installation's (a
+    /// NotifierDestination in the operator's namespace), told everything.
+    /// Some(namespace): a business's, told only about the Tenants of its
+    /// namespace, since one data plane serves many businesses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 /// Cluster-wide settings every service honours.

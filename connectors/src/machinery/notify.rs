@@ -1,6 +1,8 @@
 //! Notifications to the cluster's NotifierDestinations: service start and
 //! stop on the `Default` topic, dead letters on `Subscriptions` (which
-//! falls back to `Default` when no destination subscribes to it).
+//! falls back to `Default` when no destination subscribes to it). A
+//! business's destination (in a Tenant namespace) hears only about the
+//! Tenants of its namespace; the installation's hears everything.
 //!
 //! Best effort: a failed notification is logged, never fails the work that
 //! caused it. Targets are secrets (webhook URLs embed tokens) and never
@@ -21,6 +23,8 @@ pub const TOPIC_SUBSCRIPTIONS: NotifierTopic = NotifierTopic::Subscriptions;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
     pub topic: NotifierTopic,
+    /// The Tenant it is about (`namespace.name`), if any.
+    pub tenant: Option<String>,
     /// Short line (Slack text, PagerDuty summary).
     pub summary: String,
     /// The service that reports (`telegram`, `gcloudcx`).
@@ -78,15 +82,33 @@ pub fn render(notifier: &NotifierConfig, notice: &Notice) -> (String, Value) {
     }
 }
 
-/// The destinations of a topic: its own, else `Default`'s.
-pub fn destinations(notifiers: &[NotifierConfig], topic: NotifierTopic) -> Vec<&NotifierConfig> {
-    let own: Vec<&NotifierConfig> = notifiers.iter().filter(|n| n.topic == topic).collect();
-    if !own.is_empty() || topic == TOPIC_DEFAULT {
-        return own;
-    }
+/// The destinations of a notice: of those that may hear about it (the
+/// installation's, and the business's whose Tenant it is about), each
+/// owner's destinations of its topic, else that owner's `Default` ones.
+pub fn destinations<'a>(
+    notifiers: &'a [NotifierConfig],
+    notice: &Notice,
+) -> Vec<&'a NotifierConfig> {
+    let tenant_namespace = notice
+        .tenant
+        .as_deref()
+        .and_then(|tenant| tenant.split_once('.'))
+        .map(|(namespace, _)| namespace);
+    let allowed = |n: &&NotifierConfig| match n.namespace.as_deref() {
+        None => true,
+        Some(namespace) => tenant_namespace == Some(namespace),
+    };
+    let owner_subscribes = |owner: &Option<String>| {
+        notifiers
+            .iter()
+            .any(|n| &n.namespace == owner && n.topic == notice.topic)
+    };
     notifiers
         .iter()
-        .filter(|n| n.topic == TOPIC_DEFAULT)
+        .filter(allowed)
+        .filter(|n| {
+            n.topic == notice.topic || (n.topic == TOPIC_DEFAULT && !owner_subscribes(&n.namespace))
+        })
         .collect()
 }
 
@@ -106,7 +128,7 @@ impl Notifier {
     pub async fn notify(&self, notice: &Notice) -> Vec<NotifyError> {
         let config = self.config.current();
         let mut errors = Vec::new();
-        for notifier in destinations(&config.notifiers, notice.topic) {
+        for notifier in destinations(&config.notifiers, notice) {
             if let Err(error) = self.send(notifier, notice).await {
                 tracing::warn!(error = %error, "notification not delivered");
                 errors.push(error);
@@ -157,12 +179,22 @@ mod tests {
             kind,
             topic,
             target: Secret::new(format!("https://hooks.example.com/{name}/T0KEN")),
+            namespace: None,
+        }
+    }
+
+    fn about(topic: NotifierTopic, tenant: Option<&str>) -> Notice {
+        Notice {
+            topic,
+            tenant: tenant.map(str::to_owned),
+            ..notice()
         }
     }
 
     fn notice() -> Notice {
         Notice {
             topic: TOPIC_SUBSCRIPTIONS,
+            tenant: Some("shop.acme".into()),
             summary: "envelope e1 dead-lettered".into(),
             source: "telegram".into(),
             severity: "error",
@@ -203,14 +235,57 @@ mod tests {
         ];
         let names =
             |list: Vec<&NotifierConfig>| list.iter().map(|n| n.name.clone()).collect::<Vec<_>>();
-        assert_eq!(names(destinations(&both, TOPIC_SUBSCRIPTIONS)), ["b"]);
-        assert_eq!(names(destinations(&both, TOPIC_DEFAULT)), ["a"]);
+        let dead = about(TOPIC_SUBSCRIPTIONS, Some("shop.acme"));
+        let started = about(TOPIC_DEFAULT, None);
+        assert_eq!(names(destinations(&both, &dead)), ["b"]);
+        assert_eq!(names(destinations(&both, &started)), ["a"]);
         let default_only = [notifier("a", NotifierKind::Slack, TOPIC_DEFAULT)];
-        assert_eq!(
-            names(destinations(&default_only, TOPIC_SUBSCRIPTIONS)),
-            ["a"]
-        );
+        assert_eq!(names(destinations(&default_only, &dead)), ["a"]);
         let subscriptions_only = [notifier("b", NotifierKind::Slack, TOPIC_SUBSCRIPTIONS)];
-        assert!(destinations(&subscriptions_only, TOPIC_DEFAULT).is_empty());
+        assert!(destinations(&subscriptions_only, &started).is_empty());
+    }
+
+    #[test]
+    fn a_business_hears_only_about_its_own_tenants() {
+        let scoped = |name: &str, namespace: &str| NotifierConfig {
+            namespace: Some(namespace.into()),
+            ..notifier(name, NotifierKind::Slack, TOPIC_DEFAULT)
+        };
+        let all = [
+            notifier("platform-team", NotifierKind::Slack, TOPIC_DEFAULT),
+            scoped("shop", "shop"),
+            scoped("shop-b", "shop-b"),
+        ];
+        let names =
+            |list: Vec<&NotifierConfig>| list.iter().map(|n| n.name.clone()).collect::<Vec<_>>();
+        let dead_in_shop = about(TOPIC_SUBSCRIPTIONS, Some("shop.acme"));
+        assert_eq!(
+            names(destinations(&all, &dead_in_shop)),
+            ["platform-team", "shop"]
+        );
+        let dead_in_b = about(TOPIC_SUBSCRIPTIONS, Some("shop-b.acme"));
+        assert_eq!(
+            names(destinations(&all, &dead_in_b)),
+            ["platform-team", "shop-b"]
+        );
+        // Not about a Tenant (a service started): the installation's only.
+        let started = about(TOPIC_DEFAULT, None);
+        assert_eq!(names(destinations(&all, &started)), ["platform-team"]);
+        // Each owner falls back on its own: a business subscribing to dead
+        // letters takes the fallback from neither the installation nor
+        // another business.
+        let mut subscribed = all.to_vec();
+        subscribed.push(NotifierConfig {
+            namespace: Some("shop-b".into()),
+            ..notifier("shop-b-dead", NotifierKind::Slack, TOPIC_SUBSCRIPTIONS)
+        });
+        assert_eq!(
+            names(destinations(&subscribed, &dead_in_shop)),
+            ["platform-team", "shop"]
+        );
+        assert_eq!(
+            names(destinations(&subscribed, &dead_in_b)),
+            ["platform-team", "shop-b-dead"]
+        );
     }
 }

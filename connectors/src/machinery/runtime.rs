@@ -172,6 +172,7 @@ impl Runtime {
     pub async fn notify_lifecycle(&self, event: &str) {
         let notice = Notice {
             topic: TOPIC_DEFAULT,
+            tenant: None,
             summary: format!("service {} {event}", self.settings.service),
             source: self.settings.service.clone(),
             severity: "info",

@@ -46,8 +46,8 @@ pub async fn reconcile(
     let generation = notifier.metadata.generation;
     let names = notifier.spec.target().map(|(_, r)| r.name.clone());
     let secrets = referenced_secrets(&ctx.client, &namespace, names).await?;
-    let resolved = resolve_notifier(&notifier, &secrets);
     let home = ctx.data_plane.namespace();
+    let resolved = resolve_notifier(&notifier, &secrets, home);
     match &resolved {
         Ok(config) => {
             apply(

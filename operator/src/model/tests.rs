@@ -271,9 +271,20 @@ fn storage_and_notifier_resolution() {
         "spec": {"type": "pagerDuty", "topic": "Subscriptions", "routingKey": {"name": "pd", "key": "key"}}
     }))
     .unwrap();
-    let err = resolve_notifier(&notifier, &secrets(&[])).unwrap_err();
+    let err = resolve_notifier(&notifier, &secrets(&[]), "um-system").unwrap_err();
     assert_eq!(err[0].reason(), "SecretNotFound");
-    let ok = resolve_notifier(&notifier, &secrets(&[("pd", &[("key", "R0UT1NG")])])).unwrap();
+    let pd = secrets(&[("pd", &[("key", "R0UT1NG")])]);
+    let ok = resolve_notifier(&notifier, &pd, "um-system").unwrap();
+    assert_eq!(
+        ok.namespace.as_deref(),
+        Some("shop"),
+        "a business's destination"
+    );
+    let installation = resolve_notifier(&notifier, &pd, "shop").unwrap();
+    assert_eq!(
+        installation.namespace, None,
+        "the installation's destination"
+    );
     assert_eq!(
         (ok.kind, ok.topic),
         (

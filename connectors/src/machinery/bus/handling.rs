@@ -101,6 +101,7 @@ fn notify_dead_letter(shared: &Shared, delivery: &Delivery, reason: &str, attemp
     let queue = shared.route.dead_letter_queue(&shared.namespace);
     let notice = Notice {
         topic: TOPIC_SUBSCRIPTIONS,
+        tenant: Some(tenant.clone()).filter(|t| !t.is_empty()),
         summary: format!(
             "message {message_id} of tenant {tenant} could not be processed after {attempts} attempts and was moved to {queue}: {reason}"
         ),
