@@ -87,18 +87,34 @@ pub fn merge(previous: &[Condition], next: Vec<Condition>, now: Timestamp) -> Ve
         .collect()
 }
 
-/// Conditions whose status or reason differs from before: each is worth
-/// one Event; an unchanged reconcile publishes none.
+/// Conditions worth an Event: each whose status or reason changed and,
+/// on a condition's first appearance, only the bad ones and the
+/// milestones ([`MILESTONES`]). A new Tenant would otherwise announce
+/// seven good conditions at once: seven Event writes per Tenant, most of
+/// the operator's writes when thousands arrive together. An unchanged
+/// reconcile publishes none.
 pub fn transitions<'a>(previous: &[Condition], next: &'a [Condition]) -> Vec<&'a Condition> {
     next.iter()
-        .filter(|condition| {
-            !previous.iter().any(|old| {
-                old.type_ == condition.type_
-                    && old.status == condition.status
-                    && old.reason == condition.reason
-            })
-        })
+        .filter(
+            |condition| match previous.iter().find(|old| old.type_ == condition.type_) {
+                Some(old) => old.status != condition.status || old.reason != condition.reason,
+                None => !is_good(condition) || MILESTONES.contains(&condition.type_.as_str()),
+            },
+        )
         .collect()
+}
+
+/// Conditions whose first good state is news on its own.
+pub const MILESTONES: [&str; 2] = [READY, INTEGRATION_REGISTERED];
+
+/// Whether a condition reports things as they should be (a conflict is
+/// good when False).
+pub fn is_good(condition: &Condition) -> bool {
+    if condition.type_ == DEFAULT_CONFLICT {
+        condition.status == FALSE
+    } else {
+        condition.status == TRUE
+    }
 }
 
 pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
@@ -542,11 +558,19 @@ mod tests {
         }];
         let after = [credentials_resolved(&failing, None)];
         assert_eq!(transitions(&before, &after).len(), 1);
-        assert_eq!(
-            transitions(&[], &before).len(),
-            1,
-            "first status is a transition"
+        assert!(
+            transitions(&[], &before).is_empty(),
+            "a first good state is no news"
         );
+        assert_eq!(transitions(&[], &after).len(), 1, "a first bad state is");
+        let registered = condition(
+            INTEGRATION_REGISTERED,
+            TRUE,
+            "Registered",
+            String::new(),
+            None,
+        );
+        assert_eq!(transitions(&[], &[registered]).len(), 1, "a milestone is");
     }
 
     #[test]

@@ -73,6 +73,11 @@ pub struct LeaderElector {
     lease: String,
     identity: String,
     config: ElectionConfig,
+    /// The Lease as our last successful write left it: a renewal is one
+    /// PUT from it (a 409 says someone else wrote meanwhile, and the next
+    /// round reads it again), so holding the lead costs the apiserver one
+    /// request per renew interval.
+    held: std::sync::Mutex<Option<Lease>>,
 }
 
 impl LeaderElector {
@@ -87,6 +92,30 @@ impl LeaderElector {
             lease: lease.into(),
             identity: identity.into(),
             config,
+            held: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Option<Lease>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// PUT `lease` (with its resourceVersion: a concurrent change → 409).
+    async fn write(&self, lease: &Lease) -> Result<bool, kube::Error> {
+        match self
+            .api
+            .replace(&self.lease, &PostParams::default(), lease)
+            .await
+        {
+            Ok(written) => {
+                *self.held() = Some(written);
+                Ok(true)
+            }
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                *self.held() = None;
+                Ok(false)
+            }
+            Err(err) => Err(err),
         }
     }
 
@@ -119,6 +148,14 @@ impl LeaderElector {
     /// One round: acquire or renew. Ok(true) while we are the leader.
     pub async fn try_acquire_or_renew(&self) -> Result<bool, kube::Error> {
         let now = Timestamp::now();
+        let held = self.held().take();
+        if let Some(mut lease) = held {
+            lease.spec = Some(self.spec(lease.spec.as_ref(), now, true));
+            if self.write(&lease).await? {
+                return Ok(true);
+            }
+            // Written by someone else since: decide on it as it is now.
+        }
         let current = self.api.get_opt(&self.lease).await?;
         let Some(mut lease) = current else {
             let lease = Lease {
@@ -129,7 +166,10 @@ impl LeaderElector {
                 spec: Some(self.spec(None, now, false)),
             };
             return match self.api.create(&PostParams::default(), &lease).await {
-                Ok(_) => Ok(true),
+                Ok(created) => {
+                    *self.held() = Some(created);
+                    Ok(true)
+                }
                 Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
                 Err(err) => Err(err),
             };
@@ -141,21 +181,13 @@ impl LeaderElector {
             Decision::Acquire => false,
         };
         lease.spec = Some(self.spec(lease.spec.as_ref(), now, renew));
-        // replace() sends metadata.resourceVersion: a concurrent change → 409.
-        match self
-            .api
-            .replace(&self.lease, &PostParams::default(), &lease)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
-            Err(err) => Err(err),
-        }
+        self.write(&lease).await
     }
 
     /// Gives the Lease up at shutdown so the other replica takes over at
     /// once instead of after the lease duration.
     pub async fn release(&self) -> Result<(), kube::Error> {
+        *self.held() = None;
         let Some(mut lease) = self.api.get_opt(&self.lease).await? else {
             return Ok(());
         };

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context as _;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, ListParams};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::{Client, CustomResourceExt};
 use tokio_util::sync::CancellationToken;
 use um_crds::{NotifierDestination, Storage, Tenant};
@@ -190,13 +190,10 @@ async fn run() -> anyhow::Result<()> {
         controllers::storage::build(client.clone(), &config, stop.clone().cancelled_owned());
     let notifier_controller =
         controllers::notifier::build(client.clone(), &config, stop.clone().cancelled_owned());
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "um-operator".to_owned(),
-            instance: Some(identity.clone()),
-        },
-    );
+    let reporter = Reporter {
+        controller: "um-operator".to_owned(),
+        instance: Some(identity.clone()),
+    };
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .build()
@@ -204,7 +201,7 @@ async fn run() -> anyhow::Result<()> {
     let ctx = Arc::new(Context::new(
         client,
         config,
-        recorder,
+        reporter,
         metrics.clone(),
         http,
         controllers::Stores {

@@ -1,12 +1,13 @@
 //! The operator's Genesys Cloud client against the Genesys simulator, over
 //! HTTP on loopback.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use um_config::Secret;
 use um_operator::genesys::{
-    ClientCredentials, DeleteOutcome, EnsureOutcome, GenesysClient, GenesysError, IntegrationSpec,
-    LoginError, PollPolicy,
+    ClientCredentials, DeleteOutcome, EnsureOutcome, GenesysClient, GenesysError,
+    IntegrationDirectory, IntegrationSpec, LoginError, PollPolicy,
 };
 use um_operator::region::GenesysEndpoints;
 use um_simulators::genesys::{CreateCompletion, FaultTarget, GenesysOptions, GenesysSimulator};
@@ -168,6 +169,64 @@ async fn adopts_an_integration_whose_id_was_never_recorded() {
     );
     assert_eq!(sim.integrations().len(), 1);
     sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn adopts_what_a_previous_process_created_and_lists_once_per_burst() {
+    let sim = simulator(CreateCompletion::Immediate).await;
+    // A previous leader created it, then died before recording its id.
+    let created = client(&sim, CLIENT_SECRET)
+        .create_integration(&spec_for("t0"))
+        .await
+        .unwrap();
+    let directory = Arc::new(IntegrationDirectory::default());
+    let shared = || client(&sim, CLIENT_SECRET).with_directory(directory.clone());
+    assert_eq!(
+        shared()
+            .ensure_integration(None, &spec_for("t0"))
+            .await
+            .unwrap(),
+        EnsureOutcome::Adopted { id: created.id }
+    );
+    // A burst of new Tenants, one client each, as the operator holds them.
+    for n in 1..=5 {
+        let outcome = shared()
+            .ensure_integration(None, &spec_for(&format!("t{n}")))
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, EnsureOutcome::Created { .. }),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(sim.integrations().len(), 6);
+    let listings = sim.count_requests("GET", INTEGRATIONS)
+        - sim.count_requests("GET", &format!("{INTEGRATIONS}/"));
+    assert_eq!(listings, 1, "one listing for the burst");
+    // Deleted in Genesys behind the directory's back: created anew, not
+    // adopted from the stale entry.
+    let stale = shared().find_integration(&spec_for("t3")).await.unwrap();
+    let stale = stale.expect("t3 is listed").id;
+    client(&sim, CLIENT_SECRET)
+        .delete_integration(&stale)
+        .await
+        .unwrap();
+    let outcome = shared()
+        .ensure_integration(None, &spec_for("t3"))
+        .await
+        .unwrap();
+    let EnsureOutcome::Created { id } = outcome else {
+        panic!("expected a create, got {outcome:?}")
+    };
+    assert_ne!(id, stale);
+    sim.shutdown().await;
+}
+
+fn spec_for(tenant: &str) -> IntegrationSpec {
+    IntegrationSpec {
+        webhook_url: format!("https://um.example.com/openmessaging/shop.{tenant}"),
+        ..spec(tenant, "token-longer-than-15")
+    }
 }
 
 #[tokio::test]

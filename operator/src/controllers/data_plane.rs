@@ -9,7 +9,8 @@
 //! tells Tenants about their connectors: a Deployment whose availability
 //! changes requeues exactly the Tenants whose condition it changes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -49,6 +50,11 @@ pub struct DataPlane {
     refusal: Mutex<Option<String>>,
     deployments: Store<Deployment>,
     requeue: mpsc::UnboundedSender<ObjectRef<Tenant>>,
+    /// What this process last wrote to each configuration Secret (a hash
+    /// of the object, by a hash of its name), so a reconcile that changes
+    /// nothing writes nothing: requeues after a connector became available
+    /// would otherwise rewrite every Tenant's Secrets.
+    written: Mutex<HashMap<u64, u64>>,
 }
 
 /// What `main` wires: the Deployment reflector to drive, and the Tenants
@@ -71,6 +77,7 @@ impl DataPlane {
                 refusal: Mutex::new(None),
                 deployments,
                 requeue,
+                written: Mutex::new(HashMap::new()),
             }),
             deployment_writer,
             requeued,
@@ -113,10 +120,42 @@ impl DataPlane {
             .get(&ObjectRef::new(name).within(&self.namespace))
     }
 
+    /// Whether `part` is what this process last wrote under its name.
+    pub fn holds(&self, part: &KubeSecret) -> bool {
+        let written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        written.get(&fingerprint(&part.name_any())) == Some(&fingerprint(part))
+    }
+
+    /// Records a configuration Secret the apiserver accepted.
+    pub fn wrote(&self, part: &KubeSecret) {
+        self.written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(fingerprint(&part.name_any()), fingerprint(part));
+    }
+
+    /// A configuration Secret was deleted (by us or not): write it again
+    /// when asked.
+    pub fn forget(&self, name: &str) {
+        self.written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&fingerprint(&name.to_owned()));
+    }
+
     fn requeue(&self, tenant: &Tenant) {
         // The receiver lives as long as the Tenant controller.
         let _ = self.requeue.send(ObjectRef::from_obj(tenant));
     }
+}
+
+fn fingerprint(value: &impl serde::Serialize) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    // Serialising a Secret cannot fail (string keys, bytes, strings).
+    serde_json::to_vec(value)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Whether this installation serves the Tenant now: in a watched
@@ -307,24 +346,27 @@ async fn handle(ctx: &Context, change: Seen) {
             }
         }
         Seen::Shared => plane.force(),
-        Seen::PartDeleted(secret) => match part_of(secret.labels()) {
-            Some(ConfigPart::Tenant) => {
-                // Deleted by someone else while its Tenant is served: write it again.
-                let key = secret
-                    .annotations()
-                    .get(TENANT_ANNOTATION)
-                    .cloned()
-                    .unwrap_or_default();
-                if let Some(tenant) = served_tenants(ctx)
-                    .into_iter()
-                    .find(|t| t.tenant_key() == key)
-                {
-                    plane.requeue(&tenant);
+        Seen::PartDeleted(secret) => {
+            plane.forget(&secret.name_any());
+            match part_of(secret.labels()) {
+                Some(ConfigPart::Tenant) => {
+                    // Deleted by someone else while its Tenant is served: write it again.
+                    let key = secret
+                        .annotations()
+                        .get(TENANT_ANNOTATION)
+                        .cloned()
+                        .unwrap_or_default();
+                    if let Some(tenant) = served_tenants(ctx)
+                        .into_iter()
+                        .find(|t| t.tenant_key() == key)
+                    {
+                        plane.requeue(&tenant);
+                    }
                 }
+                Some(ConfigPart::Settings) => plane.force(),
+                Some(ConfigPart::Notifier) | None => {}
             }
-            Some(ConfigPart::Settings) => plane.force(),
-            Some(ConfigPart::Notifier) | None => {}
-        },
+        }
         Seen::NotifierDeleted(notifier) => {
             let name = um_config::layout::notifier_part_name(
                 &ctx.config.instance,
@@ -340,6 +382,7 @@ async fn handle(ctx: &Context, change: Seen) {
 
 /// Deletes one configuration Secret of the installation (gone already is fine).
 pub async fn delete_part(ctx: &Context, name: &str) -> Result<(), ReconcileError> {
+    ctx.data_plane.forget(name);
     let api: Api<KubeSecret> = Api::namespaced(ctx.client.clone(), ctx.data_plane.namespace());
     match api.delete(name, &DeleteParams::background()).await {
         Ok(_) => Ok(()),

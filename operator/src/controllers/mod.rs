@@ -3,6 +3,7 @@
 
 pub mod data_plane;
 pub mod notifier;
+mod secret_index;
 pub mod storage;
 pub mod tenant;
 
@@ -20,7 +21,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::Store;
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
@@ -29,7 +30,7 @@ use um_crds::{Storage, Tenant};
 
 use crate::conditions;
 use crate::config::OperatorConfig;
-use crate::genesys::{GenesysClient, GenesysError};
+use crate::genesys::{GenesysClient, GenesysError, IntegrationDirectory};
 use crate::metrics::Metrics;
 use crate::model::GenesysAccess;
 
@@ -63,7 +64,9 @@ pub struct Stores {
 pub struct Context {
     pub client: Client,
     pub config: Arc<OperatorConfig>,
-    pub recorder: Recorder,
+    /// Publishes Warnings, aggregating repeats into a series.
+    recorder: Recorder,
+    reporter: Reporter,
     pub metrics: Arc<Metrics>,
     pub http: reqwest::Client,
     /// The Tenant controller's cache (the data plane reads which services
@@ -73,8 +76,12 @@ pub struct Context {
     storages: Store<Storage>,
     /// The installation's shared objects, in the operator's namespace.
     pub data_plane: Arc<data_plane::DataPlane>,
-    /// One Genesys client (and so one cached token) per Tenant key.
+    /// One Genesys client (and so one cached token) per OAuth client: the
+    /// Tenants of one organisation share a token (10,000 Tenants of one
+    /// organisation asked for 10,000 tokens).
     genesys_clients: Mutex<HashMap<String, Arc<GenesysClient>>>,
+    /// What the Tenants' organisations hold, shared by their clients.
+    integrations: Arc<IntegrationDirectory>,
     /// Consecutive failures per object, for exponential back-off.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -83,7 +90,7 @@ impl Context {
     pub fn new(
         client: Client,
         config: Arc<OperatorConfig>,
-        recorder: Recorder,
+        reporter: Reporter,
         metrics: Arc<Metrics>,
         http: reqwest::Client,
         stores: Stores,
@@ -91,15 +98,17 @@ impl Context {
     ) -> Self {
         let Stores { tenants, storages } = stores;
         Self {
+            recorder: Recorder::new(client.clone(), reporter.clone()),
             client,
             config,
-            recorder,
+            reporter,
             metrics,
             http,
             tenants,
             storages,
             data_plane,
             genesys_clients: Mutex::new(HashMap::new()),
+            integrations: Arc::default(),
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -112,32 +121,34 @@ impl Context {
         &self.storages
     }
 
-    /// The cached client for a Tenant, rebuilt when its endpoints or
-    /// credentials changed.
-    pub fn genesys_client(&self, tenant_key: &str, access: &GenesysAccess) -> Arc<GenesysClient> {
+    /// The cached client for an OAuth client, rebuilt when its secret
+    /// changed.
+    pub fn genesys_client(&self, access: &GenesysAccess) -> Arc<GenesysClient> {
+        let key = format!(
+            "{} {} {}",
+            access.endpoints.api_base_url,
+            access.endpoints.login_base_url,
+            access.credentials.client_id
+        );
         let mut clients = self
             .genesys_clients
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if let Some(client) = clients.get(tenant_key)
+        if let Some(client) = clients.get(&key)
             && client.serves(&access.endpoints, &access.credentials)
         {
             return client.clone();
         }
-        let client = Arc::new(GenesysClient::new(
-            self.http.clone(),
-            access.endpoints.clone(),
-            access.credentials.clone(),
-        ));
-        clients.insert(tenant_key.to_owned(), client.clone());
+        let client = Arc::new(
+            GenesysClient::new(
+                self.http.clone(),
+                access.endpoints.clone(),
+                access.credentials.clone(),
+            )
+            .with_directory(self.integrations.clone()),
+        );
+        clients.insert(key, client.clone());
         client
-    }
-
-    pub fn forget_genesys_client(&self, tenant_key: &str) {
-        self.genesys_clients
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(tenant_key);
     }
 
     fn record_failure(&self, key: &str) -> u32 {
@@ -170,7 +181,16 @@ impl Context {
             action: action.to_owned(),
             secondary: None,
         };
-        if let Err(err) = self.recorder.publish(&event, reference).await {
+        // kube's Recorder keeps every Event it published for six minutes,
+        // to turn repeats into a series, and walks them all on each publish.
+        // Repeats are Warnings (a failure retried); a Normal Event marks a
+        // milestone, which does not repeat, and 10,000 new Tenants made
+        // 20,000 of them: those go through a recorder that forgets.
+        let recorder = match type_ {
+            EventType::Warning => self.recorder.clone(),
+            EventType::Normal => Recorder::new(self.client.clone(), self.reporter.clone()),
+        };
+        if let Err(err) = recorder.publish(&event, reference).await {
             tracing::warn!(error = %err, reason, "publishing an Event failed");
         }
     }
@@ -183,12 +203,7 @@ impl Context {
         next: &[Condition],
     ) {
         for changed in conditions::transitions(previous, next) {
-            let good = if changed.type_ == um_crds::conditions::DEFAULT_CONFLICT {
-                changed.status == um_crds::conditions::FALSE
-            } else {
-                changed.status == um_crds::conditions::TRUE
-            };
-            let type_ = if good {
+            let type_ = if conditions::is_good(changed) {
                 EventType::Normal
             } else {
                 EventType::Warning

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use http::{Method, Request, Response, StatusCode};
 use kube::client::Body;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector;
 use kube::runtime::watcher;
 use serde_json::{Value, json};
@@ -331,17 +331,14 @@ fn context(
             .apply_watcher_event(&watcher::Event::Apply(available(name)));
     }
     plane.plane.set_refusal(refusal);
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "um-operator-test".into(),
-            instance: None,
-        },
-    );
+    let reporter = Reporter {
+        controller: "um-operator-test".into(),
+        instance: None,
+    };
     Arc::new(Context::new(
         client,
         Arc::new(config),
-        recorder,
+        reporter,
         Arc::new(Metrics::default()),
         reqwest::Client::new(),
         super::Stores {
@@ -466,6 +463,47 @@ async fn creates_the_integration_applies_the_connectors_and_reports_ready() {
     assert!(
         !status.to_string().contains(CLIENT_SECRET) && !status.to_string().contains(BOT_TOKEN),
         "no credential in status"
+    );
+}
+
+#[tokio::test]
+async fn a_new_tenant_announces_milestones_only_and_an_unchanged_one_rewrites_nothing() {
+    let sim = genesys(CLIENT_SECRET).await;
+    let tenant = with_finalizer(crate::model::tests::telegram_genesys("acme"));
+    let api = fake_api(&tenant, all_secrets());
+    let ctx = context(&api, config(&sim), &tenant, None);
+    tenant::reconcile(Arc::new(tenant.clone()), ctx.clone())
+        .await
+        .expect("first");
+    let reasons: Vec<String> = api.events().into_iter().map(|(reason, _)| reason).collect();
+    assert_eq!(reasons, ["Registered", "Ready"], "one Event per milestone");
+    let parts = api.applied(&format!("/namespaces/{HOME}/secrets/"));
+    assert_eq!(parts.len(), 2);
+
+    // Requeued as it is now (a connector became available, a resync).
+    let mut again = tenant;
+    again.status = serde_json::from_value(api.status_written()).ok();
+    tenant::reconcile(Arc::new(again), ctx.clone())
+        .await
+        .expect("second");
+    assert_eq!(
+        api.applied(&format!("/namespaces/{HOME}/secrets/")),
+        parts,
+        "configuration Secrets not written again"
+    );
+    assert_eq!(api.events().len(), 2, "no new Event");
+    assert_eq!(sim.integrations().len(), 1);
+
+    // Deleted by someone else: written again on the next reconcile.
+    ctx.data_plane.forget(&parts[0]);
+    let mut third = with_finalizer(crate::model::tests::telegram_genesys("acme"));
+    third.status = serde_json::from_value(api.status_written()).ok();
+    tenant::reconcile(Arc::new(third), ctx)
+        .await
+        .expect("third");
+    assert_eq!(
+        api.applied(&format!("/namespaces/{HOME}/secrets/")).len(),
+        3
     );
 }
 

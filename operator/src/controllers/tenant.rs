@@ -16,21 +16,22 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, watcher};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use tokio::sync::mpsc;
-use um_config::{Platform, TenantConfig};
+use um_config::{Platform, TenantConfig, layout};
 use um_crds::{Storage, Tenant, TenantStatus};
 
 use super::data_plane::delete_part;
+use super::secret_index::SecretIndex;
 use super::{
     Context, ReconcileError, SecretMap, apply, error_policy, referenced_secrets, resync_after,
     secret_watches, write_status,
 };
 use crate::conditions::{self, IntegrationState, StorageState};
 use crate::config::{GCLOUDCX_SERVICE, OperatorConfig};
-use crate::genesys::{DeleteOutcome, EnsureOutcome, GenesysError, LoginError};
+use crate::genesys::{DeleteOutcome, EnsureOutcome, GenesysError};
 use crate::model::{
     openmessaging_webhook_url, resolve_tenant, tenant_links, tenant_secret_names, unsupported,
     webhook_url,
@@ -126,7 +127,6 @@ enum IntegrationStep {
 async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, ReconcileError> {
     let namespace = tenant.namespace().unwrap_or_default();
     let generation = tenant.metadata.generation;
-    let key = tenant.tenant_key();
     let previous_status = tenant.status.clone().unwrap_or_default();
     let known_id = previous_status.integration_id.clone();
 
@@ -141,7 +141,7 @@ async fn apply_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Reco
         return report_unsupported(ctx, &tenant, supported, credentials).await;
     }
 
-    let step = register_integration(ctx, &key, &tenant, &resolved, known_id.as_deref()).await;
+    let step = register_integration(ctx, &tenant, &resolved, known_id.as_deref()).await;
     let integration_id = step.integration_id(known_id.as_deref());
 
     // The Tenant's configuration, with its freshest integration id. A
@@ -246,7 +246,10 @@ async fn write_parts(
         .map(|config| render_tenant_parts(&ctx.config, home, &namespace, config, uses_genesys))
         .unwrap_or_default();
     for part in &parts {
-        apply(&ctx.client, part).await?;
+        if !ctx.data_plane.holds(part) {
+            apply(&ctx.client, part).await?;
+            ctx.data_plane.wrote(part);
+        }
     }
     let key = tenant.tenant_key();
     let written: Vec<String> = parts.iter().map(ResourceExt::name_any).collect();
@@ -263,7 +266,6 @@ async fn write_parts(
 /// credentials resolve).
 async fn register_integration(
     ctx: &Context,
-    key: &str,
     tenant: &Tenant,
     resolved: &Result<crate::model::ResolvedTenant, Vec<crate::resolve::ResolveError>>,
     known_id: Option<&str>,
@@ -272,7 +274,7 @@ async fn register_integration(
         (_, None) => IntegrationStep::NotApplicable,
         (Ok(resolved), Some(_)) => match resolved.genesys.as_ref() {
             Some(access) => {
-                let client = ctx.genesys_client(key, access);
+                let client = ctx.genesys_client(access);
                 match client
                     .ensure_integration(known_id, &access.integration)
                     .await
@@ -314,12 +316,6 @@ fn next_action(
     match step {
         IntegrationStep::Failed(err) => match err {
             GenesysError::CreatePending { .. } => Ok(Action::requeue(PENDING_RECHECK)),
-            GenesysError::Login(LoginError::InvalidCredentials { .. }) => {
-                // Nothing changes until someone fixes the Secret, which the
-                // Secret watch notices; retry slowly meanwhile.
-                ctx.forget_genesys_client(&tenant.tenant_key());
-                Err(ReconcileError::Genesys(err))
-            }
             other => Err(ReconcileError::Genesys(other)),
         },
         _ => {
@@ -551,7 +547,6 @@ async fn cleanup_tenant(tenant: Arc<Tenant>, ctx: &Context) -> Result<Action, Re
             }
         }
     }
-    ctx.forget_genesys_client(&key);
     for name in every_tenant_part_name(&ctx.config, &key) {
         delete_part(ctx, &name).await?;
     }
@@ -569,7 +564,6 @@ async fn delete_integration(
     secrets: &SecretMap,
     known_id: Option<String>,
 ) -> Result<(), ReconcileError> {
-    let key = tenant.tenant_key();
     let reference = tenant.object_ref(&());
     let resolved = match resolve_tenant(&ctx.config, tenant, secrets, known_id.clone()) {
         Ok(resolved) => resolved,
@@ -587,7 +581,7 @@ async fn delete_integration(
     let Some(access) = resolved.genesys.as_ref() else {
         return Ok(());
     };
-    let client = ctx.genesys_client(&key, access);
+    let client = ctx.genesys_client(access);
     // Without a recorded id, a create may still have happened (crash before
     // the status write): look it up.
     let id = match known_id {
@@ -668,8 +662,9 @@ pub async fn run(ctx: Arc<Context>, controller: Controller<Tenant>) {
 }
 
 /// The Tenant controller with every watch that should trigger it: the
-/// Secrets its Tenants refer to (metadata only, not cached), the Storages
-/// of their namespace, and the Tenants the data plane requeues (a
+/// Secrets its Tenants refer to (metadata only, not cached, the
+/// installation's own configuration Secrets left out), the Storages of
+/// their namespace, and the Tenants the data plane requeues (a
 /// Deployment's availability changed, a configuration Secret was deleted,
 /// the data plane was refused).
 pub fn build(
@@ -678,27 +673,39 @@ pub fn build(
     requeued: mpsc::UnboundedReceiver<ObjectRef<Tenant>>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Controller<Tenant> {
-    let tenants: Api<Tenant> = Api::all(client.clone());
-    let controller = Controller::new(tenants, watcher::Config::default().any_semantic())
-        .with_config(
-            kube::runtime::controller::Config::default().concurrency(RECONCILE_CONCURRENCY),
-        );
-    let store = controller.store();
+    let (store, writer) = reflector::store();
+    let index = Arc::new(SecretIndex::default());
+    let indexing = index.clone();
+    let tenants = watcher(
+        Api::<Tenant>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(slim)
+    .inspect(move |event| {
+        if let Ok(event) = event {
+            indexing.observe(event);
+        }
+    })
+    .reflect(writer)
+    .applied_objects();
+    let controller = Controller::for_stream(tenants, store.clone()).with_config(
+        kube::runtime::controller::Config::default().concurrency(RECONCILE_CONCURRENCY),
+    );
     let mut controller = controller
         .reconcile_on(futures::stream::unfold(requeued, |mut rx| async move {
             rx.recv().await.map(|tenant| (tenant, rx))
         }));
+    let not_ours = format!("!{}", layout::INSTANCE_LABEL);
     for secrets in secret_watches(&client, config) {
-        let store = store.clone();
-        controller = controller.watches(secrets, watcher::Config::default(), move |secret| {
-            let namespace = secret.namespace().unwrap_or_default();
-            let name = secret.name_any();
-            tenants_in(&store, &namespace)
-                .into_iter()
-                .filter(|t| tenant_secret_names(t).contains(&name))
-                .map(|t| ObjectRef::from_obj(t.as_ref()))
-                .collect::<Vec<_>>()
-        });
+        let index = index.clone();
+        controller = controller.watches(
+            secrets,
+            watcher::Config::default().labels(&not_ours),
+            move |secret| {
+                index.tenants_naming(&secret.namespace().unwrap_or_default(), &secret.name_any())
+            },
+        );
     }
     let storage_store = store;
     controller
@@ -714,6 +721,17 @@ pub fn build(
         )
         .graceful_shutdown_on(shutdown)
 }
+
+/// What the cache keeps of a Tenant: everything but the field managers
+/// and kubectl's last-applied copy, which are most of a small object's
+/// size and which the operator never reads (10,000 Tenants held whole
+/// were most of its memory).
+fn slim(tenant: &mut Tenant) {
+    tenant.managed_fields_mut().clear();
+    tenant.annotations_mut().remove(LAST_APPLIED);
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 #[cfg(test)]
 mod tests {

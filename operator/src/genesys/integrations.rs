@@ -2,6 +2,7 @@
 //! and the operator's "make it so" on top: adopt or create, wait for the
 //! asynchronous create, patch what changed, delete idempotently.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
@@ -12,6 +13,7 @@ use um_config::Secret;
 use um_genesys::http::read_failure;
 use um_genesys::{ApiFailure, ClientCredentials, TokenCache};
 
+use super::directory::{IntegrationDirectory, Listed, Organisation};
 use super::error::GenesysError;
 use crate::region::GenesysEndpoints;
 
@@ -149,6 +151,7 @@ pub struct GenesysClient {
     credentials: ClientCredentials,
     tokens: TokenCache,
     poll: PollPolicy,
+    directory: Arc<IntegrationDirectory>,
 }
 
 /// The one key under which a client (one tenant's credentials) caches.
@@ -166,12 +169,27 @@ impl GenesysClient {
             credentials,
             tokens: TokenCache::default(),
             poll: PollPolicy::default(),
+            directory: Arc::default(),
         }
     }
 
     pub fn with_poll_policy(mut self, poll: PollPolicy) -> Self {
         self.poll = poll;
         self
+    }
+
+    /// Shares one directory between the clients of an organisation (the
+    /// operator holds a client per Tenant).
+    pub fn with_directory(mut self, directory: Arc<IntegrationDirectory>) -> Self {
+        self.directory = directory;
+        self
+    }
+
+    fn organisation(&self) -> Organisation {
+        Organisation {
+            api_base_url: self.endpoints.api_base_url.clone(),
+            client_id: self.credentials.client_id.clone(),
+        }
     }
 
     /// Whether this client was built for these endpoints and credentials.
@@ -250,12 +268,17 @@ impl GenesysClient {
             .call(Method::POST, INTEGRATIONS_PATH, Some(&request_body(spec)))
             .await
             .map_err(wrap)?;
-        self.json(response)
-            .await
-            .map_err(|cause| GenesysError::Create {
-                name: spec.name.clone(),
-                cause,
-            })
+        let created: OpenIntegration =
+            self.json(response)
+                .await
+                .map_err(|cause| GenesysError::Create {
+                    name: spec.name.clone(),
+                    cause,
+                })?;
+        self.directory
+            .remember(&self.organisation(), listed(spec), created.id.clone())
+            .await;
+        Ok(created)
     }
 
     /// None when Genesys answers 404.
@@ -317,7 +340,11 @@ impl GenesysClient {
             )
             .await
             .map_err(|err| err.into_genesys(update_error))?;
-        self.json(response).await.map_err(update_error)
+        let updated = self.json(response).await.map_err(update_error)?;
+        self.directory
+            .remember(&self.organisation(), listed(spec), id.to_owned())
+            .await;
+        Ok(updated)
     }
 
     /// 404 counts as gone: deleting twice is fine.
@@ -330,11 +357,13 @@ impl GenesysClient {
             .call(Method::DELETE, &format!("{INTEGRATIONS_PATH}/{id}"), None)
             .await
             .map_err(|err| err.into_genesys(delete_error))?;
-        match response.status() {
-            StatusCode::NOT_FOUND => Ok(DeleteOutcome::AlreadyGone),
-            status if status.is_success() => Ok(DeleteOutcome::Deleted),
-            _ => Err(delete_error(read_failure(response).await)),
-        }
+        let outcome = match response.status() {
+            StatusCode::NOT_FOUND => DeleteOutcome::AlreadyGone,
+            status if status.is_success() => DeleteOutcome::Deleted,
+            _ => return Err(delete_error(read_failure(response).await)),
+        };
+        self.directory.forget(&self.organisation(), id).await;
+        Ok(outcome)
     }
 
     /// Polls `createStatus` until `Completed` (Ok) or `Error` (CreateFailed
@@ -414,20 +443,46 @@ impl GenesysClient {
     }
 
     /// The integration with the spec's name and webhook URL, if Genesys
-    /// holds one (a create whose id was never recorded).
+    /// holds one (a create whose id was never recorded). Looked up in the
+    /// organisation's directory, which lists every integration only when
+    /// it holds no fresh listing.
     pub async fn find_integration(
         &self,
         spec: &IntegrationSpec,
     ) -> Result<Option<OpenIntegration>, GenesysError> {
-        Ok(self
-            .list_integrations()
-            .await?
-            .into_iter()
-            .find(|candidate| {
-                candidate.name == spec.name
-                    && candidate.outbound_notification_webhook_url.as_deref()
-                        == Some(spec.webhook_url.as_str())
-            }))
+        let organisation = self.organisation();
+        let id = self
+            .directory
+            .find(&organisation, &listed(spec), || async {
+                Ok::<_, GenesysError>(
+                    self.list_integrations()
+                        .await?
+                        .into_iter()
+                        .filter_map(|integration| {
+                            let webhook_url = integration.outbound_notification_webhook_url?;
+                            Some((
+                                Listed {
+                                    name: integration.name,
+                                    webhook_url,
+                                },
+                                integration.id,
+                            ))
+                        })
+                        .collect(),
+                )
+            })
+            .await?;
+        let Some(id) = id else { return Ok(None) };
+        // Changed in Genesys since it was listed: not this spec's any more.
+        let found = self.get_integration(&id).await?.filter(|found| {
+            found.name == spec.name
+                && found.outbound_notification_webhook_url.as_deref()
+                    == Some(spec.webhook_url.as_str())
+        });
+        if found.is_none() {
+            self.directory.forget(&organisation, &id).await;
+        }
+        Ok(found)
     }
 
     async fn converge(
@@ -457,6 +512,13 @@ impl GenesysClient {
         } else {
             EnsureOutcome::Unchanged { id }
         })
+    }
+}
+
+fn listed(spec: &IntegrationSpec) -> Listed {
+    Listed {
+        name: spec.name.clone(),
+        webhook_url: spec.webhook_url.clone(),
     }
 }
 
