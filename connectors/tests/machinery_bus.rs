@@ -168,6 +168,54 @@ async fn confirmed_envelopes_are_consumed_once_and_acknowledged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_longest_tenant_key_and_a_long_conversation_id_travel_like_any_other() {
+    let ns = unique("t-long");
+    let bus = bus(&ns, 2);
+    let publisher = Publisher::new(bus.clone());
+    let route = Route::ToCx;
+    // The longest Tenant key Kubernetes allows: a 63-character namespace
+    // and a 253-character name; a conversation id longer than a routing key.
+    let tenant = format!("{}.{}", "n".repeat(63), "t".repeat(253));
+    let conversation = "c".repeat(300);
+    for i in 0..3 {
+        let long = envelope(&tenant, &conversation, &format!("long-{i}"));
+        publisher.publish(&route, &long).await.expect("confirmed");
+    }
+    // The shared connection survived: an ordinary message still goes.
+    let after = envelope("shop.acme", "c1", "after");
+    publisher
+        .publish(&route, &after)
+        .await
+        .expect("confirmed after");
+
+    let recorder = Arc::new(Recorder::default());
+    let consumer = Consumer::new(bus.clone(), route, fast_options(3));
+    let (shutdown, task) = spawn_consumer(consumer, &recorder, 0, Duration::ZERO);
+    assert!(
+        eventually(Duration::from_secs(20), || recorder
+            .handled
+            .lock()
+            .unwrap()
+            .len()
+            >= 4)
+        .await,
+        "handled {:?}",
+        recorder.handled.lock().unwrap()
+    );
+    shutdown.cancel();
+    task.await.unwrap();
+    let long: Vec<String> = recorder
+        .handled
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(c, ..)| *c == conversation)
+        .map(|(_, text, ..)| text.clone())
+        .collect();
+    assert_eq!(long, ["long-0", "long-1", "long-2"], "in order, once each");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failures_are_retried_with_back_off_then_dead_lettered() {
     let ns = unique("t-dead");
     let bus = bus(&ns, 1);

@@ -331,7 +331,19 @@ pub async fn watch(
     Ok(watcher)
 }
 
-/// Applies the watch's events until `shutdown`, publishing every change.
+/// How long a change waits for the rest of its burst before the
+/// configuration is assembled and published.
+const PUBLISH_AFTER: Duration = Duration::from_millis(250);
+
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Applies the watch's events until `shutdown`, publishing the changes at
+/// most [`PUBLISH_AFTER`] after they arrived.
 async fn follow<S>(
     mut stream: S,
     mut parts: Parts,
@@ -343,9 +355,26 @@ async fn follow<S>(
     S: Stream<Item = Result<Event<Secret>, watcher::Error>> + Unpin,
 {
     let mut last_error: Option<String> = None;
+    // When the changes seen so far get published: assembling copies every
+    // Tenant, so a burst (thousands of Tenants applied together) is
+    // gathered for up to PUBLISH_AFTER rather than assembled per Secret.
+    let mut publish_at: Option<tokio::time::Instant> = None;
     loop {
         let next = tokio::select! {
             _ = shutdown.cancelled() => return,
+            _ = sleep_until_some(publish_at) => {
+                publish_at = None;
+                let config = layout::assemble(&service, parts.parts());
+                let tenants = config.tenants.len();
+                if watcher.replace(config) {
+                    tracing::info!(
+                        secrets = parts.len(),
+                        tenants,
+                        "service configuration reloaded"
+                    );
+                }
+                continue;
+            }
             next = stream.next() => next,
         };
         match next {
@@ -353,16 +382,8 @@ async fn follow<S>(
                 last_error = None;
                 let applied = apply_event(&mut parts, event);
                 report(&namespace, applied.refused);
-                if applied.changed {
-                    let config = layout::assemble(&service, parts.parts());
-                    let tenants = config.tenants.len();
-                    if watcher.replace(config) {
-                        tracing::info!(
-                            secrets = parts.len(),
-                            tenants,
-                            "service configuration reloaded"
-                        );
-                    }
+                if applied.changed && publish_at.is_none() {
+                    publish_at = Some(tokio::time::Instant::now() + PUBLISH_AFTER);
                 }
             }
             Some(Err(error)) => {

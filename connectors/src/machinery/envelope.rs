@@ -86,11 +86,26 @@ impl Envelope {
     }
 
     /// The key that orders messages: everything of one conversation goes
-    /// through one shard, in order.
+    /// through one shard, in order. It travels as the AMQP routing key, a
+    /// short string of at most 255 bytes (a longer one corrupts the frame
+    /// and the broker closes the shared connection), and a Tenant key
+    /// (63 + 1 + 253) with a platform's conversation id can be longer: such
+    /// a key is replaced by its SHA-256, still one per conversation.
     pub fn ordering_key(&self) -> String {
-        format!("{}/{}", self.tenant, self.conversation.id)
+        let key = format!("{}/{}", self.tenant, self.conversation.id);
+        if key.len() <= MAX_ROUTING_KEY {
+            return key;
+        }
+        use sha2::Digest;
+        format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(key.as_bytes()))
+        )
     }
 }
+
+/// AMQP 0-9-1 short strings (routing keys, message ids) hold 255 bytes.
+pub const MAX_ROUTING_KEY: usize = 255;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -420,5 +435,22 @@ mod tests {
         b.conversation.id = "43".into();
         assert_ne!(a.ordering_key(), b.ordering_key());
         assert_eq!(a.ordering_key(), sample().ordering_key());
+    }
+
+    #[test]
+    fn a_long_ordering_key_fits_a_routing_key_and_stays_per_conversation() {
+        let mut a = sample();
+        a.tenant = format!("{}.{}", "n".repeat(63), "t".repeat(253));
+        a.conversation.id = "c".repeat(300);
+        let mut b = a.clone();
+        b.conversation.id = format!("{}d", "c".repeat(299));
+        assert!(a.ordering_key().len() <= MAX_ROUTING_KEY);
+        assert_eq!(a.ordering_key(), a.clone().ordering_key());
+        assert_ne!(a.ordering_key(), b.ordering_key());
+        // Short keys stay readable.
+        assert_eq!(
+            sample().ordering_key(),
+            format!("{}/{}", sample().tenant, sample().conversation.id)
+        );
     }
 }
