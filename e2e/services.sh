@@ -6,7 +6,7 @@
 #           -> exports UM_TEST_AMQP_URL, UM_TEST_REDIS_URL,
 #              UM_TEST_RABBITMQ_NODE, UM_TEST_BROKER_RESTART
 #           um_services_restart_broker <run-dir>; um_services_stop <run-dir>
-# CLI:      e2e/services.sh start|stop|restart-broker|env <run-dir>
+# CLI:      e2e/services.sh start|stop|restart-broker|restart-redis|env <run-dir>
 #           (`start` prints the export lines; `env` prints them again)
 #
 # Both servers stop by themselves after UM_SERVICES_TTL seconds (default
@@ -117,9 +117,10 @@ EOF
 
   # shellcheck disable=SC1091
   source "$run/services.env"
-  redis-server --port "$UM_TEST_REDIS_PORT" --bind 127.0.0.1 --dir "$run/redis" \
-    --save "" --appendonly no --daemonize yes --pidfile "$run/redis/redis.pid" \
-    --logfile "$run/redis/redis.log" >/dev/null
+  # As the chart runs it: parked messages live here, so every write is on
+  # disk before Redis answers, and a full Redis refuses writes instead of
+  # evicting (bus/park.rs).
+  _um_redis_launch "$run"
   _um_rabbit_launch "$run" || { um_services_stop "$run"; return 1; }
   local deadline=$(( $(date +%s) + 20 ))
   until redis-cli -p "$UM_TEST_REDIS_PORT" ping 2>/dev/null | grep -q PONG; do
@@ -134,6 +135,36 @@ EOF
 
   eval "$(_um_services_exports "$run")"
   um_log "services up: RabbitMQ $UM_TEST_RABBITMQ_NODE on 127.0.0.1:$UM_TEST_AMQP_PORT, Redis on 127.0.0.1:$UM_TEST_REDIS_PORT (stop after ${ttl}s at the latest)"
+}
+
+_um_redis_launch() {
+  local run=$1
+  # shellcheck disable=SC1091
+  source "$run/services.env"
+  redis-server --port "$UM_TEST_REDIS_PORT" --bind 127.0.0.1 --dir "$run/redis" \
+    --save "" --appendonly yes --appendfsync always --maxmemory 256mb --maxmemory-policy noeviction \
+    --daemonize yes --pidfile "$run/redis/redis.pid" \
+    --logfile "$run/redis/redis.log" >/dev/null
+}
+
+# Stops Redis (it writes its append-only file) and starts it again on the
+# same port and directory; returns once it answers.
+um_services_restart_redis() {
+  local run=${1:?usage: um_services_restart_redis <run-dir>}
+  # shellcheck disable=SC1091
+  source "$run/services.env"
+  redis-cli -p "$UM_TEST_REDIS_PORT" shutdown >/dev/null 2>&1 || true
+  local deadline=$(( $(date +%s) + 20 ))
+  while redis-cli -p "$UM_TEST_REDIS_PORT" ping >/dev/null 2>&1; do
+    [ "$(date +%s)" -ge "$deadline" ] && um_die "Redis did not stop within 20 s"
+    sleep 0.1
+  done
+  _um_redis_launch "$run"
+  deadline=$(( $(date +%s) + 20 ))
+  until redis-cli -p "$UM_TEST_REDIS_PORT" ping 2>/dev/null | grep -q PONG; do
+    [ "$(date +%s)" -ge "$deadline" ] && um_die "Redis did not answer within 20 s"
+    sleep 0.1
+  done
 }
 
 um_services_restart_broker() {
@@ -161,12 +192,13 @@ um_services_stop() {
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   set -euo pipefail
   cmd=${1:-}; run=${2:-}
-  [ -n "$cmd" ] && [ -n "$run" ] || um_die "usage: $0 start|stop|restart-broker|env <run-dir>"
+  [ -n "$cmd" ] && [ -n "$run" ] || um_die "usage: $0 start|stop|restart-broker|restart-redis|env <run-dir>"
   case $cmd in
     start) um_services_start "$run" >&2; _um_services_exports "$(cd "$run" && pwd)" ;;
     stop) um_services_stop "$run" ;;
     restart-broker) um_services_restart_broker "$run" ;;
+    restart-redis) um_services_restart_redis "$run" ;;
     env) _um_services_exports "$(cd "$run" && pwd)" ;;
-    *) um_die "unknown command $cmd (start|stop|restart-broker|env)" ;;
+    *) um_die "unknown command $cmd (start|stop|restart-broker|restart-redis|env)" ;;
   esac
 fi

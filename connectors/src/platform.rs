@@ -82,6 +82,10 @@ pub enum Rejection {
     /// (e.g. an unknown GET): 404.
     #[error("not found: {0}")]
     NotFound(String),
+    /// Authentic, but from a sender this connector does not take (e.g. a
+    /// Bot Framework channel other than Teams): 403.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// Cannot be judged now (e.g. the platform's signing keys cannot be
     /// fetched): 503 with `Retry-After`, so the platform redelivers
     /// instead of the sender being told its credentials are wrong.
@@ -95,6 +99,7 @@ impl Rejection {
             Rejection::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Rejection::BadRequest(_) => StatusCode::BAD_REQUEST,
             Rejection::NotFound(_) => StatusCode::NOT_FOUND,
+            Rejection::Forbidden(_) => StatusCode::FORBIDDEN,
             Rejection::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -105,6 +110,7 @@ impl Rejection {
             Rejection::Unauthorized(_) => "unauthorized",
             Rejection::BadRequest(_) => "bad_request",
             Rejection::NotFound(_) => "not_found",
+            Rejection::Forbidden(_) => "forbidden",
             Rejection::Unavailable(_) => "unavailable",
         }
     }

@@ -1,8 +1,14 @@
 //! Slack end to end: the Slack simulator, the `slack` and `gcloudcx`
 //! connector processes, real RabbitMQ and Redis, the Genesys simulator.
+//!
+//! Agents' files stand on [`DOWNLOADS_IP`] (127.0.0.2), the one loopback
+//! address the Slack connector may fetch from (`UM_FETCH_ALLOW`); a guest's
+//! file elsewhere than Slack's file host, or an agent's file redirected to
+//! 127.0.0.1, is not fetched (a recording server there sees nothing).
 
 mod support;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -18,6 +24,10 @@ const TEAM: &str = "T0ACME001";
 const OTHER_TEAM: &str = "T0BETA002";
 /// A small file cap for the connector, so "too large" needs no megabytes.
 const FILE_CAP: (&str, &str) = ("UM_SLACK_MAX_FILE_BYTES", "65536");
+/// Where the agents' files are served, standing for Genesys' download
+/// host: the only address allowed besides the configured Slack simulator.
+const DOWNLOADS_IP: &str = "127.0.0.2";
+const FETCH_ALLOW: (&str, &str) = ("UM_FETCH_ALLOW", DOWNLOADS_IP);
 
 struct SlackBridge {
     genesys: GenesysSimulator,
@@ -37,8 +47,12 @@ impl SlackBridge {
         Self::start_with(amqp, redis, &[]).await
     }
 
-    /// `env`: more environment for the Slack connector process.
+    /// `env`: more environment for the Slack connector process (besides
+    /// [`FETCH_ALLOW`]).
     async fn start_with(amqp: &str, redis: &str, env: &[(&str, &str)]) -> Self {
+        let env: Vec<(&str, &str)> = std::iter::once(FETCH_ALLOW)
+            .chain(env.iter().copied())
+            .collect();
         let signing_secret = uuid::Uuid::new_v4().simple().to_string();
         let bot_token = unique("xoxb-1-");
         let other_token = unique("xoxb-2-");
@@ -68,7 +82,7 @@ impl SlackBridge {
                 client_secret: Some(Secret::new(slack.options().client_secret.clone())),
                 api_base_url: Some(slack.base_url()),
             }),
-            env,
+            &env,
         )
         .await;
         Self {
@@ -111,7 +125,7 @@ impl SlackBridge {
 }
 
 async fn serve_file(name: &'static str, mime: &'static str, bytes: Vec<u8>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let listener = tokio::net::TcpListener::bind((DOWNLOADS_IP, 0))
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -254,6 +268,8 @@ async fn guest_text_file_redelivery_signatures_and_oauth_install() {
         .expect("media fetch");
     assert_eq!(fetched.status(), 200);
     assert_eq!(fetched.headers()["content-type"], "image/png");
+    assert_eq!(fetched.headers()["x-content-type-options"], "nosniff");
+    assert!(fetched.headers().get("content-disposition").is_none());
     assert_eq!(
         fetched.bytes().await.unwrap().as_ref(),
         image_bytes.as_slice()
@@ -1045,7 +1061,8 @@ async fn guest_files_behind_a_sign_in_page_or_over_the_cap_are_not_served() {
     let body = too_big.text().await.unwrap_or_default();
     assert!(body.contains("65536"), "{body}");
 
-    // A shared HTML file is the guest's file: served.
+    // A shared HTML file is the guest's file: served, as bytes to download
+    // (a browser must not render it under the connector's origin).
     let menu = b"<!doctype html><html><body>menu</body></html>".to_vec();
     assert_eq!(
         bridge
@@ -1056,6 +1073,9 @@ async fn guest_files_behind_a_sign_in_page_or_over_the_cap_are_not_served() {
     assert!(eventually(WAIT, || bridge.inbound_bodies().len() == 3).await);
     let html = reqwest::get(&media_url(2)).await.expect("media fetch");
     assert_eq!(html.status(), 200);
+    assert_eq!(html.headers()["content-type"], "application/octet-stream");
+    assert_eq!(html.headers()["content-disposition"], "attachment");
+    assert_eq!(html.headers()["x-content-type-options"], "nosniff");
     assert_eq!(html.bytes().await.unwrap().as_ref(), menu.as_slice());
 }
 
@@ -1272,4 +1292,111 @@ fn sdk_fixture_round_trip() {
     let fixture =
         serde_json::json!({"signing_secret": secret, "signed": sim_signed, "messages": messages});
     std::fs::write(fixture_path, fixture.to_string()).expect("fixture written");
+}
+
+/// Requests a server saw: target and `Authorization`.
+type Recorded = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+/// A server on 127.0.0.1 that records every request with its
+/// `Authorization` (and answers 200 with a PNG).
+async fn recording_server() -> (String, Recorded) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let requests: Recorded = Arc::default();
+    let log = requests.clone();
+    let app = Router::new().fallback(
+        move |uri: axum::http::Uri, headers: axum::http::HeaderMap| {
+            let log = log.clone();
+            async move {
+                let authorization = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                log.lock().unwrap().push((uri.to_string(), authorization));
+                ([("content-type", "image/png")], vec![0u8; 16])
+            }
+        },
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (base, requests)
+}
+
+/// A redirect to `to`, served where the agents' files are (allowed).
+async fn serve_redirect(to: String) -> String {
+    let listener = tokio::net::TcpListener::bind((DOWNLOADS_IP, 0))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = Router::new().route(
+        "/downloads/moved.pdf",
+        get(move || {
+            let to = to.clone();
+            async move { (axum::http::StatusCode::FOUND, [("location", to)], "") }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/downloads/moved.pdf")
+}
+
+/// The bot token goes to Slack's file host only: a guest's file whose
+/// `url_private` names another host is not fetched. An agent's file on an
+/// allowed host that redirects to 127.0.0.1 is not fetched there either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn files_elsewhere_than_slack_or_redirected_to_loopback_are_not_fetched() {
+    let Some((amqp, redis)) = services() else {
+        return;
+    };
+    let bridge = SlackBridge::start(&amqp, &redis).await;
+    let (recorder, requests) = recording_server().await;
+    let channel = bridge.slack.open_dm(TEAM, "U0MAL");
+    let to = format!("{TEAM}:{channel}");
+
+    // A signed event (as if from Slack) with a file on another host.
+    let mut file = bridge
+        .slack
+        .add_file(TEAM, "photo.png", "image/png", vec![1u8; 64]);
+    let elsewhere = format!("{recorder}/files-pri/{TEAM}-F0EVIL/photo.png");
+    file["url_private"] = Value::String(elsewhere.clone());
+    file["url_private_download"] = Value::String(format!("{elsewhere}?download=1"));
+    let shared = bridge
+        .slack
+        .file_event(TEAM, "U0MAL", &channel, "", vec![file]);
+    assert_eq!(bridge.send(&shared).await, Some(200));
+    assert!(eventually(WAIT, || bridge.inbound_bodies().len() == 1).await);
+    let url = bridge.inbound_bodies()[0]["content"][0]["attachment"]["url"]
+        .as_str()
+        .expect("attachment url")
+        .to_owned();
+    let refused = reqwest::get(&url).await.expect("media fetch");
+    assert_eq!(refused.status(), 502);
+    let body = refused.text().await.unwrap_or_default();
+    assert!(body.contains("files.slack.com"), "{body}");
+    assert!(bridge.slack.downloads().is_empty());
+
+    // An agent's file whose host redirects to 127.0.0.1: a Failed receipt.
+    let moved = serve_redirect(format!("{recorder}/internal/plan.pdf")).await;
+    let message_id = agent(
+        &bridge,
+        OutboundMessageSpec::text(&to, "the plan").with_content(attachment(
+            "File",
+            &moved,
+            "application/pdf",
+            "plan.pdf",
+        )),
+    )
+    .await;
+    let failed = wait_receipt(&bridge, &message_id).await;
+    assert_eq!(failed["status"], "Failed", "{failed}");
+    let why = failed["reasons"][0]["message"].as_str().unwrap_or("");
+    assert!(why.contains("loopback"), "{why}");
+    assert!(bridge.slack.uploaded().is_empty());
+
+    let seen = requests.lock().unwrap().clone();
+    assert!(seen.is_empty(), "contacted (the bot token sent?): {seen:?}");
 }

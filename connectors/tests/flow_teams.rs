@@ -14,18 +14,25 @@
 //! reach Genesys; a 429 is honoured; a blocked conversation gives a Failed
 //! receipt RecipientOptedOut; an unreachable key server is a 503 (retried
 //! by the channel), not a 401. The key cache is also checked in-process.
+//!
+//! Only the `msteams` channel is taken: an authentic Web Chat activity (a
+//! key endorsed for Web Chat too, as Microsoft's are) is refused with 403
+//! and its `contentUrl` on 127.0.0.1 is never contacted; a Teams
+//! activity's `contentUrl` on a loopback address that is neither allowed
+//! nor the configured origin is not fetched either. Media is served with
+//! `nosniff`, a PDF as an `application/octet-stream` attachment.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::routing::get;
-use serde_json::Value;
+use axum::routing::{get, post};
+use serde_json::{Value, json};
 use support::{Connector, PlatformBridge, eventually, free_port, services, unique};
 use um_config::{MessagingConfig, Platform, Secret, ServiceConfig, TeamsConfig, TenantConfig};
 use um_connector::machinery::store::Store;
-use um_connector::platforms::teams::auth::{AuthError, KeyCache};
+use um_connector::platforms::teams::auth::{AuthError, BOT_FRAMEWORK_ISSUER, KeyCache};
 use um_connector::platforms::teams::manifest::PackageState;
 use um_connector::platforms::teams::platform::PACKAGE_KIND;
 use um_simulators::genesys::{Card, CardAction, GenesysSimulator, OutboundMessageSpec};
@@ -125,19 +132,27 @@ impl TeamsBridge {
 }
 
 async fn fetch(url: &str) -> (u16, String, Vec<u8>) {
+    let (status, headers, bytes) = fetch_with_headers(url).await;
+    (status, header_of(&headers, "content-type"), bytes)
+}
+
+async fn fetch_with_headers(url: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
     let response = reqwest::get(url).await.expect("media fetch");
     let status = response.status().as_u16();
-    let mime = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let headers = response.headers().clone();
     (
         status,
-        mime,
+        headers,
         response.bytes().await.expect("bytes").to_vec(),
     )
+}
+
+fn header_of(headers: &reqwest::header::HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -201,9 +216,11 @@ async fn guest_activities_are_authenticated_and_reach_genesys_once() {
     let pdf = &bodies[2]["content"][0]["attachment"];
     assert_eq!(pdf["mediaType"], "File");
     assert_eq!(pdf["filename"], "report.pdf");
-    for (attachment, bytes, mime) in [
-        (image, &picture, "image/png"),
-        (pdf, &report, "application/pdf"),
+    // The PDF is served as bytes to download, not as a document a
+    // browser renders under the connector's origin.
+    for (attachment, bytes, mime, disposition) in [
+        (image, &picture, "image/png", ""),
+        (pdf, &report, "application/octet-stream", "attachment"),
     ] {
         let url = attachment["url"].as_str().expect("url");
         assert!(url.starts_with(&bridge.teams_connector.base_url()), "{url}");
@@ -215,8 +232,13 @@ async fn guest_activities_are_authenticated_and_reach_genesys_once() {
             !url.contains("tempauth"),
             "the file's pre-authentication leaked: {url}"
         );
-        let (status, served_mime, served) = fetch(url).await;
-        assert_eq!((status, served_mime.as_str()), (200, mime));
+        let (status, headers, served) = fetch_with_headers(url).await;
+        assert_eq!(
+            (status, header_of(&headers, "content-type").as_str()),
+            (200, mime)
+        );
+        assert_eq!(header_of(&headers, "x-content-type-options"), "nosniff");
+        assert_eq!(header_of(&headers, "content-disposition"), disposition);
         assert_eq!(&served, bytes);
         let tampered = url.replace("sig=", "sig=00");
         assert_eq!(fetch(&tampered).await.0, 401);
@@ -760,5 +782,191 @@ async fn key_cache_fetches_once_and_refreshes_on_rotation() {
     assert!(
         matches!(error, Err(AuthError::KeysUnreachable(_))),
         "{error:?}"
+    );
+}
+
+const SIGNING_KEY: &str = include_str!("../src/platforms/teams/testdata/signing-key.pem");
+const SIGNING_KEY_MODULUS: &str = include_str!("../src/platforms/teams/testdata/signing-key.n");
+
+/// The Bot Framework's OpenID metadata, key set and token endpoint, with
+/// one signing key endorsed for Teams and Web Chat (as Microsoft's keys
+/// are), so activities of any channel can be signed as the channel does.
+async fn bot_framework() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let jwks_uri = format!("{base}/keys");
+    let app = Router::new()
+        .route(
+            "/v1/.well-known/openidconfiguration",
+            get(move || {
+                let jwks_uri = jwks_uri.clone();
+                async move { axum::Json(json!({"jwks_uri": jwks_uri})) }
+            }),
+        )
+        .route(
+            "/keys",
+            get(|| async {
+                axum::Json(json!({"keys": [{
+                    "kty": "RSA", "use": "sig", "kid": "k-webchat-too",
+                    "n": SIGNING_KEY_MODULUS.trim(), "e": "AQAB",
+                    "endorsements": ["msteams", "webchat"],
+                }]}))
+            }),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            post(|| async { axum::Json(json!({"access_token": "bot-token", "expires_in": 3600})) }),
+        );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    base
+}
+
+/// A server on 127.0.0.1 that records every request (and answers 200).
+async fn recording_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let requests: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let log = requests.clone();
+    let app = Router::new().fallback(move |uri: axum::http::Uri| {
+        let log = log.clone();
+        async move {
+            log.lock().unwrap().push(uri.to_string());
+            ([("content-type", "image/png")], vec![0u8; 16])
+        }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (base, requests)
+}
+
+/// An activity of `channel` as the Bot Framework posts it, with its token.
+fn signed_activity(
+    channel: &str,
+    id: &str,
+    service_url: &str,
+    content_url: &str,
+) -> (Value, String) {
+    let activity = json!({
+        "type": "message", "id": id, "channelId": channel, "serviceUrl": service_url,
+        "timestamp": chrono::Utc::now().to_rfc3339(),
+        "from": {"id": "29:1mallory", "name": "Mallory"},
+        "conversation": {"id": format!("a:{channel}-{id}"), "conversationType": "personal"},
+        "recipient": {"id": format!("28:{APP_ID}"), "name": "ACME Bot"},
+        "text": format!("a picture from {channel}"),
+        "attachments": [{"contentType": "image/png", "contentUrl": content_url}],
+    });
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({"iss": BOT_FRAMEWORK_ISSUER, "aud": APP_ID, "exp": now + 3600,
+                        "nbf": now - 5, "serviceurl": service_url});
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("k-webchat-too".into());
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(SIGNING_KEY.as_bytes()).expect("key");
+    let token = jsonwebtoken::encode(&header, &claims, &key).expect("token");
+    (activity, token)
+}
+
+/// An Azure Bot with Web Chat enabled: whoever has its secret can make the
+/// Bot Framework sign an activity with a `contentUrl` of their choosing.
+/// The connector takes Teams activities only, and fetches no `contentUrl`
+/// on an address nobody allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn web_chat_activities_are_refused_and_loopback_content_urls_not_fetched() {
+    let Some((amqp, redis)) = services() else {
+        return;
+    };
+    let bot_framework = bot_framework().await;
+    let (recorder, requests) = recording_server().await;
+    let base = PlatformBridge::start(
+        &amqp,
+        &redis,
+        Platform::Teams,
+        MessagingConfig::Teams(TeamsConfig {
+            app_id: APP_ID.to_owned(),
+            app_password: Secret::new(APP_PASSWORD),
+            app_tenant_id: None,
+            app: Default::default(),
+            api_base_url: Some(bot_framework),
+        }),
+        &[],
+    )
+    .await;
+    let inbound = || {
+        base.genesys
+            .inbound_messages()
+            .into_iter()
+            .filter(|record| record.integration_id == base.integration_id)
+            .map(|record| record.body)
+            .collect::<Vec<Value>>()
+    };
+    let post = |(activity, token): (Value, String)| {
+        let url = base.webhook_url.clone();
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&activity)
+                .send()
+                .await
+                .expect("post");
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap_or_default())
+        }
+    };
+    let secret_png = format!("{recorder}/internal/secret.png");
+
+    let (status, body) = post(signed_activity(
+        "webchat",
+        "wc-1",
+        &format!("{recorder}/webchat/"),
+        &secret_png,
+    ))
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("webchat"),
+        "the refusal names the channel: {body}"
+    );
+
+    // The same activity from Teams is authentic and accepted: the 403 was
+    // the channel's, not the token's.
+    let (status, body) = post(signed_activity(
+        "msteams",
+        "ms-1",
+        &format!("{recorder}/teams/"),
+        &secret_png,
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        eventually(WAIT, || !inbound().is_empty()).await,
+        "the Teams activity did not arrive"
+    );
+    let bodies = inbound();
+    assert_eq!(
+        bodies.len(),
+        1,
+        "the Web Chat activity was relayed: {bodies:#?}"
+    );
+    assert_eq!(bodies[0]["text"], "a picture from msteams");
+    // Its picture is on 127.0.0.1, neither allowed (UM_FETCH_ALLOW) nor
+    // the configured Bot Framework origin: not fetched.
+    let url = bodies[0]["content"][0]["attachment"]["url"]
+        .as_str()
+        .expect("attachment url");
+    let (status, _, served) = fetch_with_headers(url).await;
+    assert_eq!(status, 502);
+    let text = String::from_utf8_lossy(&served);
+    assert!(text.contains("loopback"), "{text}");
+    assert!(
+        requests.lock().unwrap().is_empty(),
+        "the content URL was contacted: {:?}",
+        requests.lock().unwrap()
     );
 }

@@ -286,12 +286,14 @@ async fn failures_are_retried_with_back_off_then_dead_lettered() {
         "the dead letter is the original envelope"
     );
     let headers = dead[0].properties.headers().clone().unwrap();
-    let reason = match headers.inner().get("x-um-dead-reason") {
+    let text = |name: &str| match headers.inner().get(name) {
         Some(lapin::types::AMQPValue::LongString(s)) => {
             String::from_utf8_lossy(s.as_bytes()).into_owned()
         }
-        other => panic!("x-um-dead-reason missing: {other:?}"),
+        other => panic!("{name} missing: {other:?}"),
     };
+    assert_eq!(text("x-um-dead-reason"), "retry budget spent");
+    let reason = text("x-um-last-error");
     assert_eq!(
         headers.inner().get("x-um-attempts"),
         Some(&lapin::types::AMQPValue::LongLongInt(3))

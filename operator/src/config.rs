@@ -142,6 +142,10 @@ pub struct ServiceSettings {
     pub resources: ResourcesConfig,
     #[serde(default)]
     pub service: KubeServiceConfig,
+    /// Requests a connector handles at once before it answers 503
+    /// (`UM_MAX_INFLIGHT_REQUESTS`); None = the connector's default.
+    #[serde(default)]
+    pub max_inflight_requests: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

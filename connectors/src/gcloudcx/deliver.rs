@@ -58,10 +58,7 @@ impl EnvelopeHandler for ToGenesysHandler {
         // Borrowed from the current configuration, not cloned per message.
         let config = self.config.current();
         let Some(tenant) = config.tenants.get(&envelope.tenant) else {
-            return Err(HandlerError::permanent(format!(
-                "tenant {} is not configured on this service",
-                envelope.tenant
-            )));
+            return Err(HandlerError::tenant_unknown(&envelope.tenant));
         };
         let Some(genesys) = &tenant.genesys else {
             return Err(HandlerError::permanent(format!(

@@ -16,6 +16,7 @@ pub async fn run(runtime: Runtime) -> anyhow::Result<()> {
     });
     let (bound, server) = runtime
         .server()
+        .with_max_inflight(runtime.settings.max_inflight_requests)
         .merge(routes)
         .serve(runtime.settings.listen, shutdown.clone())
         .await?;

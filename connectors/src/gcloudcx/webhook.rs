@@ -25,7 +25,7 @@ use crate::machinery::envelope::{
     ReceiptStatus,
 };
 use crate::machinery::metrics::Metrics;
-use crate::machinery::server::{ApiError, read_body, tenant_or_404};
+use crate::machinery::server::{ApiError, read_body};
 
 /// Genesys messages are small; attachments travel by URL.
 pub const BODY_LIMIT: usize = 512 * 1024;
@@ -71,7 +71,17 @@ async fn accept(
     headers: &HeaderMap,
     body: axum::body::Body,
 ) -> Result<(), ApiError> {
-    let tenant = tenant_or_404(&state.config, tenant_key)?;
+    // Genesys calls this URL only because the operator registered it for a
+    // Tenant: a Tenant unknown here is one whose configuration has not
+    // reached this pod yet (or was just deleted). 503 makes Genesys retry
+    // (5xx, 5 times over about 85 s), so an agent's message written during
+    // a configuration lag is not lost; a deleted Tenant costs Genesys its
+    // five retries.
+    let tenant = state.config.tenant(tenant_key).ok_or_else(|| {
+        ApiError::tenant_not_ready(format!(
+            "no tenant {tenant_key:?} on this service (yet); retry later"
+        ))
+    })?;
     let Some(genesys) = &tenant.genesys else {
         return Err(ApiError::not_found(format!(
             "tenant {tenant_key:?} has no Genesys Cloud configuration"
@@ -103,11 +113,9 @@ async fn accept(
     } else {
         state.publisher.to_cx(&envelope).await
     };
-    published.map_err(|error| {
-        // 503 makes Genesys retry (5xx); the envelope id is stable, so a
-        // message that did get through once is not delivered twice.
-        ApiError::unavailable(format!("message not accepted by the bus: {error}"))
-    })
+    // 503 makes Genesys retry (5xx); the envelope id is stable, so a
+    // message that did get through once is not delivered twice.
+    published.map_err(|error| ApiError::not_published(&error))
 }
 
 fn unsupported_receipt(

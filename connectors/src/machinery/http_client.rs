@@ -1,16 +1,33 @@
-//! Outbound HTTP: one shared reqwest client (rustls) per service, with the
+//! Outbound HTTP: the shared reqwest clients (rustls) of a service, with the
 //! cluster's outbound proxy and timeouts on every request, rebuilt when the
 //! proxy setting changes; and the pieces every platform needs to turn an
 //! answer into a delivery outcome (429 + `Retry-After`).
+//!
+//! Two kinds of URL are fetched. A platform's own API (configured or its
+//! well-known host) goes through [`HttpClients::client`]. A URL that came
+//! from outside (a guest's file, an agent's attachment) goes through
+//! [`HttpClients::outside`]: judged by [`crate::machinery::url_policy`]
+//! first, its name resolved by a resolver that drops refused addresses (so
+//! a name pointing at 127.0.0.1 connects nowhere), and each redirect judged
+//! again before it is followed (reqwest drops the `Authorization` of a
+//! request redirected to another host). Behind an outbound
+//! proxy the proxy resolves names: the connector then checks what the name
+//! resolves to here before sending, and the proxy should enforce egress.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, StatusCode};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use um_config::ClusterSettings;
+use url::Host;
 
 use crate::machinery::envelope::ReasonCode;
+use crate::machinery::url_policy::{
+    FetchAllow, FetchRefused, FetchRules, Route, judge_redirect, judge_str,
+};
 use crate::platform::DeliveryError;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -28,26 +45,191 @@ pub enum HttpClientError {
     Build(#[source] reqwest::Error),
 }
 
-/// Builds a client honouring `settings.outbound_proxy` (for http and https).
-pub fn build_client(settings: &ClusterSettings) -> Result<reqwest::Client, HttpClientError> {
-    let mut builder = reqwest::Client::builder()
+fn configured_proxy(settings: &ClusterSettings) -> Option<&str> {
+    settings.outbound_proxy.as_deref().filter(|p| !p.is_empty())
+}
+
+/// Timeouts, user agent and `settings.outbound_proxy` (for http and https).
+fn builder(settings: &ClusterSettings) -> Result<reqwest::ClientBuilder, HttpClientError> {
+    let builder = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
         .pool_idle_timeout(Duration::from_secs(60))
         .user_agent(concat!("universal-messaging/", env!("CARGO_PKG_VERSION")));
-    match settings.outbound_proxy.as_deref().filter(|p| !p.is_empty()) {
+    match configured_proxy(settings) {
         Some(proxy) => {
             let proxy_cfg =
                 reqwest::Proxy::all(proxy).map_err(|source| HttpClientError::Proxy {
                     proxy: redact_userinfo(proxy),
                     source,
                 })?;
-            builder = builder.proxy(proxy_cfg);
+            Ok(builder.proxy(proxy_cfg))
         }
         // No configured proxy: do not silently pick one up from the pod env.
-        None => builder = builder.no_proxy(),
+        None => Ok(builder.no_proxy()),
     }
-    builder.build().map_err(HttpClientError::Build)
+}
+
+/// Builds a client honouring `settings.outbound_proxy` (for http and https).
+pub fn build_client(settings: &ClusterSettings) -> Result<reqwest::Client, HttpClientError> {
+    builder(settings)?.build().map_err(HttpClientError::Build)
+}
+
+/// Resolves names like the system does, and drops the addresses
+/// [`FetchAllow::check_address`] refuses; a name left with none fails
+/// with [`FetchRefused::Address`]. Listed names keep all their addresses.
+#[derive(Debug, Clone)]
+struct PolicyResolver {
+    allow: Arc<FetchAllow>,
+}
+
+impl Resolve for PolicyResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow = self.allow.clone();
+        Box::pin(async move {
+            let addrs = resolve_allowed(&allow, name.as_str()).await?;
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+async fn resolve_allowed(
+    allow: &FetchAllow,
+    host: &str,
+) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+    let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
+    if allow.allows_host(host) {
+        return Ok(resolved);
+    }
+    let mut refused = None;
+    let kept: Vec<SocketAddr> = resolved
+        .into_iter()
+        .filter(|addr| match allow.check_address(addr.ip()) {
+            Ok(()) => true,
+            Err(kind) => {
+                refused.get_or_insert((addr.ip(), kind));
+                false
+            }
+        })
+        .collect();
+    match refused {
+        Some((address, kind)) if kept.is_empty() => Err(Box::new(FetchRefused::Address {
+            host: host.to_owned(),
+            address,
+            kind,
+        })),
+        _ => Ok(kept),
+    }
+}
+
+/// Follows a redirect only where [`judge_redirect`] lets it.
+fn judged_redirects(allow: Arc<FetchAllow>) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        match judge_redirect(attempt.url(), attempt.previous(), &allow) {
+            Ok(()) => attempt.follow(),
+            Err(refused) => attempt.error(refused),
+        }
+    })
+}
+
+/// The client for URLs from outside: judged, names resolved through the
+/// policy, redirects judged. Cheap to clone.
+#[derive(Clone)]
+pub struct OutsideClient {
+    /// Through [`PolicyResolver`], redirects judged.
+    checked: reqwest::Client,
+    /// For the configured base's origin ([`Route::Configured`]): the
+    /// system resolver and no redirects (where one leads is not configured).
+    configured: reqwest::Client,
+    allow: Arc<FetchAllow>,
+    proxied: bool,
+}
+
+impl std::fmt::Debug for OutsideClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutsideClient")
+            .field("allow", &self.allow.to_string())
+            .field("proxied", &self.proxied)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OutsideClient {
+    fn build(settings: &ClusterSettings, allow: &FetchAllow) -> Result<Self, HttpClientError> {
+        let proxy = configured_proxy(settings);
+        // The proxy itself may well be on a private address.
+        let proxy_host = proxy
+            .and_then(|p| url::Url::parse(p).ok())
+            .and_then(|p| p.host_str().map(str::to_owned));
+        let resolver_allow = match &proxy_host {
+            Some(host) => allow.clone().with_host(host),
+            None => allow.clone(),
+        };
+        let checked = builder(settings)?
+            .redirect(judged_redirects(Arc::new(allow.clone())))
+            .dns_resolver(Arc::new(PolicyResolver {
+                allow: Arc::new(resolver_allow),
+            }))
+            .build()
+            .map_err(HttpClientError::Build)?;
+        let configured = builder(settings)?
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(HttpClientError::Build)?;
+        Ok(Self {
+            checked,
+            configured,
+            allow: Arc::new(allow.clone()),
+            proxied: proxy.is_some(),
+        })
+    }
+
+    /// The client to fetch `url` with, once [`judge_str`] passed it.
+    /// Callers that take a client (and a URL) use this; others [`Self::get`].
+    pub async fn client_for(
+        &self,
+        url: &str,
+        rules: FetchRules<'_>,
+    ) -> Result<reqwest::Client, FetchRefused> {
+        let (url, route) = judge_str(url, rules, &self.allow)?;
+        if route == Route::Configured {
+            return Ok(self.configured.clone());
+        }
+        if self.proxied
+            && let Some(Host::Domain(host)) = url.host()
+        {
+            // The proxy resolves the name; check what it means here. A name
+            // only the proxy can resolve is left to the proxy.
+            if let Err(error) = resolve_allowed(&self.allow, host).await
+                && let Ok(refused) = error.downcast::<FetchRefused>()
+            {
+                return Err(*refused);
+            }
+        }
+        Ok(self.checked.clone())
+    }
+
+    /// A GET of `url` from outside, judged first.
+    pub async fn get(
+        &self,
+        url: &str,
+        rules: FetchRules<'_>,
+    ) -> Result<reqwest::RequestBuilder, FetchRefused> {
+        Ok(self.client_for(url, rules).await?.get(url))
+    }
+}
+
+/// Why a request failed if the fetch policy refused its address while
+/// connecting (a name resolving to refused addresses only).
+pub fn refusal(error: &reqwest::Error) -> Option<FetchRefused> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if let Some(refused) = current.downcast_ref::<FetchRefused>() {
+            return Some(refused.clone());
+        }
+        source = current.source();
+    }
+    None
 }
 
 /// A proxy URL may carry credentials (`http://user:pass@proxy`).
@@ -63,36 +245,68 @@ fn redact_userinfo(url: &str) -> String {
     }
 }
 
-/// The service's shared client; cheap to clone.
+struct Clients {
+    proxy: Option<String>,
+    platform: reqwest::Client,
+    outside: OutsideClient,
+}
+
+impl Clients {
+    fn build(settings: &ClusterSettings, allow: &FetchAllow) -> Result<Self, HttpClientError> {
+        Ok(Self {
+            proxy: settings.outbound_proxy.clone(),
+            platform: build_client(settings)?,
+            outside: OutsideClient::build(settings, allow)?,
+        })
+    }
+}
+
+/// The service's shared clients; cheap to clone.
 #[derive(Clone)]
 pub struct HttpClients {
-    inner: Arc<RwLock<(Option<String>, reqwest::Client)>>,
+    inner: Arc<RwLock<Clients>>,
+    allow: Arc<FetchAllow>,
 }
 
 impl HttpClients {
+    /// With no address allowed beyond the policy's.
     pub fn new(settings: &ClusterSettings) -> Result<Self, HttpClientError> {
-        let client = build_client(settings)?;
+        Self::with_fetch_allow(settings, FetchAllow::default())
+    }
+
+    /// `allow`: what URLs from outside may be fetched from although the
+    /// policy refuses it (`UM_FETCH_ALLOW`).
+    pub fn with_fetch_allow(
+        settings: &ClusterSettings,
+        allow: FetchAllow,
+    ) -> Result<Self, HttpClientError> {
         Ok(Self {
-            inner: Arc::new(RwLock::new((settings.outbound_proxy.clone(), client))),
+            inner: Arc::new(RwLock::new(Clients::build(settings, &allow)?)),
+            allow: Arc::new(allow),
         })
     }
 
-    pub fn client(&self) -> reqwest::Client {
-        self.inner
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .1
-            .clone()
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Clients> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Rebuilds the client if the proxy setting changed.
+    /// For the platform's own API.
+    pub fn client(&self) -> reqwest::Client {
+        self.read().platform.clone()
+    }
+
+    /// For URLs from outside ([`OutsideClient`]).
+    pub fn outside(&self) -> OutsideClient {
+        self.read().outside.clone()
+    }
+
+    /// Rebuilds the clients if the proxy setting changed.
     pub fn update(&self, settings: &ClusterSettings) -> Result<bool, HttpClientError> {
         let mut guard = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        if guard.0 == settings.outbound_proxy {
+        if guard.proxy == settings.outbound_proxy {
             return Ok(false);
         }
-        let client = build_client(settings)?;
-        *guard = (settings.outbound_proxy.clone(), client);
+        *guard = Clients::build(settings, &self.allow)?;
         Ok(true)
     }
 }
@@ -160,11 +374,27 @@ pub fn classify_response(
     }
 }
 
-/// A transport error (connect, timeout, reset) is always worth a retry.
-/// The URL is dropped from the text: platform URLs can embed a token.
+/// A transport error (connect, timeout, reset) is worth a retry, but for a
+/// URL the fetch policy refused ([`refusal`]). The URL is dropped from the
+/// text: platform URLs can embed a token.
 pub fn transport_error(step: &str, error: &reqwest::Error) -> DeliveryError {
+    if let Some(refused) = refusal(error) {
+        return DeliveryError::permanent(
+            ReasonCode::MessageNotAllowed,
+            format!("{step}: {refused}"),
+        );
+    }
     let error = error.without_url_ref();
     DeliveryError::retry(format!("{step}: {error}"))
+}
+
+/// What went wrong with a request, for a log or an error answer: the
+/// policy's refusal, or the kind of transport error (never the URL).
+pub fn fetch_failure(step: &str, error: &reqwest::Error) -> String {
+    match refusal(error) {
+        Some(refused) => format!("{step}: {refused}"),
+        None => format!("{step}: {}", error.without_url_ref()),
+    }
 }
 
 trait WithoutUrl {

@@ -8,10 +8,18 @@
 //! `UM_MEDIA_SIGNING_KEY` and the tenant's own credentials), so one tenant's
 //! URLs cannot be forged from another's, and rotating a credential revokes
 //! the URLs signed with it.
+//!
+//! The bytes are the guest's or the agent's, not ours: whoever opens such a
+//! URL in a browser must not have an HTML page or an SVG script run under
+//! the connector's origin. So media goes out with [`safe_headers`]: its
+//! declared type only when that is image, audio or video a browser renders
+//! inertly, `application/octet-stream` and `Content-Disposition:
+//! attachment` otherwise, and `X-Content-Type-Options: nosniff` always.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use http::header::{self, HeaderMap, HeaderValue};
 use um_config::{Secret, TenantConfig};
 
 use crate::machinery::verify::{constant_time_eq, hmac_sha256};
@@ -120,5 +128,112 @@ impl MediaSigner {
             return Err(MediaUrlError::Expired);
         }
         Ok(())
+    }
+}
+
+/// The content type media declared as `declared` is served with: its
+/// essence (`image/png` of `image/png; q=1`) when it is image, audio or
+/// video, else `application/octet-stream`. SVG and other XML images can
+/// carry scripts: octet-stream.
+pub fn served_content_type(declared: &str) -> String {
+    let essence = declared
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let token = |part: &str| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
+    };
+    let inert = match essence.split_once('/') {
+        Some((kind, subtype)) if token(kind) && token(subtype) => {
+            matches!(kind, "image" | "audio" | "video")
+                && !subtype.contains("xml")
+                && !subtype.contains("svg")
+        }
+        _ => false,
+    };
+    if inert {
+        essence
+    } else {
+        OCTET_STREAM.to_owned()
+    }
+}
+
+const OCTET_STREAM: &str = "application/octet-stream";
+
+/// Sets `Content-Type` ([`served_content_type`]), `X-Content-Type-Options:
+/// nosniff`, and `Content-Disposition: attachment` unless the type is
+/// image, audio or video.
+pub fn safe_headers(headers: &mut HeaderMap, declared: &str) {
+    let served = served_content_type(declared);
+    let inline = served != OCTET_STREAM;
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&served).unwrap_or(HeaderValue::from_static(OCTET_STREAM)),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if inline {
+        headers.remove(header::CONTENT_DISPOSITION);
+    } else {
+        headers.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_audio_and_video_keep_their_type() {
+        for (declared, served) in [
+            ("image/png", "image/png"),
+            ("IMAGE/JPEG; foo=bar", "image/jpeg"),
+            ("audio/ogg; codecs=opus", "audio/ogg"),
+            ("video/mp4", "video/mp4"),
+        ] {
+            assert_eq!(served_content_type(declared), served, "{declared}");
+        }
+    }
+
+    #[test]
+    fn anything_else_is_octet_stream() {
+        for declared in [
+            "text/html",
+            "text/html; charset=utf-8",
+            "application/pdf",
+            "image/svg+xml",
+            "image/SVG",
+            "application/xhtml+xml",
+            "image/",
+            "image",
+            "",
+            "image/png\r\nX-Injected: 1",
+        ] {
+            assert_eq!(served_content_type(declared), OCTET_STREAM, "{declared:?}");
+        }
+    }
+
+    #[test]
+    fn headers_say_nosniff_and_attachment_unless_inline() {
+        let mut headers = HeaderMap::new();
+        safe_headers(&mut headers, "text/html");
+        assert_eq!(headers[header::CONTENT_TYPE], OCTET_STREAM);
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(headers[header::CONTENT_DISPOSITION], "attachment");
+        let mut headers = HeaderMap::new();
+        safe_headers(&mut headers, "image/png");
+        assert_eq!(headers[header::CONTENT_TYPE], "image/png");
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert!(headers.get(header::CONTENT_DISPOSITION).is_none());
     }
 }

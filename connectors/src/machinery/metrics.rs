@@ -29,6 +29,9 @@ struct Inner {
     consumed: Family<Labels, Counter>,
     retries: Family<Labels, Counter>,
     dead_lettered: Family<Labels, Counter>,
+    parked: Family<Labels, Counter>,
+    released: Family<Labels, Counter>,
+    parked_conversations: Family<Labels, Gauge>,
     deliveries: Family<Labels, Counter>,
     delivery_duration: HistogramFamily,
     bus_reconnects: Counter,
@@ -56,6 +59,9 @@ impl Metrics {
         let consumed = Family::<Labels, Counter>::default();
         let retries = Family::<Labels, Counter>::default();
         let dead_lettered = Family::<Labels, Counter>::default();
+        let parked = Family::<Labels, Counter>::default();
+        let released = Family::<Labels, Counter>::default();
+        let parked_conversations = Family::<Labels, Gauge>::default();
         let deliveries = Family::<Labels, Counter>::default();
         let delivery_duration =
             HistogramFamily::new_with_constructor(latency_histogram as fn() -> Histogram);
@@ -107,6 +113,21 @@ impl Metrics {
             dead_lettered.clone(),
         );
         registry.register(
+            "bus_parked",
+            "Envelopes parked in Redis behind a failing delivery of their conversation",
+            parked.clone(),
+        );
+        registry.register(
+            "bus_released",
+            "Parked envelopes delivered",
+            released.clone(),
+        );
+        registry.register(
+            "bus_parked_conversations",
+            "Conversations of a route waiting in the parking lot",
+            parked_conversations.clone(),
+        );
+        registry.register(
             "deliveries",
             "Delivery attempts by outcome",
             deliveries.clone(),
@@ -139,6 +160,9 @@ impl Metrics {
                 consumed,
                 retries,
                 dead_lettered,
+                parked,
+                released,
+                parked_conversations,
                 deliveries,
                 delivery_duration,
                 bus_reconnects,
@@ -210,6 +234,27 @@ impl Metrics {
             .dead_lettered
             .get_or_create(&self.labels(&[("queue", queue_group), ("reason", reason)]))
             .inc();
+    }
+
+    pub fn parked(&self, queue_group: &str) {
+        self.inner
+            .parked
+            .get_or_create(&self.labels(&[("queue", queue_group)]))
+            .inc();
+    }
+
+    pub fn released(&self, queue_group: &str) {
+        self.inner
+            .released
+            .get_or_create(&self.labels(&[("queue", queue_group)]))
+            .inc();
+    }
+
+    pub fn parked_conversations(&self, queue_group: &str, count: usize) {
+        self.inner
+            .parked_conversations
+            .get_or_create(&self.labels(&[("queue", queue_group)]))
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// `outcome`: `delivered`, `retry`, `failed`, `duplicate`.

@@ -29,4 +29,5 @@ pub mod service;
 pub mod settings;
 pub mod store;
 pub mod text;
+pub mod url_policy;
 pub mod verify;

@@ -112,7 +112,10 @@ impl Runtime {
             },
             metrics.clone(),
         );
-        let http = HttpClients::new(&config.current().settings)?;
+        let http = HttpClients::with_fetch_allow(
+            &config.current().settings,
+            settings.fetch_allow.clone(),
+        )?;
         let media = MediaSigner::new(settings.media_signing_key.clone(), settings.media_url_ttl);
         let runtime = Self {
             publisher: Publisher::new(bus.clone()),
@@ -155,7 +158,7 @@ impl Runtime {
     pub fn consumer(&self, route: Route) -> Consumer {
         let options = ConsumerOptions {
             prefetch: self.settings.prefetch,
-            max_attempts: self.settings.max_attempts,
+            retry_for: self.settings.retry_for,
             ..ConsumerOptions::default()
         };
         Consumer::new(self.bus.clone(), route, options)

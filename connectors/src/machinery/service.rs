@@ -246,11 +246,14 @@ async fn accept_event(
     }
 }
 
+/// 503 unless the broker confirmed: a full shard queue (`queue_full`) or an
+/// unreachable broker, either way the platform keeps the event and
+/// redelivers it, and its de-duplication claim is released for that.
 async fn publish_inbound(publisher: &Publisher, envelope: &Envelope) -> Result<(), ApiError> {
     publisher
         .to_cx(envelope)
         .await
-        .map_err(|error| ApiError::unavailable(format!("message not accepted by the bus: {error}")))
+        .map_err(|error| ApiError::not_published(&error))
 }
 
 #[derive(Deserialize)]
@@ -301,9 +304,7 @@ async fn serve_media(
             }
         })?;
     let mut response = axum::body::Body::from_stream(media.body).into_response();
-    if let Ok(value) = media.mime.parse() {
-        response.headers_mut().insert(header::CONTENT_TYPE, value);
-    }
+    crate::machinery::media::safe_headers(response.headers_mut(), &media.mime);
     if let Some(length) = media.length {
         response
             .headers_mut()
@@ -380,13 +381,7 @@ impl DeliveryHandler {
 impl EnvelopeHandler for DeliveryHandler {
     async fn handle(&self, envelope: &Envelope, attempt: u32) -> Result<(), HandlerError> {
         let Some(tenant) = self.ctx.config.tenant(&envelope.tenant) else {
-            return Err(HandlerError::Permanent {
-                reason: Some(ReasonCode::GeneralError),
-                detail: format!(
-                    "tenant {} is not configured on this service",
-                    envelope.tenant
-                ),
-            });
+            return Err(HandlerError::tenant_unknown(&envelope.tenant));
         };
         let store = &self.ctx.store;
         let already_sent = attempt > 1
@@ -532,6 +527,7 @@ pub async fn run_platform(
     }
     let (bound, server) = runtime
         .server()
+        .with_max_inflight(runtime.settings.max_inflight_requests)
         .merge(routes)
         .serve(runtime.settings.listen, shutdown.clone())
         .await?;

@@ -19,16 +19,20 @@
 //! | `UM_BUS_SHARDS` | `4` | shard queues per route |
 //! | `UM_BUS_NAMESPACE` | `um` | first part of every exchange and queue name |
 //! | `UM_PREFETCH` | `256` | unacknowledged messages per shard |
-//! | `UM_MAX_ATTEMPTS` | `8` | delivery attempts before dead-lettering |
+//! | `UM_RETRY_FOR_SECONDS` | `86400` | how long a failing delivery is retried (parked after a few attempts) before it is dead-lettered |
 //! | `UM_CONFIG_RELOAD_SECONDS` | `2` | `file` source: how often the file is re-read |
 //! | `UM_MEDIA_SIGNING_KEY` | — | optional key mixed into media URL signatures |
 //! | `UM_MEDIA_URL_TTL_SECONDS` | `86400` | lifetime of a signed media URL |
+//! | `UM_MAX_INFLIGHT_REQUESTS` | `64` | requests the service's own routes (webhooks, media, ...) handle at once; more are answered 503 with `Retry-After` at once, before their body is read ([`crate::machinery::server`]) |
+//! | `UM_FETCH_ALLOW` | — | CIDRs, addresses and host names that URLs from outside may be fetched from although they are loopback, private, ... ([`crate::machinery::url_policy`]) |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use um_config::Secret;
+
+use crate::machinery::url_policy::FetchAllow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -152,10 +156,12 @@ pub struct Settings {
     pub shards: u16,
     pub bus_namespace: String,
     pub prefetch: u16,
-    pub max_attempts: u32,
+    pub retry_for: Duration,
     pub config_reload: Duration,
     pub media_signing_key: Option<Secret>,
     pub media_url_ttl: Duration,
+    pub fetch_allow: FetchAllow,
+    pub max_inflight_requests: usize,
 }
 
 pub use um_telemetry::LogFormat;
@@ -228,7 +234,12 @@ impl Settings {
                 .filter(|n| !n.trim().is_empty())
                 .unwrap_or_else(|| crate::machinery::bus::DEFAULT_NAMESPACE.to_owned()),
             prefetch: parse(get, "UM_PREFETCH", 256u16, |n| *n >= 1)?,
-            max_attempts: parse(get, "UM_MAX_ATTEMPTS", 8u32, |n| *n >= 1)?,
+            retry_for: Duration::from_secs(parse(
+                get,
+                "UM_RETRY_FOR_SECONDS",
+                crate::machinery::bus::DEFAULT_RETRY_FOR.as_secs(),
+                |n| *n >= 1,
+            )?),
             config_reload: Duration::from_secs(parse(
                 get,
                 "UM_CONFIG_RELOAD_SECONDS",
@@ -244,6 +255,20 @@ impl Settings {
                 86_400u64,
                 |n| *n >= 1,
             )?),
+            max_inflight_requests: parse(
+                get,
+                "UM_MAX_INFLIGHT_REQUESTS",
+                crate::machinery::server::DEFAULT_MAX_INFLIGHT_REQUESTS,
+                |n| (1..=crate::machinery::server::MAX_INFLIGHT_REQUESTS_LIMIT).contains(n),
+            )?,
+            fetch_allow: get("UM_FETCH_ALLOW")
+                .unwrap_or_default()
+                .parse()
+                .map_err(|reason| SettingsError::Invalid {
+                    name: "UM_FETCH_ALLOW",
+                    value: get("UM_FETCH_ALLOW").unwrap_or_default(),
+                    reason,
+                })?,
         })
     }
 }
@@ -299,6 +324,50 @@ mod tests {
             Settings::from_lookup(None, &lookup(&[])),
             Err(SettingsError::NoService)
         ));
+    }
+
+    #[test]
+    fn max_inflight_requests_is_bounded() {
+        let s = Settings::from_lookup(Some("x".into()), &lookup(&[])).unwrap();
+        assert_eq!(
+            s.max_inflight_requests,
+            crate::machinery::server::DEFAULT_MAX_INFLIGHT_REQUESTS
+        );
+        let s = Settings::from_lookup(
+            Some("x".into()),
+            &lookup(&[("UM_MAX_INFLIGHT_REQUESTS", "8")]),
+        )
+        .unwrap();
+        assert_eq!(s.max_inflight_requests, 8);
+        for bad in ["0", "-1", "lots"] {
+            let err = Settings::from_lookup(
+                Some("x".into()),
+                &lookup(&[("UM_MAX_INFLIGHT_REQUESTS", bad)]),
+            )
+            .unwrap_err();
+            assert!(
+                err.to_string().contains("UM_MAX_INFLIGHT_REQUESTS"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn fetch_allow_is_a_list_of_addresses_and_names() {
+        let s = Settings::from_lookup(Some("x".into()), &lookup(&[])).unwrap();
+        assert!(s.fetch_allow.is_empty());
+        let s = Settings::from_lookup(
+            Some("x".into()),
+            &lookup(&[("UM_FETCH_ALLOW", "127.0.0.1, 10.20.0.0/16")]),
+        )
+        .unwrap();
+        assert!(s.fetch_allow.allows_address("10.20.1.1".parse().unwrap()));
+        let err = Settings::from_lookup(
+            Some("x".into()),
+            &lookup(&[("UM_FETCH_ALLOW", "10.0.0.0/99")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("UM_FETCH_ALLOW"), "{err}");
     }
 
     fn source(pairs: &[(&str, &str)]) -> Result<ConfigSource, SettingsError> {

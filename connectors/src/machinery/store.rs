@@ -18,7 +18,14 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-pub const DEFAULT_CLAIM_TTL: Duration = Duration::from_secs(60);
+/// How long a webhook's claim on an event id keeps its redeliveries out.
+/// Short, because a claim whose request died (a killed pod, Redis lost the
+/// release) turns every redelivery away until it expires; and it may be,
+/// because an event's envelope ids derive from the event
+/// ([`crate::platform::event_envelope_id`]): should a redelivery publish
+/// while a slow first request still does, the consumer's done marker
+/// absorbs the second copy.
+pub const DEFAULT_CLAIM_TTL: Duration = Duration::from_secs(10);
 pub const DEFAULT_DEDUP_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const DEFAULT_DONE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -54,6 +61,9 @@ pub enum Claim {
 pub struct ClaimToken(String);
 
 const DONE: &str = "done";
+/// A done marker of an envelope that was dead-lettered: skipped like a
+/// finished one, except by a replay.
+const DEAD: &str = "dead";
 
 /// Deletes a claim only if it is still ours (an expired claim may belong to
 /// another request by now).
@@ -122,6 +132,12 @@ impl Store {
 
     pub fn service(&self) -> &str {
         &self.service
+    }
+
+    /// The shared connection, for machinery that keeps its own key layout
+    /// (the parking lot of the bus).
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
     }
 
     /// `<namespace>:<service>:<tenant>:<kind>:<id>` (namespace `um` by
@@ -250,6 +266,25 @@ impl Store {
             .await
             .map_err(|source| StoreError::Command {
                 step: "set done marker",
+                key,
+                source,
+            })
+    }
+
+    /// The envelope was dead-lettered: its redeliveries are skipped, a
+    /// replay clears this (see the parking lot's admission).
+    pub async fn mark_dead(
+        &self,
+        tenant: &str,
+        envelope_id: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let key = self.key(tenant, "done", envelope_id);
+        let mut conn = self.conn.clone();
+        conn.pset_ex::<_, _, ()>(&key, DEAD, ttl.as_millis() as u64)
+            .await
+            .map_err(|source| StoreError::Command {
+                step: "set dead marker",
                 key,
                 source,
             })

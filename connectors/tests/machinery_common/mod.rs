@@ -176,7 +176,17 @@ pub async fn runtime_with(
     config: um_config::ServiceConfig,
     amqp: &str,
 ) -> um_connector::machinery::runtime::Runtime {
-    let env: std::collections::HashMap<&str, String> = std::collections::HashMap::from([
+    runtime_env(ns, config, amqp, &[]).await
+}
+
+/// [`runtime_with`] with more settings (`UM_*` variables) on top.
+pub async fn runtime_env(
+    ns: &str,
+    config: um_config::ServiceConfig,
+    amqp: &str,
+    extra: &[(&'static str, &str)],
+) -> um_connector::machinery::runtime::Runtime {
+    let mut env: std::collections::HashMap<&str, String> = std::collections::HashMap::from([
         ("UM_AMQP_URL", amqp.to_owned()),
         ("UM_REDIS_URL", redis_url()),
         ("UM_BUS_NAMESPACE", ns.to_owned()),
@@ -184,6 +194,7 @@ pub async fn runtime_with(
         ("POD_IP", "127.0.0.1".to_owned()),
         ("UM_HTTP_PORT", "0".to_owned()),
     ]);
+    env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
     let settings = um_connector::machinery::settings::Settings::from_lookup(
         Some(config.service.clone()),
         &|name| env.get(name).cloned(),

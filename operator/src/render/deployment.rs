@@ -96,7 +96,7 @@ pub fn render_connector_deployment(
     let settings = config.service(service);
     let instance = &config.instance;
     let labels = connector_labels(instance, service);
-    let container = Container {
+    let mut container = Container {
         name: CONTAINER_NAME.to_owned(),
         image: Some(config.image.reference()),
         image_pull_policy: Some(config.image.pull_policy.clone()),
@@ -124,6 +124,12 @@ pub fn render_connector_deployment(
         resources: Some(resources(&settings.resources)),
         ..Container::default()
     };
+    if let Some(limit) = settings.max_inflight_requests {
+        container
+            .env
+            .get_or_insert_with(Vec::new)
+            .push(env_value("UM_MAX_INFLIGHT_REQUESTS", limit.to_string()));
+    }
     Deployment {
         metadata: ObjectMeta {
             name: Some(object_name(instance, service)),

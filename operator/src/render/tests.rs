@@ -464,3 +464,37 @@ fn no_tenant_renders_nothing() {
         desired.deployments.is_empty() && desired.secrets.is_empty() && desired.ingress.is_none()
     );
 }
+
+#[test]
+fn max_inflight_requests_reaches_the_connector_only_when_set() {
+    let env_of = |config: &OperatorConfig, service: &str| {
+        render_connector_deployment(config, "um-system", service)
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap()
+            .containers[0]
+            .env
+            .clone()
+            .unwrap()
+    };
+    let limit = |env: &[k8s_openapi::api::core::v1::EnvVar]| {
+        env.iter()
+            .find(|e| e.name == "UM_MAX_INFLIGHT_REQUESTS")
+            .map(|e| e.value.clone().unwrap())
+    };
+    let mut config = example();
+    assert_eq!(
+        limit(&env_of(&config, "telegram")),
+        None,
+        "connector default"
+    );
+    config
+        .services
+        .entry("telegram".to_owned())
+        .or_default()
+        .max_inflight_requests = Some(16);
+    assert_eq!(limit(&env_of(&config, "telegram")).as_deref(), Some("16"));
+    assert_eq!(limit(&env_of(&config, "gcloudcx")), None);
+}

@@ -19,7 +19,9 @@
 //! redelivers every unacknowledged message in queue order, so order
 //! survives reconnects.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -28,14 +30,16 @@ use lapin::acker::Acker;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::acks::{AckFrame, PendingAcks};
 use super::handling::process;
 use super::lanes::Lanes;
+use super::park::ParkingLot;
 use super::publisher::Publisher;
+use super::release::release;
 use super::topology::Route;
 use super::{Bus, BusError};
 use crate::machinery::envelope::{Envelope, ReasonCode};
@@ -46,9 +50,16 @@ use crate::machinery::store::{DEFAULT_DONE_TTL, Store};
 pub struct ConsumerOptions {
     /// Unacknowledged messages per shard (`UM_PREFETCH`).
     pub prefetch: u16,
-    /// Attempts before an envelope is dead-lettered (counting broker
-    /// redeliveries after a crash).
+    /// How long a message is retried after its first failure before it is
+    /// dead-lettered (`UM_RETRY_FOR_SECONDS`, 24 h by default).
+    pub retry_for: Duration,
+    /// A cap on attempts besides `retry_for` (none by default; tests and
+    /// benchmarks use it to give up quickly).
     pub max_attempts: u32,
+    /// Attempts in place before the conversation is parked.
+    pub park_after: u32,
+    /// A wait at least this long (a platform's `Retry-After`) parks at once.
+    pub park_wait: Duration,
     /// First back-off; doubles per attempt (with jitter) up to `backoff_max`.
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
@@ -62,14 +73,23 @@ impl Default for ConsumerOptions {
     fn default() -> Self {
         Self {
             prefetch: 256,
-            max_attempts: 8,
+            retry_for: DEFAULT_RETRY_FOR,
+            max_attempts: u32::MAX,
+            park_after: 3,
+            park_wait: Duration::from_secs(2),
             backoff_initial: Duration::from_millis(250),
-            backoff_max: Duration::from_secs(30),
+            // A parked conversation is tried at least once a minute, so it
+            // goes on soon after the other side is back.
+            backoff_max: Duration::from_secs(60),
             handler_timeout: Duration::from_secs(60),
             done_ttl: DEFAULT_DONE_TTL,
         }
     }
 }
+
+/// Retry budget of a message: an outage of the other side shorter than
+/// this loses nothing.
+pub const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(24 * 3600);
 
 impl ConsumerOptions {
     /// Back-off before attempt `attempt + 1`, ±20 % jitter.
@@ -107,6 +127,15 @@ impl HandlerError {
             after: None,
             detail: detail.into(),
         }
+    }
+
+    /// The envelope's Tenant is not (yet) in this service's configuration:
+    /// it may be on its way (configuration reaches services at different
+    /// moments; a Secret replaced by delete + create briefly removes a
+    /// Tenant), so the message waits like any other failing delivery and
+    /// is dead-lettered only when the retry budget is spent.
+    pub fn tenant_unknown(tenant: &str) -> Self {
+        Self::retry(format!("tenant {tenant} is not configured on this service"))
     }
 
     pub fn permanent(detail: impl Into<String>) -> Self {
@@ -157,6 +186,62 @@ pub(super) struct Shared {
     pub(super) group: String,
     pub(super) namespace: String,
     pub(super) notifier: Option<(Notifier, String)>,
+    /// Where failing conversations wait (with done markers only).
+    pub(super) lot: Option<ParkingLot>,
+    /// Told when a conversation was parked here, so it is looked at soon.
+    pub(super) wake_release: Notify,
+    /// Parked conversations of the route at the release loop's last look
+    /// (`usize::MAX` before the first).
+    pub(super) parked_seen: AtomicUsize,
+    /// Tenants whose parked heads failed again lately: a delivery of
+    /// theirs that works makes their parked conversations due at once.
+    pub(super) struggling: Mutex<HashSet<String>>,
+}
+
+impl Shared {
+    /// Whether the route had no parked conversation at the last look.
+    pub(super) fn nothing_parked(&self) -> bool {
+        self.parked_seen.load(Ordering::Relaxed) == 0
+    }
+
+    fn struggling(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.struggling.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A parked head of `tenant` failed again.
+    pub(super) fn failing(&self, tenant: &str) {
+        let mut struggling = self.struggling();
+        if !struggling.contains(tenant) {
+            struggling.insert(tenant.to_owned());
+        }
+    }
+
+    /// A delivery of `tenant` worked: if its parked conversations wait for
+    /// later retries, they are due now (the other side is back).
+    pub(super) fn delivered(self: &Arc<Self>, tenant: &str) {
+        if !self.struggling().remove(tenant) {
+            return;
+        }
+        let Some(lot) = self.lot.clone() else {
+            return;
+        };
+        let shared = self.clone();
+        let tenant = tenant.to_owned();
+        tokio::spawn(async move {
+            match lot.hurry(&tenant).await {
+                Ok(hurried) if hurried > 0 => {
+                    tracing::info!(
+                        tenant,
+                        hurried,
+                        "deliveries work again: parked conversations are due now"
+                    );
+                    shared.wake_release.notify_one();
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(error = %error, "parked conversations not hurried"),
+            }
+        });
+    }
 }
 
 /// A run of finished messages is acknowledged with one frame once it is
@@ -200,8 +285,20 @@ impl Consumer {
 
     /// Consumes every shard until `shutdown`, reconnecting as needed.
     pub async fn run(self, handler: Arc<dyn EnvelopeHandler>, shutdown: CancellationToken) {
+        let lot = self.store.as_ref().map(|store| {
+            ParkingLot::new(
+                store,
+                self.bus.namespace(),
+                &self.route.slug(),
+                self.options.retry_for,
+            )
+        });
         let shared = Arc::new(Shared {
             publisher: self.publisher,
+            lot: lot.clone(),
+            wake_release: Notify::new(),
+            parked_seen: AtomicUsize::new(usize::MAX),
+            struggling: Mutex::new(HashSet::new()),
             store: self.store,
             route: self.route,
             group: self.route.exchange(self.bus.namespace()),
@@ -212,6 +309,9 @@ impl Consumer {
             notifier: self.notifier,
         });
         let mut shards = JoinSet::new();
+        if let Some(lot) = lot {
+            shards.spawn(release(shared.clone(), lot, shutdown.clone()));
+        }
         for shard in 0..self.bus.shards() {
             shards.spawn(consume_shard(
                 self.bus.clone(),

@@ -40,15 +40,21 @@
 mod acks;
 mod connection;
 mod consumer;
+pub mod dead_letters;
 mod handling;
 mod lanes;
+mod park;
 mod publisher;
+mod release;
 mod topology;
 
 pub use connection::{Bus, BusSettings, DEFAULT_FRAME_MAX};
-pub use consumer::{Consumer, ConsumerOptions, EnvelopeHandler, HandlerError};
+pub use consumer::{Consumer, ConsumerOptions, DEFAULT_RETRY_FOR, EnvelopeHandler, HandlerError};
+pub use handling::REPLAYED_HEADER;
 pub use publisher::Publisher;
-pub use topology::{DEFAULT_NAMESPACE, Route, TENANT_HEADER, dead_letter_exchange};
+pub use topology::{
+    DEFAULT_NAMESPACE, DEFAULT_SHARD_MAX_LENGTH, Route, TENANT_HEADER, dead_letter_exchange,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
@@ -69,6 +75,18 @@ pub enum BusError {
     },
     #[error("broker refused (nack) the message {message_id} published to {exchange}")]
     Nacked {
+        exchange: String,
+        message_id: String,
+    },
+    /// The broker refused (basic.nack) an envelope: its shard queue holds
+    /// `x-max-length` ready messages and rejects new ones (`x-overflow:
+    /// reject-publish`, declared in the topology) until its consumer
+    /// catches up. Not retried by the publisher: the caller's source keeps
+    /// the message (a webhook answers 503 and the platform redelivers).
+    #[error(
+        "broker refused (nack) the message {message_id} published to {exchange}: its queue is full (x-max-length with reject-publish) until its consumer catches up"
+    )]
+    QueueFull {
         exchange: String,
         message_id: String,
     },

@@ -8,6 +8,14 @@
 //! own confirm. A publish that fails because the connection broke is retried
 //! on a new connection until `timeout`: the broker may then hold the message
 //! twice, which consumers absorb with their per-envelope done markers.
+//!
+//! A *nack* of an envelope is not retried: the shard queues refuse new
+//! messages while full (`x-overflow: reject-publish`, see the topology), so
+//! [`Publisher::publish`] fails at once with [`BusError::QueueFull`] and the
+//! caller keeps the message at its source (a webhook answers 503 with
+//! `Retry-After` and the platform redelivers; a consumer leaves it
+//! unacknowledged) instead of holding a request open against a queue that
+//! stays full until its consumer catches up.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -26,6 +34,18 @@ use crate::machinery::envelope::Envelope;
 pub const DEFAULT_PUBLISH_TIMEOUT: Duration = Duration::from_secs(20);
 /// Longest wait for one confirm before the attempt counts as failed.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Nacks in a row (50, 100, 200 ms apart) before a queue counts as full.
+const NACKS_BEFORE_FULL: u32 = 3;
+
+/// What a broker nack means to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnNack {
+    /// An envelope refused by its full shard queue: [`BusError::QueueFull`] at once.
+    QueueFull,
+    /// Retried like a broken connection until the publish timeout.
+    Retry,
+}
 
 /// Where a message goes and what it is called.
 struct Target<'a> {
@@ -50,7 +70,7 @@ struct ReadyChannel {
     routes: HashSet<Route>,
 }
 
-fn envelope_properties(envelope: &Envelope) -> BasicProperties {
+pub(super) fn envelope_properties(envelope: &Envelope) -> BasicProperties {
     let mut headers = FieldTable::default();
     headers.insert(
         ShortString::from(TENANT_HEADER),
@@ -111,10 +131,40 @@ impl Publisher {
             },
             &payload,
             envelope_properties(envelope),
+            OnNack::QueueFull,
         )
         .await?;
         self.bus.metrics().published(&exchange, started.elapsed());
         Ok(())
+    }
+
+    /// Publishes a dead letter to its route again (`um dlq replay`), marked
+    /// ([`super::REPLAYED_HEADER`]) so its consumer delivers it although it
+    /// finished it once as dead. Waits for room rather than failing on a
+    /// full queue: an administrator's replay has no source to fall back on.
+    pub async fn republish(&self, route: &Route, envelope: &Envelope) -> Result<(), BusError> {
+        let payload = serde_json::to_vec(envelope).map_err(BusError::Encode)?;
+        let exchange = route.exchange(self.bus.namespace());
+        let routing_key = envelope.ordering_key();
+        let mut properties = envelope_properties(envelope);
+        let mut headers = properties.headers().clone().unwrap_or_default();
+        headers.insert(
+            ShortString::from(super::REPLAYED_HEADER),
+            AMQPValue::LongLongInt(chrono::Utc::now().timestamp_millis()),
+        );
+        properties = properties.with_headers(headers);
+        self.publish_bytes(
+            route,
+            Target {
+                exchange: &exchange,
+                routing_key: &routing_key,
+                message_id: &envelope.id,
+            },
+            &payload,
+            properties,
+            OnNack::Retry,
+        )
+        .await
     }
 
     /// Publishes several envelopes with their confirms in flight together;
@@ -169,6 +219,7 @@ impl Publisher {
             },
             payload,
             properties,
+            OnNack::Retry,
         )
         .await
     }
@@ -232,9 +283,11 @@ impl Publisher {
         target: Target<'_>,
         payload: &[u8],
         properties: BasicProperties,
+        on_nack: OnNack,
     ) -> Result<(), BusError> {
         let deadline = Instant::now() + self.timeout;
         let mut delay = Duration::from_millis(50);
+        let mut nacks = 0;
         loop {
             let error = match self
                 .try_publish(route, &target, payload, properties.clone())
@@ -245,7 +298,24 @@ impl Publisher {
                 Err(error @ BusError::Unroutable { .. }) | Err(error @ BusError::Encode(_)) => {
                     return Err(error);
                 }
-                Err(error) => error,
+                // A quorum queue also nacks for a moment while it elects a
+                // leader (just declared, a broker node restarting): a few
+                // quick tries tell that apart from a queue that stays full.
+                Err(BusError::Nacked {
+                    exchange,
+                    message_id,
+                }) if on_nack == OnNack::QueueFull && nacks >= NACKS_BEFORE_FULL => {
+                    return Err(BusError::QueueFull {
+                        exchange,
+                        message_id,
+                    });
+                }
+                Err(error) => {
+                    if matches!(error, BusError::Nacked { .. }) {
+                        nacks += 1;
+                    }
+                    error
+                }
             };
             if Instant::now() + delay > deadline {
                 return Err(BusError::Timeout {

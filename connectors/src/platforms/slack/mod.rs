@@ -14,6 +14,11 @@
 //! Environment: `UM_SLACK_MAX_FILE_BYTES` caps every file moved (agent
 //! attachments uploaded, guests' files served), default 50 MiB.
 //!
+//! Guests' files are fetched with the bot token from Slack's file host
+//! only ([`platform::FILE_HOSTS`], `https://files.slack.com`, where Slack
+//! documents `url_private`) or the tenant's configured API base URL; agents'
+//! attachments through the fetch policy ([`crate::machinery::url_policy`]).
+//!
 //! [`MessagingPlatform`]: crate::platform::MessagingPlatform
 
 pub mod client;

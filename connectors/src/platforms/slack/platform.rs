@@ -20,7 +20,9 @@ use super::tenant::{
 };
 use super::types::EventCallback;
 use crate::machinery::envelope::{Envelope, ReasonCode};
+use crate::machinery::http_client::{OutsideClient, fetch_failure};
 use crate::machinery::parts::send_parts;
+use crate::machinery::url_policy::FetchRules;
 use crate::platform::{
     Delivered, DeliveryError, InboundEvent, Media, MediaError, MessagingPlatform, PlatformContext,
     Rejection, WebhookReply, WebhookRequest,
@@ -39,6 +41,9 @@ const USER_LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_milli
 const THREAD_KIND: &str = "slack-thread";
 /// How long a conversation remembers its thread without a guest message.
 const THREAD_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+/// Where Slack keeps files (`url_private`, `url_private_download`): the bot
+/// token goes there and nowhere else (but to a configured base URL).
+pub const FILE_HOSTS: &[&str] = &["https://files.slack.com"];
 
 #[derive(Debug, Default)]
 pub struct Slack;
@@ -230,7 +235,7 @@ async fn post_message(
 /// install may not upload (no `files:write`), an image is posted as an
 /// image block by URL instead; other files fail with that reason.
 async fn upload_attachment(
-    http: &reqwest::Client,
+    outside: &OutsideClient,
     api: &SlackApi<'_>,
     team: &str,
     upload: &FileUpload,
@@ -238,7 +243,17 @@ async fn upload_attachment(
     let limit = files::max_file_bytes();
     files::check_size(&upload.filename, upload.size_bytes, limit)
         .map_err(FileRefusal::into_delivery_error)?;
-    let bytes = files::download_attachment(http, &upload.url, &upload.filename, limit).await?;
+    // The attachment's URL came from Genesys: judged before it is fetched.
+    let http = outside
+        .client_for(&upload.url, FetchRules::default())
+        .await
+        .map_err(|refused| {
+            DeliveryError::permanent(
+                ReasonCode::MessageNotAllowed,
+                format!("download of {}: {refused}", upload.filename),
+            )
+        })?;
+    let bytes = files::download_attachment(&http, &upload.url, &upload.filename, limit).await?;
     match api.upload_file(upload, bytes).await {
         Ok(file_id) => Ok(file_id),
         Err(error) if error.is_not_permitted() => match &upload.fallback {
@@ -436,7 +451,8 @@ impl MessagingPlatform for Slack {
             base_url: &slack.base_url,
             token: &token,
         };
-        let (http, api) = (&http, &api);
+        let outside = ctx.http.outside();
+        let (outside, api) = (&outside, &api);
         let last_id = send_parts(
             &ctx.store,
             &tenant.key,
@@ -447,7 +463,7 @@ impl MessagingPlatform for Slack {
                 let id = match call {
                     SlackCall::PostMessage(body) => post_message(api, body).await?,
                     SlackCall::UploadFile(upload) => {
-                        upload_attachment(http, api, team, upload).await?
+                        upload_attachment(outside, api, team, upload).await?
                     }
                 };
                 Ok(Some(id).filter(|id| !id.is_empty()))
@@ -468,6 +484,19 @@ impl MessagingPlatform for Slack {
         let Some(file) = parse_media_ref(media_ref) else {
             return Err(MediaError::NotFound(media_ref.to_owned()));
         };
+        let slack =
+            SlackTenant::of(tenant).ok_or_else(|| MediaError::NotFound(media_ref.to_owned()))?;
+        // Judged before the bot token is even looked up.
+        let rules = FetchRules {
+            configured_base: slack.configured_base(),
+            file_hosts: FILE_HOSTS,
+        };
+        let http = ctx
+            .http
+            .outside()
+            .client_for(&file.url, rules)
+            .await
+            .map_err(|refused| MediaError::Upstream(format!("Slack file: {refused}")))?;
         let team = &file.team_id;
         let token = match token_for(ctx, tenant, team)
             .await
@@ -484,18 +513,12 @@ impl MessagingPlatform for Slack {
             }
         };
         let what = format!("a Slack file of workspace {team}");
-        let response = ctx
-            .http()
+        let response = http
             .get(&file.url)
             .bearer_auth(token.expose())
             .send()
             .await
-            .map_err(|error| {
-                MediaError::Upstream(
-                    crate::machinery::http_client::transport_error("file download", &error)
-                        .to_string(),
-                )
-            })?;
+            .map_err(|error| MediaError::Upstream(fetch_failure("file download", &error)))?;
         match response.status().as_u16() {
             200..=299 => {
                 let content_type = response

@@ -48,6 +48,11 @@ impl<'a> SlackTenant<'a> {
         })
     }
 
+    /// The base URL when the tenant sets one (a simulator, a gateway).
+    pub fn configured_base(&self) -> Option<&str> {
+        Some(self.base_url.as_str()).filter(|base| *base != DEFAULT_BASE_URL)
+    }
+
     /// Client id and secret, when OAuth installs are configured.
     pub fn oauth_client(&self) -> Option<(&'a str, &'a Secret)> {
         Some((self.client_id?, self.client_secret?))

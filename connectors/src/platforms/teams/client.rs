@@ -36,6 +36,9 @@ pub struct Bot {
     pub auth_tenant: String,
     pub openid_metadata_url: String,
     pub login_base_url: String,
+    /// The operator's `api_base_url`, if set: files on its origin are
+    /// fetched as configured ([`crate::machinery::url_policy::FetchRules`]).
+    pub api_base_url: Option<String>,
 }
 
 impl Bot {
@@ -64,6 +67,7 @@ impl Bot {
                 |base| format!("{base}{OPENID_METADATA_PATH}"),
             ),
             login_base_url: base.unwrap_or(LOGIN_BASE_URL).to_owned(),
+            api_base_url: base.map(str::to_owned),
         })
     }
 

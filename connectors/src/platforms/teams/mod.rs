@@ -4,6 +4,12 @@
 //! and identity platform I/O ([`client`]), the app package ([`manifest`]),
 //! the registration page ([`register`]), and the [`MessagingPlatform`](crate::platform::MessagingPlatform) around
 //! them ([`platform`]).
+//!
+//! Only activities of the `msteams` channel are taken
+//! ([`platform::CHANNELS_ENV`]); another channel of the same Azure Bot (Web
+//! Chat, Direct Line) is answered 403. Inbound files are fetched through
+//! the fetch policy ([`crate::machinery::url_policy`]), the bot token only
+//! to the activity's `serviceUrl` origin.
 
 pub mod auth;
 pub mod client;

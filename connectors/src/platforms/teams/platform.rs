@@ -16,9 +16,11 @@ use super::client::{self, Bot};
 use super::inbound::{self, MediaSource};
 use super::manifest::{self, PackageState};
 use super::outbound::to_teams;
-use super::types::{Activity, ConversationRef};
+use super::types::{Activity, ConversationRef, TEAMS_CHANNEL_ID};
 use crate::machinery::envelope::{Body, ButtonKind, Envelope, QuickReply, ReasonCode};
+use crate::machinery::http_client::fetch_failure;
 use crate::machinery::store::Store;
+use crate::machinery::url_policy::FetchRules;
 use crate::platform::{
     Delivered, DeliveryError, InboundEvent, Media, MediaError, MessagingPlatform, PlatformContext,
     PlatformError, Rejection, WebhookRequest,
@@ -38,11 +40,22 @@ const MEDIA_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 pub struct Teams {
     keys: KeyCache,
+    /// Bot Framework channels whose activities are taken ([`CHANNELS_ENV`]).
+    channels: Vec<String>,
 }
 
 /// Overrides [`auth::DEFAULT_MIN_REFRESH`] (milliseconds): tests that
 /// rotate keys right after a fetch set it to 0.
 pub const MIN_KEY_REFRESH_ENV: &str = "UM_TEAMS_KEY_REFRESH_MIN_MS";
+
+/// The Bot Framework channels (`channelId`) whose activities the connector
+/// takes, comma-separated; `msteams` when unset. An Azure Bot can have
+/// other channels enabled (Web Chat, Direct Line): whoever holds such a
+/// channel's secret can post activities the Bot Framework signs, with
+/// attachment URLs of their choosing, and Teams is what this connector
+/// serves. An activity from another channel is answered 403, naming the
+/// channel; nothing of it is kept or fetched.
+pub const CHANNELS_ENV: &str = "UM_TEAMS_CHANNELS";
 
 impl Default for Teams {
     fn default() -> Self {
@@ -51,13 +64,52 @@ impl Default for Teams {
             .and_then(|ms| ms.trim().parse::<u64>().ok())
             .map_or(auth::DEFAULT_MIN_REFRESH, Duration::from_millis);
         Self::with_key_cache(KeyCache::new(min_refresh))
+            .with_channels(channels_from(std::env::var(CHANNELS_ENV).ok().as_deref()))
+    }
+}
+
+/// The channels a [`CHANNELS_ENV`] value names (`msteams` for none).
+pub fn channels_from(value: Option<&str>) -> Vec<String> {
+    let channels: Vec<String> = value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if channels.is_empty() {
+        vec![TEAMS_CHANNEL_ID.to_owned()]
+    } else {
+        channels
     }
 }
 
 impl Teams {
-    /// With a given least time between key refreshes for unknown key ids.
+    /// With a given least time between key refreshes for unknown key ids
+    /// (activities of the `msteams` channel only).
     pub fn with_key_cache(keys: KeyCache) -> Self {
-        Self { keys }
+        Self {
+            keys,
+            channels: vec![TEAMS_CHANNEL_ID.to_owned()],
+        }
+    }
+
+    /// Taking activities of these Bot Framework channels.
+    pub fn with_channels(mut self, channels: Vec<String>) -> Self {
+        self.channels = channels;
+        self
+    }
+
+    /// Refuses an authenticated activity from a channel not taken.
+    fn check_channel(&self, activity: &Activity) -> Result<(), Rejection> {
+        if self.channels.contains(&activity.channel_id) {
+            return Ok(());
+        }
+        Err(Rejection::Forbidden(format!(
+            "activity from Bot Framework channel {:?}: this connector takes activities of {} only ({CHANNELS_ENV})",
+            activity.channel_id,
+            self.channels.join(", ")
+        )))
     }
 
     async fn authenticate(
@@ -157,6 +209,7 @@ impl MessagingPlatform for Teams {
                 AuthError::KeysUnreachable(_) => Rejection::Unavailable(error.to_string()),
                 _ => Rejection::Unauthorized(error.to_string()),
             })?;
+        self.check_channel(&activity)?;
 
         let store = &ctx.store;
         let conversation_id = activity.conversation.id.clone();
@@ -344,19 +397,28 @@ impl MessagingPlatform for Teams {
             .await
             .map_err(MediaError::Upstream)?
             .ok_or_else(|| MediaError::NotFound(media_ref.to_owned()))?;
-        let http = ctx.http();
-        let mut request = http.get(&source.url);
+        let bot = Bot::of(tenant).map_err(|_| MediaError::NotFound(media_ref.to_owned()))?;
+        // The URL came in an activity: judged before anything, the bot
+        // token included, is sent to it.
+        let rules = FetchRules {
+            configured_base: bot.api_base_url.as_deref(),
+            file_hosts: &[],
+        };
+        let mut request = ctx
+            .http
+            .outside()
+            .get(&source.url, rules)
+            .await
+            .map_err(|refused| MediaError::Upstream(format!("media {media_ref}: {refused}")))?;
         if source.with_bot_token && client::same_origin(&source.url, &source.service_url) {
-            let bot = Bot::of(tenant).map_err(|_| MediaError::NotFound(media_ref.to_owned()))?;
             let token = client::access_token(ctx, &tenant.key, &bot)
                 .await
                 .map_err(|e| MediaError::Upstream(e.to_string()))?;
             request = request.bearer_auth(token.expose());
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| MediaError::Upstream(format!("media {media_ref}: {e}")))?;
+        let response = request.send().await.map_err(|error| {
+            MediaError::Upstream(fetch_failure(&format!("media {media_ref}"), &error))
+        })?;
         let status = response.status();
         if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::FORBIDDEN {
             return Err(MediaError::NotFound(format!("{media_ref} (HTTP {status})")));
@@ -367,5 +429,42 @@ impl MessagingPlatform for Teams {
             )));
         }
         Ok(Media::from_response(response, Some(source.mime)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn activity(channel: &str) -> Activity {
+        Activity {
+            kind: "message".into(),
+            service_url: "https://smba.trafficmanager.net/amer/".into(),
+            channel_id: channel.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_teams_activities_unless_configured() {
+        let teams = Teams::with_key_cache(KeyCache::new(Duration::ZERO));
+        assert_eq!(teams.check_channel(&activity("msteams")), Ok(()));
+        let refused = teams.check_channel(&activity("webchat")).unwrap_err();
+        assert_eq!(refused.status(), http::StatusCode::FORBIDDEN);
+        let text = refused.to_string();
+        assert!(
+            text.contains("\"webchat\"") && text.contains(CHANNELS_ENV),
+            "{text}"
+        );
+        let both = teams.with_channels(channels_from(Some("msteams, webchat")));
+        assert_eq!(both.check_channel(&activity("webchat")), Ok(()));
+        assert!(both.check_channel(&activity("directline")).is_err());
+    }
+
+    #[test]
+    fn channels_default_to_msteams() {
+        assert_eq!(channels_from(None), ["msteams"]);
+        assert_eq!(channels_from(Some(" , ")), ["msteams"]);
+        assert_eq!(channels_from(Some("webchat")), ["webchat"]);
     }
 }

@@ -14,7 +14,9 @@ use super::media_ref::MediaRef;
 use super::outbound::{Sender, to_viber};
 use super::types::{Callback, UserDetails};
 use crate::machinery::envelope::{Envelope, ReasonCode};
+use crate::machinery::http_client::fetch_failure;
 use crate::machinery::parts::send_parts;
+use crate::machinery::url_policy::FetchRules;
 use crate::machinery::verify::{SignatureEncoding, verify_hmac_sha256};
 use crate::platform::{
     Delivered, DeliveryError, InboundEvent, Media, MediaError, MessagingPlatform, PlatformContext,
@@ -290,17 +292,29 @@ impl MessagingPlatform for Viber {
     async fn fetch_media(
         &self,
         ctx: &PlatformContext,
-        _tenant: &TenantConfig,
+        tenant: &TenantConfig,
         media_ref: &str,
     ) -> Result<Media, MediaError> {
         let media = MediaRef::decode(media_ref)
             .ok_or_else(|| MediaError::NotFound("not a Viber media reference".to_owned()))?;
+        // The URL came in a callback: judged before it is fetched.
+        let configured_base = match &tenant.messaging {
+            Some(MessagingConfig::Viber(viber)) => viber.api_base_url.as_deref(),
+            _ => None,
+        };
+        let rules = FetchRules {
+            configured_base: configured_base.filter(|base| !base.is_empty()),
+            file_hosts: &[],
+        };
         let response = ctx
-            .http()
-            .get(&media.url)
+            .http
+            .outside()
+            .get(&media.url, rules)
+            .await
+            .map_err(|refused| MediaError::Upstream(format!("Viber media: {refused}")))?
             .send()
             .await
-            .map_err(|e| MediaError::Upstream(format!("Viber media: {}", e.without_url())))?;
+            .map_err(|e| MediaError::Upstream(fetch_failure("Viber media", &e)))?;
         let status = response.status();
         if matches!(status.as_u16(), 403 | 404 | 410) {
             // Viber's media URLs expire.
