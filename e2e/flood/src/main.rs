@@ -13,11 +13,7 @@
 //! RabbitMQ and Redis come from `UM_TEST_AMQP_URL` / `UM_TEST_REDIS_URL`;
 //! without them `e2e/services.sh` starts a pair for the run.
 
-mod bridge;
-mod cleanup;
-mod report;
-mod servers;
-mod services;
+use um_flood::{bridge, cleanup, report, servers, services};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -28,6 +28,12 @@ impl Services {
                 run_dir: None,
             });
         }
+        Self::start()
+    }
+
+    /// Starts a RabbitMQ and Redis of this run's own (which it may
+    /// restart).
+    pub fn start() -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("um-flood-").tempdir()?;
         let script = repo_root().join("e2e/services.sh");
         eprintln!("starting RabbitMQ and Redis with {}", script.display());
@@ -60,6 +66,24 @@ impl Services {
             redis,
             run_dir: Some((script, dir)),
         })
+    }
+
+    /// Runs `e2e/services.sh <command>` on this run's services
+    /// (`restart-broker`, `restart-redis`).
+    pub fn control(&self, command: &str) -> anyhow::Result<()> {
+        let Some((script, dir)) = &self.run_dir else {
+            bail!("{command}: RabbitMQ and Redis were not started by this run");
+        };
+        let status = Command::new("bash")
+            .arg(script)
+            .arg(command)
+            .arg(dir.path())
+            .status()
+            .with_context(|| format!("running e2e/services.sh {command}"))?;
+        if !status.success() {
+            bail!("e2e/services.sh {command} failed");
+        }
+        Ok(())
     }
 
     pub fn stop(self) {

@@ -78,6 +78,10 @@ impl Faults {
         }
     }
 
+    pub fn clear(&self) {
+        lock(&self.pending).clear();
+    }
+
     /// Consumes one matching fault, if any.
     fn take(&self, path: &str) -> Option<(u16, Option<u64>)> {
         let mut pending = lock(&self.pending);

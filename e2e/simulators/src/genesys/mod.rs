@@ -256,6 +256,20 @@ impl GenesysSimulator {
         lock(&self.state.config).create_completion = completion;
     }
 
+    /// Revokes one OAuth client: its tokens stop working (401) and it gets
+    /// no new ones (401 `invalid_client`) until [`Self::add_oauth_client`]
+    /// adds it again. Other clients are untouched.
+    pub fn remove_oauth_client(&self, client_id: &str) {
+        lock(&self.state.clients).remove(client_id);
+        lock(&self.state.tokens).retain(|_, token| token.client_id != client_id);
+    }
+
+    /// Ends every injected fault (an outage started with `fail_next(..,
+    /// u32::MAX)` ends here).
+    pub fn clear_faults(&self) {
+        self.state.faults.clear();
+    }
+
     /// Every issued token stops working: the next call with one gets 401.
     pub fn revoke_tokens(&self) {
         lock(&self.state.tokens).clear();

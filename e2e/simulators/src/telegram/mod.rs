@@ -276,6 +276,12 @@ impl TelegramSimulator {
         }
     }
 
+    /// Ends every injected error (an outage injected with `u32::MAX` calls
+    /// ends here).
+    pub fn clear_injected_errors(&self) {
+        lock(&self.state.faults).clear();
+    }
+
     /// The next `count` calls of `method` answer 429 with `retry_after`.
     pub fn inject_rate_limit(&self, method: Option<&str>, count: u32, retry_after_secs: u64) {
         self.inject_error(method, ApiError::too_many_requests(retry_after_secs), count);
