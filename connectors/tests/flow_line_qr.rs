@@ -254,7 +254,7 @@ async fn add_friend_qr_code_link_cache_refusal_and_reload() {
             "line-token",
             &issued.channel_id,
             "revoked-token",
-            Some(Duration::from_secs(600)),
+            Duration::from_secs(600),
         )
         .await
         .expect("stale token seeded");

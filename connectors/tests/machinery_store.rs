@@ -119,7 +119,7 @@ async fn keys_are_namespaced_per_service_and_tenant() {
             "token",
             "oauth",
             "abc",
-            Some(Duration::from_secs(60)),
+            Duration::from_secs(60),
         )
         .await
         .unwrap();
@@ -202,13 +202,7 @@ async fn keys_are_namespaced_per_service_and_tenant() {
     assert_eq!(store.get("shop.acme", "guest", "42").await.unwrap(), None);
 
     store
-        .set(
-            "shop.acme",
-            "short",
-            "x",
-            "1",
-            Some(Duration::from_millis(100)),
-        )
+        .set("shop.acme", "short", "x", "1", Duration::from_millis(100))
         .await
         .unwrap();
     assert!(
@@ -240,4 +234,56 @@ async fn connecting_to_nothing_says_where_without_the_password() {
     let error = result.err().expect("nothing listens on port 1").to_string();
     assert!(error.contains("127.0.0.1:1"), "{error}");
     assert!(!error.contains("hunter2"), "{error}");
+}
+
+#[tokio::test]
+async fn every_key_has_a_ttl_and_a_deleted_tenant_s_keys_are_purged() {
+    let service = unique("t-purge");
+    let store = store(&service).await;
+    let other = store.clone();
+    for id in 0..1500 {
+        store
+            .set(
+                "shop.gone",
+                "user",
+                &format!("u{id}"),
+                "x",
+                um_connector::machinery::store::KEPT_TTL,
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .mark_done("shop.gone", "e1", Duration::from_secs(60))
+        .await
+        .unwrap();
+    other
+        .set("shop.stays", "user", "u1", "x", Duration::from_secs(60))
+        .await
+        .unwrap();
+    // The kept kind has a TTL too.
+    let url = redis_url();
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(store.key("shop.gone", "user", "u7"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 0, "a TTL on every key: {ttl}");
+
+    // More keys than one SCAN page.
+    assert_eq!(store.purge_tenant("shop.gone").await.unwrap(), 1501);
+    assert_eq!(store.get("shop.gone", "user", "u7").await.unwrap(), None);
+    assert!(!store.is_done("shop.gone", "e1").await.unwrap());
+    assert_eq!(
+        other
+            .get("shop.stays", "user", "u1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("x"),
+        "another tenant's state stays"
+    );
+    assert_eq!(store.purge_tenant("shop.gone").await.unwrap(), 0);
 }

@@ -146,6 +146,10 @@ pub struct ServiceSettings {
     /// (`UM_MAX_INFLIGHT_REQUESTS`); None = the connector's default.
     #[serde(default)]
     pub max_inflight_requests: Option<u32>,
+    /// How long a failing delivery is retried before it is dead-lettered
+    /// (`UM_RETRY_FOR_SECONDS`); None = the connector's default (24 h).
+    #[serde(default)]
+    pub retry_for_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -123,7 +123,7 @@ impl EnvelopeHandler for ToGenesysHandler {
             if several
                 && let Err(error) = self
                     .store
-                    .set(&tenant.key, SENT_PART, &part, "1", Some(DEFAULT_DONE_TTL))
+                    .set(&tenant.key, SENT_PART, &part, "1", DEFAULT_DONE_TTL)
                     .await
             {
                 tracing::warn!(error = %error, "sent-part marker not written");

@@ -56,7 +56,7 @@ impl SharedTokens {
                 TOKEN_KIND,
                 shared_id,
                 fresh.access_token.expose(),
-                Some(fresh.usable_for),
+                fresh.usable_for,
             )
             .await
         {

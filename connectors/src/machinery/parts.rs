@@ -56,7 +56,7 @@ where
             last_id = Some(id);
         }
         if let Err(error) = store
-            .set(tenant, kind, &part_id, "1", Some(DEFAULT_DONE_TTL))
+            .set(tenant, kind, &part_id, "1", DEFAULT_DONE_TTL)
             .await
         {
             tracing::warn!(tenant, part = %part_id, error = %error, "sent-part marker not written");

@@ -129,6 +129,11 @@ impl Runtime {
             shutdown,
         };
         runtime.spawn_config_reloader();
+        crate::machinery::departures::spawn_sweeper(
+            runtime.config.clone(),
+            runtime.store.clone(),
+            runtime.shutdown.clone(),
+        );
         Ok(runtime)
     }
 

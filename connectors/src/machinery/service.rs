@@ -402,7 +402,7 @@ impl EnvelopeHandler for DeliveryHandler {
                             SENT_KIND,
                             &envelope.id,
                             "1",
-                            Some(crate::machinery::store::DEFAULT_DONE_TTL),
+                            crate::machinery::store::DEFAULT_DONE_TTL,
                         )
                         .await
                     {

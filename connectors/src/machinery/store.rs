@@ -28,6 +28,11 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 pub const DEFAULT_CLAIM_TTL: Duration = Duration::from_secs(10);
 pub const DEFAULT_DEDUP_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const DEFAULT_DONE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// State a Tenant keeps while it exists (a Slack installation, a Teams app
+/// package, a guest who blocked the bot): long, but not forever, so the
+/// state of a Tenant deleted while no service ran does not stay for good
+/// (a running service removes it, see [`crate::machinery::departures`]).
+pub const KEPT_TTL: Duration = Duration::from_secs(400 * 24 * 3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -305,29 +310,60 @@ impl Store {
         })
     }
 
-    /// Sets a value, with a TTL or without (`None`: kept until deleted).
+    /// Sets a value for `ttl`. Every key has one: state a Tenant keeps
+    /// (an installation, a blocked user) uses [`KEPT_TTL`].
     pub async fn set(
         &self,
         tenant: &str,
         kind: &str,
         id: &str,
         value: &str,
-        ttl: Option<Duration>,
+        ttl: Duration,
     ) -> Result<(), StoreError> {
         let key = self.key(tenant, kind, id);
         let mut conn = self.conn.clone();
-        let result = match ttl {
-            Some(ttl) => {
-                conn.pset_ex::<_, _, ()>(&key, value, ttl.as_millis().max(1) as u64)
-                    .await
-            }
-            None => conn.set::<_, _, ()>(&key, value).await,
+        conn.pset_ex::<_, _, ()>(&key, value, ttl.as_millis().max(1) as u64)
+            .await
+            .map_err(|source| StoreError::Command {
+                step: "SET",
+                key,
+                source,
+            })
+    }
+
+    /// Removes every key of `tenant` in this service
+    /// (`<ns>:<service>:<tenant>:*`); returns how many.
+    pub async fn purge_tenant(&self, tenant: &str) -> Result<usize, StoreError> {
+        let pattern = format!("{}:{}:{tenant}:*", self.namespace, self.service);
+        let mut conn = self.conn.clone();
+        let error = |step| {
+            let key = pattern.clone();
+            move |source| StoreError::Command { step, key, source }
         };
-        result.map_err(|source| StoreError::Command {
-            step: "SET",
-            key,
-            source,
-        })
+        let mut cursor: u64 = 0;
+        let mut removed = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .map_err(error("SCAN"))?;
+            if !keys.is_empty() {
+                removed += redis::cmd("UNLINK")
+                    .arg(&keys)
+                    .query_async::<usize>(&mut conn)
+                    .await
+                    .map_err(error("UNLINK"))?;
+            }
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
     }
 
     /// Sets a value only if none is there; `true` if it was set.

@@ -130,6 +130,12 @@ pub fn render_connector_deployment(
             .get_or_insert_with(Vec::new)
             .push(env_value("UM_MAX_INFLIGHT_REQUESTS", limit.to_string()));
     }
+    if let Some(seconds) = settings.retry_for_seconds {
+        container
+            .env
+            .get_or_insert_with(Vec::new)
+            .push(env_value("UM_RETRY_FOR_SECONDS", seconds.to_string()));
+    }
     Deployment {
         metadata: ObjectMeta {
             name: Some(object_name(instance, service)),

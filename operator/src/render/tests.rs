@@ -497,4 +497,20 @@ fn max_inflight_requests_reaches_the_connector_only_when_set() {
         .max_inflight_requests = Some(16);
     assert_eq!(limit(&env_of(&config, "telegram")).as_deref(), Some("16"));
     assert_eq!(limit(&env_of(&config, "gcloudcx")), None);
+
+    let retry_for = |env: &[k8s_openapi::api::core::v1::EnvVar]| {
+        env.iter()
+            .find(|e| e.name == "UM_RETRY_FOR_SECONDS")
+            .map(|e| e.value.clone().unwrap())
+    };
+    assert_eq!(retry_for(&env_of(&config, "gcloudcx")), None);
+    config
+        .services
+        .entry("gcloudcx".to_owned())
+        .or_default()
+        .retry_for_seconds = Some(3600);
+    assert_eq!(
+        retry_for(&env_of(&config, "gcloudcx")).as_deref(),
+        Some("3600")
+    );
 }

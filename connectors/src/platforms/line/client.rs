@@ -124,7 +124,7 @@ pub async fn access_token(
                 TOKEN_KIND,
                 channel_id,
                 &issued.access_token,
-                Some(ttl),
+                ttl,
             )
             .await
     {

@@ -166,7 +166,7 @@ async fn bot_info(
                 BOT_INFO_KIND,
                 BOT_INFO_ID,
                 &json,
-                Some(BOT_INFO_TTL),
+                BOT_INFO_TTL,
             )
             .await
     {

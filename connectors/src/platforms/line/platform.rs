@@ -6,6 +6,7 @@
 //! of sent parts (a push whose answer was lost is still made idempotent by
 //! its retry key).
 
+use crate::machinery::store::KEPT_TTL;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -104,7 +105,7 @@ impl Line {
                     if let Ok(json) = serde_json::to_string(&profile) {
                         let _ = ctx
                             .store
-                            .set(line.tenant, PROFILE, user, &json, Some(PROFILE_TTL))
+                            .set(line.tenant, PROFILE, user, &json, PROFILE_TTL)
                             .await;
                     }
                     profiles.insert(user.to_owned(), profile);
@@ -279,7 +280,7 @@ impl MessagingPlatform for Line {
                         REPLY_TOKEN,
                         conversation,
                         token,
-                        Some(REPLY_TOKEN_TTL),
+                        REPLY_TOKEN_TTL,
                     )
                     .await
             {
@@ -287,7 +288,11 @@ impl MessagingPlatform for Line {
             }
             match &inbound.friendship {
                 Some((user, Friendship::Blocked)) => {
-                    if let Err(error) = ctx.store.set(&tenant.key, BLOCKED, user, "1", None).await {
+                    if let Err(error) = ctx
+                        .store
+                        .set(&tenant.key, BLOCKED, user, "1", KEPT_TTL)
+                        .await
+                    {
                         tracing::warn!(tenant = %tenant.key, error = %error, "unfollow not recorded");
                     }
                 }

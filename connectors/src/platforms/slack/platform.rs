@@ -109,7 +109,7 @@ async fn remember_thread(
                     THREAD_KIND,
                     conversation_id,
                     thread_ts,
-                    Some(THREAD_TTL),
+                    THREAD_TTL,
                 )
                 .await
         }
@@ -210,7 +210,7 @@ async fn guest_profile(
     if let Ok(json) = serde_json::to_string(&profile)
         && let Err(error) = ctx
             .store
-            .set(&tenant.key, USER_KIND, &cache_id, &json, Some(USER_TTL))
+            .set(&tenant.key, USER_KIND, &cache_id, &json, USER_TTL)
             .await
     {
         tracing::debug!(error = %error, "guest profile not cached");

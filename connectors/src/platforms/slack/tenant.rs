@@ -1,6 +1,7 @@
 //! A tenant's Slack settings (keys of the Tenant's `slack` spec) and the
 //! per-workspace installs kept in Redis.
 
+use crate::machinery::store::KEPT_TTL;
 use serde::{Deserialize, Serialize};
 use um_config::{MessagingConfig, Secret, TenantConfig};
 
@@ -161,7 +162,13 @@ pub async fn save_installation(
 ) -> Result<(), StoreError> {
     let json = serde_json::to_string(installation).unwrap_or_default();
     store
-        .set(tenant_key, INSTALL_KIND, &installation.team_id, &json, None)
+        .set(
+            tenant_key,
+            INSTALL_KIND,
+            &installation.team_id,
+            &json,
+            KEPT_TTL,
+        )
         .await?;
     store
         .delete(tenant_key, UNINSTALLED_KIND, &installation.team_id)
@@ -236,7 +243,7 @@ pub async fn remove_installation(
         };
         let json = serde_json::to_string(&note).unwrap_or_default();
         store
-            .set(&tenant.key, UNINSTALLED_KIND, team_id, &json, None)
+            .set(&tenant.key, UNINSTALLED_KIND, team_id, &json, KEPT_TTL)
             .await?;
     }
     store.delete(&tenant.key, INSTALL_KIND, team_id).await?;

@@ -154,7 +154,7 @@ pub async fn access_token(
     if !ttl.is_zero()
         && let Err(error) = ctx
             .store
-            .set(tenant_key, TOKEN_KIND, &id, &token, Some(ttl))
+            .set(tenant_key, TOKEN_KIND, &id, &token, ttl)
             .await
     {
         tracing::warn!(error = %error, "token not cached");

@@ -5,6 +5,7 @@
 //! account), so agent messages can be sent back; the quick replies last
 //! offered as suggested actions; where inbound files are; the bot token.
 
+use crate::machinery::store::KEPT_TTL;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -167,7 +168,7 @@ async fn save<T: serde::Serialize>(
             return;
         }
     };
-    if let Err(error) = store.set(tenant, kind, id, &text, Some(ttl)).await {
+    if let Err(error) = store.set(tenant, kind, id, &text, ttl).await {
         tracing::warn!(kind, error = %error, "not stored");
     }
 }
@@ -364,7 +365,7 @@ impl MessagingPlatform for Teams {
                 ("state", serde_json::to_string(&state).unwrap_or_default()),
             ] {
                 ctx.store
-                    .set(&tenant.key, PACKAGE_KIND, id, &value, None)
+                    .set(&tenant.key, PACKAGE_KIND, id, &value, KEPT_TTL)
                     .await
                     .map_err(|e| error("Teams app package store", e.to_string()))?;
             }

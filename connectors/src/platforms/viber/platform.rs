@@ -129,7 +129,7 @@ async fn user_details(
     if let Ok(text) = serde_json::to_string(&details)
         && let Err(error) = ctx
             .store
-            .set(&tenant.key, USER_DETAILS, user_id, &text, Some(ttl))
+            .set(&tenant.key, USER_DETAILS, user_id, &text, ttl)
             .await
     {
         tracing::warn!(tenant = %tenant.key, error = %error, "Viber user details not cached");
