@@ -150,6 +150,10 @@ pub struct ServiceSettings {
     /// (`UM_RETRY_FOR_SECONDS`); None = the connector's default (24 h).
     #[serde(default)]
     pub retry_for_seconds: Option<u64>,
+    /// CIDRs, addresses and host names the connector may fetch outside URLs
+    /// from although they are private, loopback, ... (`UM_FETCH_ALLOW`).
+    #[serde(default)]
+    pub fetch_allow: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -136,6 +136,12 @@ pub fn render_connector_deployment(
             .get_or_insert_with(Vec::new)
             .push(env_value("UM_RETRY_FOR_SECONDS", seconds.to_string()));
     }
+    if !settings.fetch_allow.is_empty() {
+        container
+            .env
+            .get_or_insert_with(Vec::new)
+            .push(env_value("UM_FETCH_ALLOW", settings.fetch_allow.join(",")));
+    }
     Deployment {
         metadata: ObjectMeta {
             name: Some(object_name(instance, service)),
