@@ -213,15 +213,13 @@ impl Store {
         event_id: &str,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let key = self.key(tenant, "event", event_id);
-        let mut conn = self.conn.clone();
-        conn.pset_ex::<_, _, ()>(&key, DONE, ttl.as_millis() as u64)
-            .await
-            .map_err(|source| StoreError::Command {
-                step: "confirm event",
-                key,
-                source,
-            })
+        self.put(
+            self.key(tenant, "event", event_id),
+            DONE,
+            ttl,
+            "confirm event",
+        )
+        .await
     }
 
     /// The publish failed: drop our claim so a redelivery is accepted.
@@ -265,15 +263,13 @@ impl Store {
         envelope_id: &str,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let key = self.key(tenant, "done", envelope_id);
-        let mut conn = self.conn.clone();
-        conn.pset_ex::<_, _, ()>(&key, DONE, ttl.as_millis() as u64)
-            .await
-            .map_err(|source| StoreError::Command {
-                step: "set done marker",
-                key,
-                source,
-            })
+        self.put(
+            self.key(tenant, "done", envelope_id),
+            DONE,
+            ttl,
+            "set done marker",
+        )
+        .await
     }
 
     /// The envelope was dead-lettered: its redeliveries are skipped, a
@@ -284,15 +280,26 @@ impl Store {
         envelope_id: &str,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let key = self.key(tenant, "done", envelope_id);
+        self.put(
+            self.key(tenant, "done", envelope_id),
+            DEAD,
+            ttl,
+            "set dead marker",
+        )
+        .await
+    }
+
+    async fn put(
+        &self,
+        key: String,
+        value: &str,
+        ttl: Duration,
+        step: &'static str,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
-        conn.pset_ex::<_, _, ()>(&key, DEAD, ttl.as_millis() as u64)
+        conn.pset_ex::<_, _, ()>(&key, value, ttl.as_millis().max(1) as u64)
             .await
-            .map_err(|source| StoreError::Command {
-                step: "set dead marker",
-                key,
-                source,
-            })
+            .map_err(|source| StoreError::Command { step, key, source })
     }
 
     pub async fn get(
@@ -320,15 +327,8 @@ impl Store {
         value: &str,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let key = self.key(tenant, kind, id);
-        let mut conn = self.conn.clone();
-        conn.pset_ex::<_, _, ()>(&key, value, ttl.as_millis().max(1) as u64)
+        self.put(self.key(tenant, kind, id), value, ttl, "SET")
             .await
-            .map_err(|source| StoreError::Command {
-                step: "SET",
-                key,
-                source,
-            })
     }
 
     /// Removes every key of `tenant` in this service

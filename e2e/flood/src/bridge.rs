@@ -122,11 +122,20 @@ async fn start_connector(
     })
 }
 
-async fn create_integration(base: &str, webhook_url: &str) -> anyhow::Result<String> {
+/// An Open Messaging integration named `name`, created with the OAuth
+/// client `(id, secret)`, whose webhook is `webhook_url` signed with
+/// `webhook_token`; returns its id.
+pub async fn create_integration(
+    base: &str,
+    (client_id, client_secret): (&str, &str),
+    name: &str,
+    webhook_url: &str,
+    webhook_token: &str,
+) -> anyhow::Result<String> {
     let client = reqwest::Client::new();
     let token: Value = client
         .post(format!("{base}/oauth/token"))
-        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .basic_auth(client_id, Some(client_secret))
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await?
@@ -139,8 +148,8 @@ async fn create_integration(base: &str, webhook_url: &str) -> anyhow::Result<Str
         ))
         .bearer_auth(access_token)
         .json(
-            &json!({"name": "flood", "outboundNotificationWebhookUrl": webhook_url,
-                      "outboundNotificationWebhookSignatureSecretToken": WEBHOOK_TOKEN}),
+            &json!({"name": name, "outboundNotificationWebhookUrl": webhook_url,
+                      "outboundNotificationWebhookSignatureSecretToken": webhook_token}),
         )
         .send()
         .await?
@@ -172,7 +181,10 @@ impl FloodBridge {
         let (telegram_port, gcloudcx_port) = (free_port()?, free_port()?);
         let integration_id = create_integration(
             &genesys.base_url(),
+            (CLIENT_ID, CLIENT_SECRET),
+            "flood",
             &format!("http://127.0.0.1:{gcloudcx_port}/openmessaging/{tenant_key}"),
+            WEBHOOK_TOKEN,
         )
         .await?;
         let tenant = TenantConfig::new(

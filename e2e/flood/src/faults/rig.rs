@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 use um_config::{GenesysConfig, MessagingConfig, Platform, Secret, ServiceConfig, TenantConfig};
 use um_simulators::genesys::{
@@ -18,7 +17,7 @@ use um_simulators::genesys::{
 };
 use um_simulators::telegram::{Guest, RedeliveryPolicy, TelegramOptions, TelegramSimulator};
 
-use crate::bridge::cpu_time_of;
+use crate::bridge::{cpu_time_of, create_integration};
 
 /// Shard queues per route, given explicitly so the run's queues can be
 /// removed afterwards.
@@ -74,40 +73,6 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-async fn create_integration(
-    base: &str,
-    tenant: &RigTenant,
-    webhook_url: &str,
-) -> anyhow::Result<String> {
-    let client = reqwest::Client::new();
-    let token: Value = client
-        .post(format!("{base}/oauth/token"))
-        .basic_auth(&tenant.client_id, Some(&tenant.client_secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await?
-        .json()
-        .await?;
-    let access_token = token["access_token"].as_str().context("no access_token")?;
-    let integration: Value = client
-        .post(format!(
-            "{base}/api/v2/conversations/messaging/integrations/open"
-        ))
-        .bearer_auth(access_token)
-        .json(
-            &json!({"name": tenant.key, "outboundNotificationWebhookUrl": webhook_url,
-                      "outboundNotificationWebhookSignatureSecretToken": tenant.webhook_token}),
-        )
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(integration["id"]
-        .as_str()
-        .context("no integration id")?
-        .to_owned())
-}
-
 impl Rig {
     pub async fn start(
         binary: &Path,
@@ -154,7 +119,14 @@ impl Rig {
                 "http://127.0.0.1:{}/openmessaging/{}",
                 ports["gcloudcx"], tenant.key
             );
-            let integration_id = create_integration(&genesys.base_url(), &tenant, &webhook).await?;
+            let integration_id = create_integration(
+                &genesys.base_url(),
+                (&tenant.client_id, &tenant.client_secret),
+                &tenant.key,
+                &webhook,
+                &tenant.webhook_token,
+            )
+            .await?;
             rig_tenants.push(RigTenant {
                 integration_id,
                 ..tenant
