@@ -82,7 +82,10 @@ fn pattern() -> &'static [u8] {
 /// the checksum.
 fn chunk(index: u64, total: u64) -> Option<Bytes> {
     let start = index * CHUNK;
-    let len = total.checked_sub(start).filter(|left| *left > 0)?.min(CHUNK) as usize;
+    let len = total
+        .checked_sub(start)
+        .filter(|left| *left > 0)?
+        .min(CHUNK) as usize;
     let mut bytes = pattern()[..len].to_vec();
     let number = index.to_le_bytes();
     let front = number.len().min(len);
@@ -166,25 +169,30 @@ fn generated(served: Arc<AtomicU64>, total: u64, sized: bool) -> Response {
     response
 }
 
-/// `VmHWM` of process `pid`: the peak of its resident set, in bytes.
-fn peak_rss(pid: u32) -> u64 {
+/// A size in `/proc/<pid>/status` (`VmHWM`, `VmPeak`, ...), in bytes.
+fn proc_status(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .expect("the Slack connector's /proc status (it still runs)");
     let kib: u64 = status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/<pid>/status");
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"));
     kib * 1024
+}
+
+/// `VmHWM` of process `pid`: the peak of its resident set, in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    proc_status(pid, "VmHWM")
 }
 
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / MIB as f64)
 }
 
+/// The Slack simulator and one Slack tenant's connectors.
 struct LargeFileBridge {
     slack: SlackSimulator,
-    genesys: GenesysSimulator,
     bridge: PlatformBridge,
 }
 
@@ -192,15 +200,12 @@ impl LargeFileBridge {
     async fn start(amqp: &str, redis: &str) -> Self {
         let signing_secret = uuid::Uuid::new_v4().simple().to_string();
         let bot_token = unique("xoxb-1-");
-        let options = SlackOptions::new(&signing_secret).with_workspace(Workspace::new(
-            TEAM,
-            "Acme HQ",
-            &bot_token,
-        ));
+        let options = SlackOptions::new(&signing_secret)
+            .with_workspace(Workspace::new(TEAM, "Acme HQ", &bot_token));
         let slack = SlackSimulator::start(options)
             .await
             .expect("Slack simulator");
-        let mut bridge = PlatformBridge::start(
+        let bridge = PlatformBridge::start(
             amqp,
             redis,
             Platform::Slack,
@@ -215,17 +220,11 @@ impl LargeFileBridge {
             &[FETCH_ALLOW],
         )
         .await;
-        let genesys = std::mem::replace(
-            &mut bridge.genesys,
-            GenesysSimulator::start(Default::default())
-                .await
-                .expect("spare Genesys simulator"),
-        );
-        Self {
-            slack,
-            genesys,
-            bridge,
-        }
+        Self { slack, bridge }
+    }
+
+    fn genesys(&self) -> &GenesysSimulator {
+        &self.bridge.genesys
     }
 
     fn connector_pid(&self) -> u32 {
@@ -238,14 +237,14 @@ impl LargeFileBridge {
     /// Sends an agent message and waits for its receipt.
     async fn deliver(&self, spec: OutboundMessageSpec, wait: Duration) -> Value {
         let outcome = self
-            .genesys
+            .genesys()
             .send_agent_message(&self.bridge.integration_id, spec)
             .await
             .expect("webhook sent");
         assert_eq!(outcome.final_status(), Some(200));
         let id = outcome.message_id;
         let receipt = || {
-            self.genesys
+            self.genesys()
                 .receipts()
                 .into_iter()
                 .map(|record| record.body)
@@ -259,22 +258,17 @@ impl LargeFileBridge {
     }
 }
 
-fn file(url: &str, filename: &str, declared: Option<u64>) -> OutboundContent {
-    OutboundContent::Attachment {
-        media_type: "File".into(),
-        url: url.into(),
-        mime: "application/zip".into(),
-        filename: Some(filename.into()),
-        text: None,
-        content_size_bytes: declared,
+/// An agent's message with one file; `declared`: the size it declares.
+fn agent_file(to: &str, url: &str, filename: &str, declared: Option<u64>) -> OutboundMessageSpec {
+    let mut spec =
+        OutboundMessageSpec::attachment(to, "File", url, "application/zip", Some(filename));
+    if let Some(OutboundContent::Attachment {
+        content_size_bytes, ..
+    }) = spec.content.first_mut()
+    {
+        *content_size_bytes = declared;
     }
-}
-
-fn attachment(to: &str, content: OutboundContent) -> OutboundMessageSpec {
-    OutboundMessageSpec {
-        content: vec![content],
-        ..OutboundMessageSpec::attachment(to, "File", "", "", None)
-    }
+    spec
 }
 
 fn assert_failed_for_its_length(receipt: &Value, case: &str) {
@@ -302,7 +296,7 @@ async fn a_50_mib_attachment_is_streamed_to_slack_in_bounded_memory() {
         .status();
     assert_eq!(answered, Some(200));
     assert!(
-        eventually(WAIT, || !flow.genesys.inbound_messages().is_empty()).await,
+        eventually(WAIT, || !flow.genesys().inbound_messages().is_empty()).await,
         "the guest's message did not reach Genesys"
     );
     let pid = flow.connector_pid();
@@ -313,10 +307,7 @@ async fn a_50_mib_attachment_is_streamed_to_slack_in_bounded_memory() {
     let started = Instant::now();
     let receipt = flow
         .deliver(
-            attachment(
-                &to,
-                file(&files.url("sized", LARGEST), "archive.zip", None),
-            ),
+            agent_file(&to, &files.url("sized", LARGEST), "archive.zip", None),
             TRANSFER_WAIT,
         )
         .await;
@@ -331,9 +322,11 @@ async fn a_50_mib_attachment_is_streamed_to_slack_in_bounded_memory() {
     assert_eq!(files.served(), LARGEST, "fetched more than once");
     let peak = peak_rss(pid);
     eprintln!(
-        "50 MiB attachment: delivered in {took:.1?}; Slack connector peak RSS {} (idle {})",
+        "50 MiB attachment: delivered in {took:.1?}; Slack connector peak RSS {} (idle {}), \
+         peak address space {}",
         mib(peak),
-        mib(idle)
+        mib(idle),
+        mib(proc_status(pid, "VmPeak"))
     );
     assert!(
         peak < PEAK_RSS_LIMIT,
@@ -347,10 +340,7 @@ async fn a_50_mib_attachment_is_streamed_to_slack_in_bounded_memory() {
     // Over the cap by its Content-Length: refused before its body is read.
     let receipt = flow
         .deliver(
-            attachment(
-                &to,
-                file(&files.url("sized", LARGEST + 1), "big.zip", None),
-            ),
+            agent_file(&to, &files.url("sized", LARGEST + 1), "big.zip", None),
             WAIT,
         )
         .await;
@@ -362,10 +352,7 @@ async fn a_50_mib_attachment_is_streamed_to_slack_in_bounded_memory() {
     let before = files.served();
     let receipt = flow
         .deliver(
-            attachment(
-                &to,
-                file(&files.url("unsized", 60 * MIB), "liar.zip", Some(MIB)),
-            ),
+            agent_file(&to, &files.url("unsized", 60 * MIB), "liar.zip", Some(MIB)),
             TRANSFER_WAIT,
         )
         .await;
@@ -381,7 +368,7 @@ async fn a_50_mib_attachment_is_streamed_to_slack_in_bounded_memory() {
     // the length first, so the file is refused, not held to count it.
     let receipt = flow
         .deliver(
-            attachment(&to, file(&files.url("unsized", MIB), "unsized.zip", None)),
+            agent_file(&to, &files.url("unsized", MIB), "unsized.zip", None),
             WAIT,
         )
         .await;

@@ -12,7 +12,7 @@
 //! | `um.to-guest.<platform>` | exchange `x-consistent-hash`, durable | agent → guest envelopes for one platform, consumed by that platform's connector |
 //! | `um.to-guest.<platform>.<n>` | quorum queue, `x-single-active-consumer` | one shard |
 //! | `um.dead` | exchange `direct`, durable | dead letters |
-//! | `um.dead.<route>` (`um.dead.to-cx`, `um.dead.to-guest.<platform>`) | durable classic queue | what could not be processed, for an operator to inspect |
+//! | `um.dead.<route>` (`um.dead.to-cx`, `um.dead.to-guest.<platform>`) | durable classic queue | what could not be processed, for an operator to inspect and replay (`um dlq`) |
 //!
 //! Messages are persistent JSON [`Envelope`](crate::machinery::envelope::Envelope)s;
 //! the routing key is [`Envelope::ordering_key`](crate::machinery::envelope::Envelope::ordering_key)
@@ -26,13 +26,20 @@
 //! One active consumer per shard (single-active-consumer: other replicas are
 //! standbys that take over). Within a shard the [`Consumer`] processes
 //! different conversations concurrently (prefetch well above 1) and one
-//! conversation strictly in sequence. A failed attempt is retried *in place*
-//! after a back-off, and the later messages of that conversation wait
-//! behind it, so nothing overtakes a message being retried. After
-//! `max_attempts` the envelope is published to `um.dead` (confirmed) and only
-//! then acknowledged. The shard queues also carry `x-delivery-limit` and
-//! dead-letter to `um.dead`, a safety net for a message that crashes its
-//! consumer again and again.
+//! conversation strictly in sequence. A failed attempt is retried in place
+//! a few times (the later messages of that conversation wait behind it);
+//! then the conversation is *parked* in Redis ([`park`]) and the message
+//! acknowledged, so a conversation waiting on a failing delivery holds no
+//! prefetch; its later messages are appended behind it as they arrive, and
+//! every replica's release loop ([`release`]) retries due heads with capped
+//! back-off and jitter for `retry_for` (24 h by default). Only then is the
+//! envelope published to `um.dead` (confirmed, with its reason,
+//! conversation, attempts and last error) and given up. The shard queues
+//! carry `x-max-length` with `reject-publish` (a full shard refuses new
+//! messages: the webhook answers 503) and `x-delivery-limit` dead-lettering
+//! to `um.dead`, a safety net for a message that crashes its consumer
+//! again and again. [`dead_letters`] lists, replays and purges dead letters
+//! (`um dlq`).
 //!
 //! The number of shards (`UM_BUS_SHARDS`) may grow between deployments but
 //! must not shrink while the removed shards still hold messages.

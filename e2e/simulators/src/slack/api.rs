@@ -5,16 +5,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
+use futures::StreamExt;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use super::{
-    ApiCall, FileDownload, PendingUpload, PostedMessage, SlackState, UploadedFile, Workspace,
-    blocks,
+    ApiCall, FileDownload, PendingUpload, PostedMessage, ReceivedUpload, SlackState, UploadedFile,
+    Workspace, blocks,
 };
 use crate::recording::lock;
 
@@ -314,7 +317,7 @@ fn get_upload_url(state: &SlackState, workspace: &Workspace, args: &Value) -> Re
             team_id: workspace.team_id.clone(),
             filename: filename.to_owned(),
             length,
-            bytes: None,
+            received: None,
         },
     );
     let url = format!("{}/upload/{id}", state.base_url());
@@ -327,20 +330,50 @@ fn get_upload_url(state: &SlackState, workspace: &Workspace, args: &Value) -> Re
     )
 }
 
-async fn upload(State(state): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
-    let mut uploads = lock(&state.uploads);
-    let Some(pending) = uploads.get_mut(&id) else {
+/// An upload URL's POST, read as it comes (size and SHA-256 kept, not the
+/// bytes): Slack takes files far over axum's default body limit, and
+/// exactly the `length` announced to `files.getUploadURLExternal`.
+async fn upload(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(length) = lock(&state.uploads).get(&id).map(|pending| pending.length) else {
         return (StatusCode::NOT_FOUND, "unknown upload").into_response();
     };
-    if body.len() != pending.length {
-        return (
-            StatusCode::BAD_REQUEST,
-            format!("expected {} bytes, got {}", pending.length, body.len()),
-        )
-            .into_response();
+    let refuse = |detail: String| (StatusCode::BAD_REQUEST, detail).into_response();
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if let Some(announced) = announced.filter(|announced| *announced != length) {
+        return refuse(format!(
+            "expected {length} bytes, Content-Length says {announced}"
+        ));
     }
-    pending.bytes = Some(body);
-    (StatusCode::OK, format!("OK - {}", pending.length)).into_response()
+    let mut hasher = Sha256::new();
+    let mut len = 0usize;
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let Ok(chunk) = chunk else {
+            return refuse(format!("upload cut after {len} of {length} bytes"));
+        };
+        len += chunk.len();
+        if len > length {
+            return refuse(format!("expected {length} bytes, got more"));
+        }
+        hasher.update(&chunk);
+    }
+    if len != length {
+        return refuse(format!("expected {length} bytes, got {len}"));
+    }
+    let sha256 = hex(&hasher.finalize());
+    match lock(&state.uploads).get_mut(&id) {
+        Some(pending) => pending.received = Some(ReceivedUpload { len, sha256 }),
+        None => return (StatusCode::NOT_FOUND, "unknown upload").into_response(),
+    }
+    (StatusCode::OK, format!("OK - {length}")).into_response()
 }
 
 fn complete_upload(state: &SlackState, workspace: &Workspace, args: &Value) -> Response {
@@ -380,7 +413,7 @@ fn complete_upload(state: &SlackState, workspace: &Workspace, args: &Value) -> R
             drop(uploads);
             return fail(state, method, team, "file_not_found");
         };
-        let Some(bytes) = &pending.bytes else {
+        let Some(received) = &pending.received else {
             drop(uploads);
             return fail(state, method, team, "file_upload_not_complete");
         };
@@ -390,8 +423,8 @@ fn complete_upload(state: &SlackState, workspace: &Workspace, args: &Value) -> R
             file_id: id.to_owned(),
             filename: pending.filename.clone(),
             title: file["title"].as_str().map(str::to_owned),
-            bytes_len: bytes.len(),
-            sha256: hex_sha256(bytes),
+            bytes_len: received.len,
+            sha256: received.sha256.clone(),
             thread_ts: thread_ts.clone(),
             initial_comment: initial_comment.clone(),
         });
@@ -412,12 +445,8 @@ fn complete_upload(state: &SlackState, workspace: &Workspace, args: &Value) -> R
     )
 }
 
-fn hex_sha256(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn oauth_access(state: &SlackState, args: &Value) -> Response {

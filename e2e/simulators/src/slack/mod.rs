@@ -171,7 +171,15 @@ pub(crate) struct PendingUpload {
     pub team_id: String,
     pub filename: String,
     pub length: usize,
-    pub bytes: Option<Bytes>,
+    /// Once the bytes came, all `length` of them.
+    pub received: Option<ReceivedUpload>,
+}
+
+/// What an upload brought: its size and checksum, not its bytes (uploads
+/// of up to 50 MiB are streamed through).
+pub(crate) struct ReceivedUpload {
+    pub len: usize,
+    pub sha256: String,
 }
 
 pub(crate) struct SlackState {
