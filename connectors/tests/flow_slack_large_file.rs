@@ -12,8 +12,9 @@
 //!
 //! - `prlimit --as` limits address space, not memory: a tokio process
 //!   reserves far more than it touches (each thread's stack, glibc's 64 MiB
-//!   malloc arena per thread), so a 64 MiB `RLIMIT_AS` stops the connector
-//!   at start whatever it does with files;
+//!   malloc arena per thread; about 240 MiB of address space for some
+//!   30 MiB resident, as this test prints), so a 64 MiB `RLIMIT_AS` stops
+//!   the connector at start whatever it does with files;
 //! - a memory cgroup, the pod's own limit, needs a delegated cgroup v2
 //!   subtree (root or systemd), which a developer's machine or a CI
 //!   container running the tests usually does not give.

@@ -1,6 +1,5 @@
 //! Slack Web API calls (HTTP I/O). Errors name the method, never the token.
 
-use bytes::Bytes;
 use chrono::Utc;
 use serde_json::Value;
 use um_config::Secret;
@@ -113,60 +112,6 @@ impl SlackApi<'_> {
             .await
             .map_err(|error| MethodError::without_code(transport_error(method, &error)))?;
         read_answer(method, response).await
-    }
-
-    /// Uploads `bytes` as `upload` says (the external upload flow: get an
-    /// upload URL, post the bytes there, complete into the channel and
-    /// thread with the comment). Returns the file id.
-    pub async fn upload_file(
-        &self,
-        upload: &FileUpload,
-        bytes: Bytes,
-    ) -> Result<String, MethodError> {
-        let step = "files.getUploadURLExternal";
-        let answer = self
-            .call_form(
-                step,
-                &[
-                    ("filename", upload.filename.clone()),
-                    ("length", bytes.len().to_string()),
-                ],
-            )
-            .await?;
-        let field = |name: &str| {
-            answer
-                .rest
-                .get(name)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| {
-                    MethodError::without_code(DeliveryError::retry(format!(
-                        "{step}: answer without {name}"
-                    )))
-                })
-        };
-        let upload_url = field("upload_url")?;
-        let file_id = field("file_id")?;
-        let response = self
-            .http
-            .post(&upload_url)
-            .header(http::header::CONTENT_TYPE, "application/octet-stream")
-            .body(bytes)
-            .send()
-            .await
-            .map_err(|error| MethodError::without_code(transport_error("file upload", &error)))?;
-        crate::machinery::http_client::classify_response(
-            response.status(),
-            response.headers(),
-            "file upload",
-        )
-        .map_err(MethodError::without_code)?;
-        self.call_form(
-            "files.completeUploadExternal",
-            &complete_form(upload, &file_id),
-        )
-        .await?;
-        Ok(file_id)
     }
 }
 

@@ -29,7 +29,7 @@ use std::cmp::Ordering;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
@@ -213,42 +213,6 @@ fn download_failure(
         }
         _ => DeliveryError::permanent(ReasonCode::GeneralError, detail),
     }
-}
-
-/// Downloads an agent's attachment whole, at most `limit` bytes, within
-/// [`DOWNLOAD_TIMEOUT`]. Holds up to `limit` bytes in memory: superseded by
-/// [`open_attachment`] and [`stream_upload`], and to be removed once the
-/// platform's upload calls them.
-pub async fn download_attachment(
-    http: &reqwest::Client,
-    url: &str,
-    what: &str,
-    limit: u64,
-) -> Result<Bytes, DeliveryError> {
-    let step = format!("download of {what}");
-    let response = http
-        .get(url)
-        .timeout(DOWNLOAD_TIMEOUT)
-        .send()
-        .await
-        .map_err(|error| transport_error(&step, &error))?;
-    if !response.status().is_success() {
-        return Err(download_failure(
-            response.status(),
-            response.headers(),
-            what,
-        ));
-    }
-    check_size(what, response.content_length(), limit).map_err(FileRefusal::into_delivery_error)?;
-    let mut body = response.bytes_stream();
-    let mut bytes = BytesMut::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|error| transport_error(&step, &error))?;
-        check_size(what, Some((bytes.len() + chunk.len()) as u64), limit)
-            .map_err(FileRefusal::into_delivery_error)?;
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes.freeze())
 }
 
 /// The length an attachment's upload announces to Slack: the source's

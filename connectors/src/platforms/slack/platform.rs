@@ -231,9 +231,10 @@ async fn post_message(
         .to_owned())
 }
 
-/// Downloads an agent's attachment (bounded) and uploads it. When the
-/// install may not upload (no `files:write`), an image is posted as an
-/// image block by URL instead; other files fail with that reason.
+/// Streams an agent's attachment from its URL into Slack's upload, never
+/// held whole ([`files::stream_upload`]). When the install may not upload
+/// (no `files:write`), an image is posted as an image block by URL
+/// instead; other files fail with that reason.
 async fn upload_attachment(
     outside: &OutsideClient,
     api: &SlackApi<'_>,
@@ -253,8 +254,15 @@ async fn upload_attachment(
                 format!("download of {}: {refused}", upload.filename),
             )
         })?;
-    let bytes = files::download_attachment(&http, &upload.url, &upload.filename, limit).await?;
-    match api.upload_file(upload, bytes).await {
+    let source = files::open_attachment(
+        &http,
+        &upload.url,
+        &upload.filename,
+        upload.size_bytes,
+        limit,
+    )
+    .await?;
+    match files::stream_upload(api, upload, source).await {
         Ok(file_id) => Ok(file_id),
         Err(error) if error.is_not_permitted() => match &upload.fallback {
             Some(image_message) => {
