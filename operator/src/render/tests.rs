@@ -520,8 +520,11 @@ fn max_inflight_requests_reaches_the_connector_only_when_set() {
             .map(|e| e.value.clone().unwrap())
     };
     assert_eq!(allow(&env_of(&config, "teams")), None);
-    config.services.entry("teams".to_owned()).or_default().fetch_allow =
-        vec!["10.20.0.0/16".to_owned(), "files.internal".to_owned()];
+    config
+        .services
+        .entry("teams".to_owned())
+        .or_default()
+        .fetch_allow = vec!["10.20.0.0/16".to_owned(), "files.internal".to_owned()];
     assert_eq!(
         allow(&env_of(&config, "teams")).as_deref(),
         Some("10.20.0.0/16,files.internal")

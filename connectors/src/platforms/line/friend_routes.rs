@@ -161,13 +161,7 @@ async fn bot_info(
     if let Ok(json) = serde_json::to_string(&info)
         && let Err(error) = ctx
             .store
-            .set(
-                &tenant.key,
-                BOT_INFO_KIND,
-                BOT_INFO_ID,
-                &json,
-                BOT_INFO_TTL,
-            )
+            .set(&tenant.key, BOT_INFO_KIND, BOT_INFO_ID, &json, BOT_INFO_TTL)
             .await
     {
         tracing::warn!(tenant = %tenant.key, error = %error, "LINE bot info not cached");
