@@ -82,7 +82,8 @@ scenario_cleanup() {
 }
 
 # install_chart [--release NAME] [--namespace NS] [--watch NS,NS...]
-#   [--api-root URL] [--no-crds] GENESYS_URL [platform=api-base-url]...:
+#   [--api-root URL] [--no-crds] [--fetch-allow CIDR,HOST...] GENESYS_URL
+#   [platform=api-base-url]...:
 # helm install (defaults: release um, namespace um-system, every namespace
 # watched, api.apiRoot $UM_INGRESS_URL) with the broker and Redis URL
 # Secrets in the release namespace only (the connectors run there; Tenant
@@ -90,6 +91,7 @@ scenario_cleanup() {
 # created first (the chart binds a Role in each), and Genesys Cloud (and
 # each named platform's API) pointed at the simulators.
 install_chart() {
+  local sets=()
   local release=um release_ns=um-system watch="" api_root=$UM_INGRESS_URL crds=true
   while [ $# -gt 0 ]; do
     case $1 in
@@ -98,11 +100,12 @@ install_chart() {
       --watch) watch=$2; shift 2 ;;
       --api-root) api_root=$2; shift 2 ;;
       --no-crds) crds=false; shift ;;
+      --fetch-allow) sets+=(--set "serviceDefaults.fetchAllow={$2}"); shift 2 ;;
       *) break ;;
     esac
   done
   local genesys=$1; shift
-  local sets=() pair watched
+  local pair watched
   for pair in "$@"; do sets+=(--set "platformApiBaseUrls.${pair%%=*}=${pair#*=}"); done
   [ -n "$watch" ] && sets+=(--set "watchNamespaces={$watch}")
   say "Installing the chart (helm install $release) into namespace $release_ns${watch:+, serving $watch}"

@@ -66,7 +66,9 @@ for p in $platforms; do
   var="UM_SIM_${p^^}"
   chart_sets+=("$p=${!var}")
 done
-install_chart "$genesys" "${chart_sets[@]}"
+# The stand-in for Genesys' content host is on loopback, which connectors
+# refuse to fetch from unless told (serviceDefaults.fetchAllow).
+install_chart --fetch-allow 127.0.0.1 "$genesys" "${chart_sets[@]}"
 home=um-system
 instance=$(instance_of "$home" um)
 [ -n "$instance" ] || fail "no instance in the operator configuration of release um"
