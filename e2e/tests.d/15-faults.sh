@@ -1,7 +1,8 @@
 # The short fault suite (um-faults --short): 1,000 messages over 100
 # conversations in both directions through the connectors, over a RabbitMQ
 # and Redis of its own, under each of the seven faults in turn (outages of
-# 8 s); fails unless nothing was lost, reordered or dead-lettered (the
+# 8 s); fails unless nothing was lost, reordered, duplicated (but where a
+# connector was SIGKILLed) or dead-lettered (the
 # revoked Tenant's own messages may be dead-lettered only past its budget,
 # which the short outage never reaches). The full suite and its figures:
 # `cargo run --release -p um-flood --bin um-faults` (README).

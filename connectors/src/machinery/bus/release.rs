@@ -98,6 +98,10 @@ async fn drain(
             return;
         };
         match lot.pop(&tenant, &conversation, &head.data).await {
+            // The last one: the conversation is no longer parked, and a
+            // message parked from now on starts a new claim (another
+            // releaser's), which this one must not work too.
+            Ok(Some(0)) => return,
             Ok(Some(_)) => {}
             Ok(None) => {
                 tracing::warn!("parked head changed under us; another replica took over");

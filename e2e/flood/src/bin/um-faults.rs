@@ -8,7 +8,8 @@
 //! the backlog took to drain after recovery, and each connector's peak RSS.
 //! `--short` is the version .ci/run runs (fewer messages, outages of
 //! seconds); `--check` fails unless the targets hold (no loss, no
-//! reordering, no dead letter in scenarios 1-5 and 7).
+//! reordering, no dead letter in scenarios 1-5 and 7, no duplicate but
+//! where a connector was SIGKILLed).
 
 use std::time::Duration;
 

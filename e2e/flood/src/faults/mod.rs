@@ -115,6 +115,11 @@ impl Report {
         if self.out_of_order() > 0 {
             misses.push(format!("{} out of order", self.out_of_order()));
         }
+        // Only a SIGKILL between the far side's accept and our done marker
+        // can deliver twice.
+        if self.fault != Fault::ConnectorKills && self.duplicated() > 0 {
+            misses.push(format!("{} duplicated", self.duplicated()));
+        }
         if self.fault != Fault::CredentialsRevoked && self.dead_lettered > 0 {
             misses.push(format!("{} dead-lettered", self.dead_lettered));
         }

@@ -239,10 +239,18 @@ impl Rig {
             .env("UM_CONFIG_DIR", self.config_dirs[service].path())
             .env("UM_HTTP_PORT", self.ports[service].to_string())
             .env("POD_IP", "127.0.0.1")
-            .env("UM_LOG_LEVEL", "ERROR")
+            .env(
+                "UM_LOG_LEVEL",
+                std::env::var("UM_FAULTS_LOG_LEVEL").unwrap_or_else(|_| "ERROR".to_owned()),
+            )
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            // UM_FAULTS_LOG_LEVEL=INFO shows the connectors' log lines.
+            .stdout(if std::env::var_os("UM_FAULTS_LOG_LEVEL").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", self.binary.display()))
