@@ -32,10 +32,16 @@ trap 'rm -f "$failures_file"' EXIT
 fail() { um_log "FAIL: $*"; echo x >>"$failures_file"; }
 
 kubectl apply --server-side -k crds/ >/dev/null
-kubectl wait --for condition=Established --timeout=60s \
+# kubectl wait fails at once ("accessor error: <nil>") while a just-created
+# CRD has no status.conditions yet, instead of waiting: ask again.
+deadline=$(( $(date +%s) + 60 ))
+until kubectl wait --for condition=Established --timeout=60s \
   crd/tenants.messaging.universal-messaging.io \
   crd/storages.messaging.universal-messaging.io \
-  crd/notifierdestinations.messaging.universal-messaging.io >/dev/null
+  crd/notifierdestinations.messaging.universal-messaging.io >/dev/null 2>&1; do
+  [ "$(date +%s)" -ge "$deadline" ] && um_die "the CRDs did not become Established within 60 s"
+  sleep 0.5
+done
 kubectl create namespace "$NS" >/dev/null
 
 # --- every sample is accepted (server-side dry run, the real validation) ---
