@@ -9,6 +9,7 @@
 //! ([`DEFAULT_SHARD_MAX_LENGTH`], a queue argument) by publishing straight
 //! to the shard, so the test exercises the limit every installation gets.
 
+mod machinery_common;
 mod support;
 
 use std::time::{Duration, Instant};
@@ -45,20 +46,7 @@ fn update(update_id: i64) -> serde_json::Value {
 }
 
 async fn depth(bus: &Bus, queue: &str) -> u64 {
-    let channel = bus.channel().await.expect("channel");
-    let declared = channel
-        .queue_declare(
-            queue,
-            QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("shard queue exists");
-    let _ = channel.close(200, "done").await;
-    declared.message_count().into()
+    machinery_common::queue_depth(bus, queue).await.into()
 }
 
 /// Publishes `count` filler messages straight to `queue`, confirmed.
